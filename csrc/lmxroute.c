@@ -1,0 +1,913 @@
+/*
+ * lmxroute.c — the Lua binding (module "mxroute.core"); the only file that
+ * includes lua.h. Thin over the C core:
+ *
+ *   core.opts(t)            planner options + the resolver's PRNG (userdata)
+ *   core.plan(records, o)   the pure planner
+ *   core.res(input, o)      a sans-I/O resolution (also the query object)
+ *   core.engine(cfg)        the c-ares transport (a pollable)
+ *   core.packet(name, type, id), core.class(code), core.codes, version
+ *
+ * Userdata are created closed first, then the resource is attached, so
+ * __gc is always safe. No malloc'd memory is held across a call that can
+ * raise: temporary arrays are userdata too.
+ */
+#include "compat.h"
+#include "mxroute.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define OPTS_MT "mxroute.opts"
+#define RES_MT "mxroute.query"
+#define ENG_MT "mxroute.engine"
+#define BOX_MT "mxroute.planbox"
+
+typedef struct lopts {
+  mxr_opts *o;
+  mxr_rng rng;
+} lopts;
+
+typedef struct lengine {
+  mxr_engine *e; /* NULL once closed */
+} lengine;
+
+typedef struct lres {
+  mxr_res *res;
+  lengine *eng;  /* set once submitted; the uservalue keeps it alive */
+  mxr_job *job;  /* attached while non-NULL and eng->e non-NULL */
+} lres;
+
+/* ------------------------------------------------------------------ */
+/* results -> Lua                                                      */
+
+static const char *family_name(const mxr_addr *a)
+{
+  return a->family == 4 ? "ipv4" : "ipv6";
+}
+
+static void push_addr(lua_State *L, const mxr_addr *a)
+{
+  char buf[MXR_ADDR_BUF];
+  mxr_addr_format(a, buf);
+  lua_pushstring(L, buf);
+}
+
+static void set_str(lua_State *L, const char *k, const char *v)
+{
+  lua_pushstring(L, v ? v : "");
+  lua_setfield(L, -2, k);
+}
+
+static void set_int(lua_State *L, const char *k, lua_Integer v)
+{
+  lua_pushinteger(L, v);
+  lua_setfield(L, -2, k);
+}
+
+static void push_target(lua_State *L, const mxr_target *t)
+{
+  lua_createtable(L, 0, 4);
+  set_str(L, "host", t->host);
+  set_int(L, "pref", t->pref);
+  push_addr(L, &t->addr);
+  lua_setfield(L, -2, "addr");
+  set_str(L, "family", family_name(&t->addr));
+}
+
+static void push_skipped(lua_State *L, const mxr_result *r)
+{
+  size_t i;
+  lua_createtable(L, (int)r->nskipped, 0);
+  for (i = 0; i < r->nskipped; i++) {
+    lua_createtable(L, 0, 3);
+    set_str(L, "name", r->skipped[i].name);
+    set_int(L, "pref", r->skipped[i].pref);
+    set_str(L, "code", mxr_status_name(r->skipped[i].code));
+    lua_rawseti(L, -2, (int)i + 1);
+  }
+}
+
+/* plan table, or nil, message, code, info — DESIGN 2. */
+static int push_result(lua_State *L, const mxr_result *r)
+{
+  size_t i, j;
+  if (r->status != MXR_OK) {
+    lua_pushnil(L);
+    lua_pushstring(L, r->message ? r->message
+                                 : mxr_status_text(r->status));
+    lua_pushstring(L, mxr_status_name(r->status));
+    lua_createtable(L, 0, 4);
+    set_str(L, "input", r->input);
+    set_str(L, "domain", r->domain);
+    set_str(L, "code", mxr_status_name(r->status));
+    push_skipped(L, r);
+    lua_setfield(L, -2, "skipped");
+    return 4;
+  }
+  lua_createtable(L, 0, 8);
+  set_str(L, "input", r->input);
+  set_str(L, "domain", r->domain);
+  lua_pushboolean(L, r->implicit);
+  lua_setfield(L, -2, "implicit");
+  lua_createtable(L, (int)r->nhosts, 0);
+  for (i = 0; i < r->nhosts; i++) {
+    const mxr_host *h = &r->hosts[i];
+    lua_createtable(L, 0, 3);
+    set_str(L, "name", h->name);
+    set_int(L, "pref", h->pref);
+    lua_createtable(L, (int)h->naddrs, 0);
+    for (j = 0; j < h->naddrs; j++) {
+      push_addr(L, &h->addrs[j]);
+      lua_rawseti(L, -2, (int)j + 1);
+    }
+    lua_setfield(L, -2, "addrs");
+    lua_rawseti(L, -2, (int)i + 1);
+  }
+  lua_setfield(L, -2, "hosts");
+  lua_createtable(L, (int)r->ntargets, 0);
+  for (i = 0; i < r->ntargets; i++) {
+    push_target(L, &r->targets[i]);
+    lua_rawseti(L, -2, (int)i + 1);
+  }
+  lua_setfield(L, -2, "targets");
+  push_skipped(L, r);
+  lua_setfield(L, -2, "skipped");
+  if (r->has_self_pref)
+    set_int(L, "self_pref", r->self_pref);
+  return 1;
+}
+
+static int push_plan_result(lua_State *L, mxr_plan *p)
+{
+  mxr_result r;
+  mxr_status st = mxr_plan_result(p, &r);
+  if (st != MXR_OK)
+    return luaL_error(L, "mxroute: plan is not complete");
+  return push_result(L, &r);
+}
+
+static mxr_status check_code(lua_State *L, int idx)
+{
+  mxr_status st;
+  const char *s = luaL_checkstring(L, idx);
+  if (mxr_status_from_name(s, &st) != MXR_OK)
+    luaL_error(L, "mxroute: unknown code '%s'", s);
+  return st;
+}
+
+/* ------------------------------------------------------------------ */
+/* opts                                                                */
+
+static lopts *check_opts(lua_State *L, int idx)
+{
+  lopts *o = luaL_checkudata(L, idx, OPTS_MT);
+  if (!o->o)
+    luaL_error(L, "mxroute: options are closed");
+  return o;
+}
+
+static int opts_gc(lua_State *L)
+{
+  lopts *o = luaL_checkudata(L, 1, OPTS_MT);
+  mxr_opts_free(o->o);
+  o->o = NULL;
+  return 0;
+}
+
+static int opt_error(lua_State *L, const char *field, const char *msg)
+{
+  return luaL_error(L, "mxroute: option '%s': %s", field, msg);
+}
+
+/* Positive integer option. */
+static size_t opt_count(lua_State *L, const char *field)
+{
+  lua_Number n;
+  if (lua_type(L, -1) != LUA_TNUMBER)
+    opt_error(L, field, "expected a positive integer");
+  n = lua_tonumber(L, -1);
+  if (n < 1 || n > 1e6 || n != (lua_Number)(size_t)n)
+    opt_error(L, field, "expected a positive integer");
+  return (size_t)n;
+}
+
+static void opts_strings(lua_State *L, mxr_opts *o, const char *field,
+                         int self)
+{
+  char err[MXR_MSG_BUF];
+  size_t i, n, len;
+  const char *s;
+  int single = lua_type(L, -1) == LUA_TSTRING;
+  if (!single && !lua_istable(L, -1))
+    opt_error(L, field, "expected a list of strings");
+  n = single ? 1 : mxr_rawlen(L, -1);
+  if (!self)
+    mxr_opts_ignore_clear(o);
+  for (i = 1; i <= n; i++) {
+    mxr_status st;
+    if (!single)
+      lua_rawgeti(L, -1, (int)i);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      opt_error(L, field, "expected a list of strings");
+    s = lua_tolstring(L, -1, &len);
+    err[0] = 0;
+    st = self ? mxr_opts_add_self(o, s, len, err, sizeof err)
+              : mxr_opts_ignore_add(o, s, len, err, sizeof err);
+    if (st == MXR_ENOMEM)
+      luaL_error(L, "mxroute: out of memory");
+    if (st != MXR_OK) {
+      lua_pushfstring(L, "'%s' %s", s, err[0] ? err : "is not valid");
+      opt_error(L, field, lua_tostring(L, -1));
+    }
+    if (!single)
+      lua_pop(L, 1);
+  }
+}
+
+/* core.opts(t) — validates the planner fields of t (others are the
+ * caller's); raises naming the bad field. */
+static int l_opts(lua_State *L)
+{
+  lopts *lo;
+  mxr_opts *o;
+  const char *s;
+  int seeded = 0;
+  if (!lua_isnoneornil(L, 1))
+    luaL_checktype(L, 1, LUA_TTABLE);
+  lo = mxr_newud(L, sizeof *lo);
+  lo->o = NULL;
+  luaL_setmetatable(L, OPTS_MT);
+  lo->o = o = mxr_opts_new();
+  if (!o)
+    return luaL_error(L, "mxroute: out of memory");
+  if (lua_istable(L, 1)) {
+    lua_getfield(L, 1, "self");
+    if (!lua_isnil(L, -1))
+      opts_strings(L, o, "self", 1);
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "ignore_targets");
+    if (!lua_isnil(L, -1))
+      opts_strings(L, o, "ignore_targets", 0);
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "family");
+    if (!lua_isnil(L, -1)) {
+      s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+      if (!strcmp(s, "any"))
+        mxr_opts_set_family(o, MXR_FAMILY_ANY);
+      else if (!strcmp(s, "ipv4"))
+        mxr_opts_set_family(o, MXR_FAMILY_IPV4);
+      else if (!strcmp(s, "ipv6"))
+        mxr_opts_set_family(o, MXR_FAMILY_IPV6);
+      else
+        opt_error(L, "family", "expected \"any\", \"ipv4\" or \"ipv6\"");
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "prefer");
+    if (!lua_isnil(L, -1)) {
+      s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+      if (!strcmp(s, "ipv4"))
+        mxr_opts_set_prefer(o, MXR_PREFER_IPV4);
+      else if (!strcmp(s, "ipv6"))
+        mxr_opts_set_prefer(o, MXR_PREFER_IPV6);
+      else if (!strcmp(s, "none"))
+        mxr_opts_set_prefer(o, MXR_PREFER_NONE);
+      else
+        opt_error(L, "prefer", "expected \"ipv4\", \"ipv6\" or nil");
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "allow_mx_to_ip");
+    if (!lua_isnil(L, -1)) {
+      if (!lua_isboolean(L, -1))
+        opt_error(L, "allow_mx_to_ip", "expected a boolean");
+      mxr_opts_set_allow_mx_to_ip(o, lua_toboolean(L, -1));
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "max_hosts");
+    if (!lua_isnil(L, -1))
+      mxr_opts_set_max_hosts(o, opt_count(L, "max_hosts"));
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "max_addrs");
+    if (!lua_isnil(L, -1))
+      mxr_opts_set_max_addrs(o, opt_count(L, "max_addrs"));
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "seed");
+    if (!lua_isnil(L, -1)) {
+      lua_Number n;
+      if (lua_type(L, -1) != LUA_TNUMBER)
+        opt_error(L, "seed", "expected an integer");
+      n = lua_tonumber(L, -1);
+      if (n != n || n < -9007199254740992.0 || n > 9007199254740992.0 ||
+          n != (lua_Number)(long long)n)
+        opt_error(L, "seed", "expected an integer");
+      mxr_rng_seed(&lo->rng, (uint64_t)(long long)n);
+      seeded = 1;
+    }
+    lua_pop(L, 1);
+  }
+  if (!seeded && mxr_rng_seed_os(&lo->rng) != MXR_OK)
+    return luaL_error(L, "mxroute: the OS gives no randomness");
+  return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* the pure planner                                                    */
+
+static int box_gc(lua_State *L)
+{
+  mxr_plan **b = luaL_checkudata(L, 1, BOX_MT);
+  mxr_plan_free(*b);
+  *b = NULL;
+  return 0;
+}
+
+/* Feed one host's addresses from value at idx (table of strings, a code
+ * string, or nil = NODATA). Returns 0 or pushes nil,msg,code and returns
+ * 3 for data that is not an address. */
+static int feed_host(lua_State *L, mxr_plan *p, size_t i, int idx)
+{
+  int fam;
+  if (lua_isnil(L, idx)) {
+    for (fam = 4; fam <= 6; fam += 2)
+      if (mxr_plan_host_wants(p, i, fam))
+        mxr_plan_set_addrs(p, i, fam, MXR_OK, NULL, 0);
+    return 0;
+  }
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    mxr_status st = check_code(L, idx);
+    for (fam = 4; fam <= 6; fam += 2)
+      if (mxr_plan_host_wants(p, i, fam))
+        mxr_plan_set_addrs(p, i, fam, st, NULL, 0);
+    return 0;
+  }
+  if (lua_istable(L, idx)) {
+    size_t n = mxr_rawlen(L, idx), k, n4 = 0, n6 = 0;
+    mxr_addr *a4, *a6;
+    a4 = mxr_newud(L, (n ? n : 1) * sizeof *a4);
+    a6 = mxr_newud(L, (n ? n : 1) * sizeof *a6);
+    for (k = 1; k <= n; k++) {
+      size_t len;
+      const char *s;
+      mxr_addr a;
+      lua_rawgeti(L, idx, (int)k);
+      if (lua_type(L, -1) != LUA_TSTRING)
+        luaL_error(L, "mxroute.plan: addrs['%s'][%d] is not a string",
+                   mxr_plan_host_name(p, i), (int)k);
+      s = lua_tolstring(L, -1, &len);
+      if (mxr_addr_parse(s, len, &a) != MXR_OK) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: '%s' is not an IP address",
+                        mxr_plan_host_name(p, i), s);
+        lua_pushstring(L, mxr_status_name(MXR_EFORMERR));
+        return 3;
+      }
+      lua_pop(L, 1);
+      if (a.family == 4)
+        a4[n4++] = a;
+      else
+        a6[n6++] = a;
+    }
+    if (mxr_plan_host_wants(p, i, 4))
+      mxr_plan_set_addrs(p, i, 4, MXR_OK, a4, n4);
+    if (mxr_plan_host_wants(p, i, 6))
+      mxr_plan_set_addrs(p, i, 6, MXR_OK, a6, n6);
+    lua_pop(L, 2);
+    return 0;
+  }
+  return luaL_error(L, "mxroute.plan: addrs['%s'] must be a list, a code "
+                    "or nil", mxr_plan_host_name(p, i));
+}
+
+/* Parse records.mx (at top) into an mxr_mx array (a userdata pushed). */
+static size_t read_mx(lua_State *L, int idx, mxr_mx **out)
+{
+  size_t n = mxr_rawlen(L, idx), k;
+  mxr_mx *mx = mxr_newud(L, (n ? n : 1) * sizeof *mx);
+  for (k = 1; k <= n; k++) {
+    lua_Number pref;
+    lua_rawgeti(L, idx, (int)k);
+    if (!lua_istable(L, -1))
+      luaL_error(L, "mxroute.plan: mx[%d] must be a table", (int)k);
+    lua_getfield(L, -1, "pref");
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      lua_rawgeti(L, -1, 1);
+    }
+    lua_getfield(L, -2, "name");
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      lua_rawgeti(L, -2, 2);
+    }
+    if (lua_type(L, -2) != LUA_TNUMBER)
+      luaL_error(L, "mxroute.plan: mx[%d].pref must be a number", (int)k);
+    pref = lua_tonumber(L, -2);
+    if (pref < 0 || pref > 65535 || pref != (lua_Number)(int)pref)
+      luaL_error(L, "mxroute.plan: mx[%d].pref must be 0..65535", (int)k);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      luaL_error(L, "mxroute.plan: mx[%d].name must be a string", (int)k);
+    mx[k - 1].pref = (uint16_t)pref;
+    /* the string stays alive: it is referenced by records.mx */
+    mx[k - 1].name = lua_tolstring(L, -1, &mx[k - 1].len);
+    lua_pop(L, 3);
+  }
+  *out = mx;
+  return n;
+}
+
+/* core.plan(records, opts) */
+static int l_plan(lua_State *L)
+{
+  lopts *lo;
+  mxr_plan **box;
+  mxr_plan *p;
+  mxr_input in;
+  char err[MXR_MSG_BUF];
+  const char *text, *canon = NULL;
+  size_t len, i, n;
+  mxr_status st;
+  int addrs_idx;
+
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lo = check_opts(L, 2);
+  lua_settop(L, 2);
+  lua_getfield(L, 1, "domain"); /* 3 */
+  if (lua_type(L, 3) != LUA_TSTRING)
+    return luaL_error(L, "mxroute.plan: records.domain must be a string");
+  text = lua_tolstring(L, 3, &len);
+  lua_getfield(L, 1, "mx"); /* 4 */
+  lua_getfield(L, 1, "addrs"); /* 5 */
+  if (!lua_isnil(L, 5) && !lua_istable(L, 5))
+    return luaL_error(L, "mxroute.plan: records.addrs must be a table");
+  lua_getfield(L, 1, "cname"); /* 6 */
+  if (!lua_isnil(L, 6)) {
+    if (lua_type(L, 6) != LUA_TSTRING)
+      return luaL_error(L, "mxroute.plan: records.cname must be a string");
+    canon = lua_tostring(L, 6);
+  }
+  box = mxr_newud(L, sizeof *box); /* 7 */
+  *box = NULL;
+  luaL_setmetatable(L, BOX_MT);
+
+  err[0] = 0;
+  st = mxr_input_parse(text, len, &in, err, sizeof err);
+  if (st != MXR_OK) {
+    lua_pushnil(L);
+    lua_pushstring(L, err[0] ? err : mxr_status_text(st));
+    lua_pushstring(L, mxr_status_name(st));
+    return 3;
+  }
+  *box = p = mxr_plan_new(&in, text, len, lo->o);
+  if (!p)
+    return luaL_error(L, "mxroute: out of memory");
+
+  if (!mxr_plan_complete(p)) {
+    mxr_mx *mx = NULL;
+    n = 0;
+    if (lua_isnil(L, 4) || (lua_isboolean(L, 4) && !lua_toboolean(L, 4)))
+      st = MXR_ENODATA;
+    else if (lua_type(L, 4) == LUA_TSTRING)
+      st = check_code(L, 4);
+    else if (lua_istable(L, 4)) {
+      n = read_mx(L, 4, &mx); /* pushes 8 */
+      st = MXR_OK;
+    } else
+      return luaL_error(L, "mxroute.plan: records.mx must be a list, "
+                        "false or a code");
+    if (mxr_plan_set_mx(p, st, canon, mx, n, &lo->rng) == MXR_ENOMEM)
+      return luaL_error(L, "mxroute: out of memory");
+    lua_settop(L, 7);
+    /* addrs keyed by normalised name: DNS names match case-insensitively
+     * and without the trailing dot */
+    lua_newtable(L); /* 8 */
+    addrs_idx = 8;
+    if (lua_istable(L, 5)) {
+      lua_pushnil(L);
+      while (lua_next(L, 5)) {
+        char nm[MXR_NAME_BUF];
+        const char *k;
+        size_t klen;
+        if (lua_type(L, -2) != LUA_TSTRING)
+          return luaL_error(L, "mxroute.plan: records.addrs keys must be "
+                            "host names");
+        k = lua_tolstring(L, -2, &klen);
+        if (mxr_name_normalize(k, klen, nm, NULL, 0) != MXR_OK)
+          return luaL_error(L, "mxroute.plan: records.addrs key '%s' is "
+                            "not a host name", k);
+        lua_pushstring(L, nm);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, addrs_idx);
+        lua_pop(L, 1);
+      }
+    }
+    n = mxr_plan_host_count(p);
+    for (i = 0; i < n; i++) {
+      int r;
+      lua_getfield(L, addrs_idx, mxr_plan_host_name(p, i));
+      r = feed_host(L, p, i, lua_gettop(L));
+      if (r)
+        return r;
+      lua_pop(L, 1);
+    }
+  }
+  if (!mxr_plan_complete(p))
+    return luaL_error(L, "mxroute.plan: internal error: plan incomplete");
+  return push_plan_result(L, p);
+}
+
+/* ------------------------------------------------------------------ */
+/* resolutions (the query objects)                                     */
+
+static lres *check_res(lua_State *L, int idx)
+{
+  lres *r = luaL_checkudata(L, idx, RES_MT);
+  if (!r->res)
+    luaL_error(L, "mxroute: query is closed");
+  return r;
+}
+
+static int engine_open(const lres *r)
+{
+  return r->eng && r->eng->e && r->job;
+}
+
+static int res_gc(lua_State *L)
+{
+  lres *r = luaL_checkudata(L, 1, RES_MT);
+  if (engine_open(r))
+    mxr_engine_remove(r->eng->e, r->job);
+  r->job = NULL;
+  mxr_res_free(r->res);
+  r->res = NULL;
+  return 0;
+}
+
+/* core.res(input, opts) */
+static int l_res(lua_State *L)
+{
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  lopts *lo = check_opts(L, 2);
+  lres *r = mxr_newud(L, sizeof *r);
+  r->res = NULL;
+  r->eng = NULL;
+  r->job = NULL;
+  luaL_setmetatable(L, RES_MT);
+  lua_createtable(L, 0, 2);
+  lua_pushvalue(L, 2);
+  lua_setfield(L, -2, "opts"); /* keeps opts and its rng alive */
+  mxr_setuv(L, -2);
+  r->res = mxr_res_new(s, len, lo->o, &lo->rng);
+  if (!r->res)
+    return luaL_error(L, "mxroute: out of memory");
+  return 1;
+}
+
+static int res_done(lua_State *L)
+{
+  lua_pushboolean(L, mxr_res_done(check_res(L, 1)->res));
+  return 1;
+}
+
+/* q:result() -> plan | nil, message, code, info; raises if not done */
+static int res_result(lua_State *L)
+{
+  lres *r = check_res(L, 1);
+  if (!mxr_res_done(r->res))
+    return luaL_error(L, "mxroute: query is not done");
+  return push_plan_result(L, mxr_res_plan(r->res));
+}
+
+static int res_ready(lua_State *L)
+{
+  lres *r = check_res(L, 1);
+  lua_pushinteger(L, (lua_Integer)mxr_plan_ready(mxr_res_plan(r->res)));
+  return 1;
+}
+
+/* q:target(i) -> {host, pref, addr, family} for i <= q:ready() */
+static int res_target(lua_State *L)
+{
+  lres *r = check_res(L, 1);
+  lua_Integer i = luaL_checkinteger(L, 2);
+  const mxr_target *t;
+  if (i < 1)
+    return 0;
+  t = mxr_plan_target(mxr_res_plan(r->res), (size_t)(i - 1));
+  if (!t)
+    return 0;
+  push_target(L, t);
+  return 1;
+}
+
+static int res_cancel(lua_State *L)
+{
+  lres *r = check_res(L, 1);
+  mxr_res_cancel(r->res, MXR_ECANCELLED);
+  if (engine_open(r))
+    mxr_engine_remove(r->eng->e, r->job);
+  r->job = NULL;
+  return 0;
+}
+
+/* The sans-I/O side, for transports written in Lua (OpenResty). */
+static int res_next(lua_State *L)
+{
+  lres *r = check_res(L, 1);
+  mxr_query q;
+  if (r->eng)
+    return luaL_error(L, "mxroute: query is driven by an engine");
+  if (!mxr_res_next(r->res, &q))
+    return 0;
+  lua_pushinteger(L, (lua_Integer)q.slot);
+  lua_pushstring(L, q.name);
+  lua_pushinteger(L, q.type);
+  return 3;
+}
+
+static unsigned check_slot(lua_State *L, int idx)
+{
+  lua_Integer s = luaL_checkinteger(L, idx);
+  if (s < 0 || s > 0x7fffffff)
+    luaL_error(L, "mxroute: bad slot");
+  return (unsigned)s;
+}
+
+static int res_answer(lua_State *L)
+{
+  lres *r = check_res(L, 1);
+  unsigned slot = check_slot(L, 2);
+  size_t len;
+  const char *pkt = luaL_checklstring(L, 3, &len);
+  if (r->eng)
+    return luaL_error(L, "mxroute: query is driven by an engine");
+  mxr_res_answer(r->res, slot, (const unsigned char *)pkt, len);
+  return 0;
+}
+
+static int res_fail(lua_State *L)
+{
+  lres *r = check_res(L, 1);
+  unsigned slot = check_slot(L, 2);
+  mxr_status st = check_code(L, 3);
+  if (r->eng)
+    return luaL_error(L, "mxroute: query is driven by an engine");
+  mxr_res_fail(r->res, slot, st);
+  return 0;
+}
+
+static int res_inflight(lua_State *L)
+{
+  lres *r = check_res(L, 1);
+  lua_pushinteger(L, (lua_Integer)mxr_res_inflight(r->res));
+  return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* engine                                                              */
+
+static lengine *check_engine(lua_State *L, int idx)
+{
+  lengine *e = luaL_checkudata(L, idx, ENG_MT);
+  if (!e->e)
+    luaL_error(L, "mxroute: resolver is closed");
+  return e;
+}
+
+/* close, __gc and __close share this path: cancel everything. */
+static int engine_close(lua_State *L)
+{
+  lengine *e = luaL_checkudata(L, 1, ENG_MT);
+  if (!e->e)
+    return 0;
+  /* forget job handles of the queries still reachable */
+  mxr_getuv(L, 1);
+  if (lua_istable(L, -1)) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      lres *r = luaL_testudata(L, -1, RES_MT);
+      if (r)
+        r->job = NULL;
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  mxr_engine_free(e->e);
+  e->e = NULL;
+  return 0;
+}
+
+/* core.engine{ servers = "csv"|nil, timeout_ms =, tries = } */
+static int l_engine(lua_State *L)
+{
+  mxr_engine_config cfg;
+  char err[MXR_MSG_BUF];
+  lengine *e;
+  mxr_status st;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  memset(&cfg, 0, sizeof cfg);
+  lua_getfield(L, 1, "servers");
+  cfg.servers = lua_isnil(L, -1) ? NULL : luaL_checkstring(L, -1);
+  lua_getfield(L, 1, "timeout_ms");
+  cfg.timeout_ms = (int)luaL_optinteger(L, -1, 0);
+  lua_getfield(L, 1, "tries");
+  cfg.tries = (int)luaL_optinteger(L, -1, 0);
+  lua_getfield(L, 1, "rcvbuf");
+  cfg.rcvbuf = (int)luaL_optinteger(L, -1, 0);
+  e = mxr_newud(L, sizeof *e);
+  e->e = NULL;
+  luaL_setmetatable(L, ENG_MT);
+  /* uservalue: res light pointer -> query userdata, weak values, so an
+   * abandoned query can be collected (its __gc detaches it) */
+  lua_newtable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "v");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  mxr_setuv(L, -2);
+  err[0] = 0;
+  st = mxr_engine_new(&cfg, &e->e, err, sizeof err);
+  if (st != MXR_OK)
+    return luaL_error(L, "mxroute: %s", err[0] ? err : mxr_status_text(st));
+  return 1;
+}
+
+static int engine_submit(lua_State *L)
+{
+  lengine *e = check_engine(L, 1);
+  lres *r = check_res(L, 2);
+  mxr_status st;
+  if (r->eng)
+    return luaL_error(L, "mxroute: query already submitted");
+  mxr_getuv(L, 2); /* the query keeps its engine alive */
+  lua_pushvalue(L, 1);
+  lua_setfield(L, -2, "engine");
+  lua_pop(L, 1);
+  mxr_getuv(L, 1);
+  lua_pushlightuserdata(L, r);
+  lua_pushvalue(L, 2);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  r->eng = e;
+  st = mxr_engine_add(e->e, r->res, r, &r->job);
+  if (st != MXR_OK)
+    return luaL_error(L, "mxroute: %s", mxr_status_text(st));
+  return 0;
+}
+
+static int engine_pollfd(lua_State *L)
+{
+  lua_pushinteger(L, mxr_engine_fd(check_engine(L, 1)->e));
+  return 1;
+}
+
+static int engine_timeout(lua_State *L)
+{
+  double t = mxr_engine_timeout(check_engine(L, 1)->e);
+  if (t < 0)
+    lua_pushnil(L);
+  else
+    lua_pushnumber(L, t);
+  return 1;
+}
+
+static int engine_pending(lua_State *L)
+{
+  lua_pushinteger(L,
+                  (lua_Integer)mxr_engine_pending(check_engine(L, 1)->e));
+  return 1;
+}
+
+/* e:step(wait) -> n, { finished queries } */
+static int engine_step(lua_State *L)
+{
+  lengine *e = check_engine(L, 1);
+  double wait = luaL_optnumber(L, 2, 0);
+  int k = 0;
+  lres *r;
+  if (wait != wait)
+    wait = 0;
+  mxr_engine_step(e->e, wait);
+  lua_newtable(L);
+  mxr_getuv(L, 1);
+  while ((r = mxr_engine_next_done(e->e)) != NULL) {
+    mxr_engine_remove(e->e, r->job);
+    r->job = NULL;
+    lua_pushlightuserdata(L, r);
+    lua_rawget(L, -2);
+    if (!lua_isnil(L, -1)) {
+      lua_rawseti(L, -3, ++k);
+      lua_pushlightuserdata(L, r);
+      lua_pushnil(L);
+      lua_rawset(L, -3);
+    } else
+      lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  lua_pushinteger(L, k);
+  lua_insert(L, -2);
+  return 2;
+}
+
+/* ------------------------------------------------------------------ */
+/* module functions                                                    */
+
+static int l_class(lua_State *L)
+{
+  mxr_status st = check_code(L, 1);
+  lua_pushstring(L, mxr_class_name(mxr_status_class(st)));
+  return 1;
+}
+
+/* core.packet(name, type, id) -> query bytes */
+static int l_packet(lua_State *L)
+{
+  const char *name = luaL_checkstring(L, 1);
+  lua_Integer type = luaL_checkinteger(L, 2);
+  lua_Integer id = luaL_checkinteger(L, 3);
+  unsigned char *buf = NULL;
+  size_t len = 0;
+  mxr_status st;
+  if (type < 1 || type > 65535 || id < 0 || id > 65535)
+    return luaL_error(L, "mxroute: bad query type or id");
+  st = mxr_packet_query(name, (uint16_t)type, (uint16_t)id, &buf, &len);
+  if (st != MXR_OK) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: cannot build query (%s)", name,
+                    mxr_status_text(st));
+    lua_pushstring(L, mxr_status_name(st));
+    return 3;
+  }
+  lua_pushlstring(L, (const char *)buf, len);
+  mxr_packet_free(buf);
+  return 1;
+}
+
+static const luaL_Reg opts_m[] = {{NULL, NULL}};
+
+static const luaL_Reg res_m[] = {
+    {"done", res_done},     {"result", res_result}, {"ready", res_ready},
+    {"target", res_target}, {"cancel", res_cancel}, {"next", res_next},
+    {"answer", res_answer}, {"fail", res_fail},     {"inflight", res_inflight},
+    {NULL, NULL}};
+
+static const luaL_Reg eng_m[] = {
+    {"submit", engine_submit}, {"pollfd", engine_pollfd},
+    {"timeout", engine_timeout}, {"step", engine_step},
+    {"pending", engine_pending}, {"close", engine_close},
+    {NULL, NULL}};
+
+static const luaL_Reg funcs[] = {
+    {"opts", l_opts},   {"plan", l_plan},     {"res", l_res},
+    {"engine", l_engine}, {"class", l_class}, {"packet", l_packet},
+    {NULL, NULL}};
+
+static void new_class(lua_State *L, const char *name, const luaL_Reg *m,
+                      lua_CFunction gc)
+{
+  luaL_newmetatable(L, name);
+  luaL_setfuncs(L, m, 0);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -2, "__index");
+  if (gc) {
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__close");
+  }
+  lua_pushstring(L, name);
+  lua_setfield(L, -2, "__name");
+  lua_pop(L, 1);
+}
+
+#if defined(__GNUC__)
+__attribute__((visibility("default")))
+#endif
+int luaopen_mxroute_core(lua_State *L);
+
+int luaopen_mxroute_core(lua_State *L)
+{
+  int i;
+  new_class(L, OPTS_MT, opts_m, opts_gc);
+  new_class(L, RES_MT, res_m, res_gc);
+  new_class(L, ENG_MT, eng_m, engine_close);
+  luaL_newmetatable(L, BOX_MT);
+  lua_pushcfunction(L, box_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+  luaL_newlib(L, funcs);
+  lua_pushliteral(L, MXR_VERSION);
+  lua_setfield(L, -2, "version");
+  lua_newtable(L);
+  for (i = 0; i < MXR_STATUS_COUNT; i++) {
+    lua_pushstring(L, mxr_class_name(mxr_status_class((mxr_status)i)));
+    lua_setfield(L, -2, mxr_status_name((mxr_status)i));
+  }
+  lua_setfield(L, -2, "codes");
+  lua_pushinteger(L, MXR_TYPE_MX);
+  lua_setfield(L, -2, "TYPE_MX");
+  lua_pushinteger(L, MXR_TYPE_A);
+  lua_setfield(L, -2, "TYPE_A");
+  lua_pushinteger(L, MXR_TYPE_AAAA);
+  lua_setfield(L, -2, "TYPE_AAAA");
+  return 1;
+}

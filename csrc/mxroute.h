@@ -1,0 +1,432 @@
+/*
+ * mxroute — where to deliver mail for a domain (RFC 5321 5.1, RFC 7505).
+ *
+ * The public C API. It includes neither lua.h nor ares.h. Layers:
+ *
+ *   status   stable codes and their classes                  (status.c)
+ *   rng      seedable PRNG, OS-seeded                         (rand.c)
+ *   name     input parsing, DNS names, addresses, CIDRs      (name.c)
+ *   opts     planner options shared by plans of one resolver (plan.c)
+ *   plan     sans-I/O planner: MX + addresses -> ordered plan (plan.c)
+ *   packet   distrustful DNS answer checks and extraction     (packet.c)
+ *   res      sans-I/O resolution state machine: which query
+ *            next, feed raw answers, drives a plan            (resolve.c)
+ *   engine   c-ares channel + epoll set running many
+ *            resolutions at once                              (engine.c)
+ *
+ * Conventions: functions return mxr_status (MXR_OK == 0) unless stated;
+ * _new returns NULL on OOM; _free(NULL) is a no-op; nothing calls exit or
+ * abort. Strings are NUL-terminated unless a length is given. Names are
+ * stored normalised: ASCII lower case, no trailing dot, presentation form.
+ */
+#ifndef MXROUTE_H
+#define MXROUTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MXR_VERSION "0.1.0"
+
+/* A normalised name is at most 253 octets (RFC 1035 2.3.4 without the
+ * trailing dot); buffers for names are MXR_NAME_BUF bytes. */
+#define MXR_NAME_MAX 253
+#define MXR_NAME_BUF 256
+/* Text form of an address, as inet_ntop(AF_INET6) needs. */
+#define MXR_ADDR_BUF 46
+/* Room for any error message produced by the library. */
+#define MXR_MSG_BUF 512
+
+/* ------------------------------------------------------------------ */
+/* status                                                              */
+
+typedef enum mxr_status {
+  MXR_OK = 0,
+  MXR_EBADNAME,   /* invalid: the input is not an address or domain      */
+  MXR_EBADOPT,    /* invalid: a bad option or argument (API misuse)      */
+  MXR_ENXDOMAIN,  /* permanent: the name does not exist                  */
+  MXR_ENODATA,    /* permanent: the name exists, no record of that type  */
+  MXR_ENULLMX,    /* permanent: RFC 7505 null MX, domain accepts no mail */
+  MXR_ENOHOSTS,   /* permanent: no usable host or address remains        */
+  MXR_EIGNORED,   /* permanent: address dropped by the target guard      */
+  MXR_ETOOMANY,   /* permanent: host beyond the max_hosts limit          */
+  MXR_ELOOP,      /* loop: we are the best MX of the domain              */
+  MXR_ESERVFAIL,  /* temporary: server failure                           */
+  MXR_EREFUSED,   /* temporary: the server refused the query             */
+  MXR_ETIMEOUT,   /* temporary: no answer in time                        */
+  MXR_EFORMERR,   /* temporary: malformed, mismatched or hostile answer  */
+  MXR_ECNAMELOOP, /* temporary: CNAME chain loops or is too long         */
+  MXR_ENETWORK,   /* temporary: connection refused, unreachable, ...     */
+  MXR_ENOMEM,     /* temporary: out of memory                            */
+  MXR_ECANCELLED, /* temporary: cancelled (resolver closed, query freed) */
+  MXR_STATUS_COUNT
+} mxr_status;
+
+typedef enum mxr_class {
+  MXR_CLASS_OK = 0,
+  MXR_CLASS_PERMANENT,
+  MXR_CLASS_TEMPORARY,
+  MXR_CLASS_LOOP,
+  MXR_CLASS_INVALID
+} mxr_class;
+
+/* "NXDOMAIN", ... ("OK" for MXR_OK); "UNKNOWN" out of range. */
+const char *mxr_status_name(mxr_status st);
+mxr_class mxr_status_class(mxr_status st);
+/* "permanent", "temporary", "loop", "invalid" ("ok" for MXR_CLASS_OK). */
+const char *mxr_class_name(mxr_class c);
+/* Token -> status, case-sensitive ("SERVFAIL"). MXR_OK and *out set on
+ * success, MXR_EBADOPT when the token is unknown. */
+mxr_status mxr_status_from_name(const char *name, mxr_status *out);
+/* A short English description ("domain does not exist"). */
+const char *mxr_status_text(mxr_status st);
+
+/* ------------------------------------------------------------------ */
+/* rng: xoshiro256** seeded by splitmix64                              */
+
+typedef struct mxr_rng {
+  uint64_t s[4];
+} mxr_rng;
+
+void mxr_rng_seed(mxr_rng *r, uint64_t seed);
+/* Seed from getrandom(2) (fallback /dev/urandom): MXR_OK, or
+ * MXR_EBADOPT if the OS gives no randomness. */
+mxr_status mxr_rng_seed_os(mxr_rng *r);
+uint64_t mxr_rng_next(mxr_rng *r);
+/* Uniform in [0, n), unbiased (rejection); n == 0 returns 0. */
+uint64_t mxr_rng_below(mxr_rng *r, uint64_t n);
+
+/* ------------------------------------------------------------------ */
+/* names, addresses, inputs                                            */
+
+typedef struct mxr_addr {
+  uint8_t family; /* 4 or 6 */
+  uint8_t bytes[16]; /* network order; IPv4 uses bytes[0..3] */
+} mxr_addr;
+
+typedef struct mxr_cidr {
+  mxr_addr addr;
+  uint8_t bits;
+} mxr_cidr;
+
+/* Parse textual IPv4 (dotted quad) or IPv6 (any RFC 4291 form). */
+mxr_status mxr_addr_parse(const char *s, size_t len, mxr_addr *out);
+/* Canonical text (RFC 5952 for IPv6); buf has MXR_ADDR_BUF bytes. */
+void mxr_addr_format(const mxr_addr *a, char *buf);
+/* Equal addresses; an IPv4-mapped IPv6 address equals its IPv4. */
+int mxr_addr_equal(const mxr_addr *a, const mxr_addr *b);
+/* "192.0.2.0/24", "2001:db8::/32", or a bare address (full length). */
+mxr_status mxr_cidr_parse(const char *s, size_t len, mxr_cidr *out);
+/* Whether a is inside c; IPv4-mapped IPv6 judged as its IPv4. */
+int mxr_cidr_contains(const mxr_cidr *c, const mxr_addr *a);
+
+/* Normalise a host name taken from data or options: ASCII lower case,
+ * trailing dot removed, 1..253 octets, labels 1..63, printable ASCII
+ * only (DNS data may hold '_' etc.). out has MXR_NAME_BUF bytes. On error
+ * returns MXR_EBADNAME and, if err, writes a message saying what is wrong. */
+mxr_status mxr_name_normalize(const char *in, size_t len, char *out,
+                              char *err, size_t errlen);
+/* DNS name equality: ASCII case-insensitive, trailing dot ignored. */
+int mxr_name_equal(const char *a, const char *b);
+
+typedef enum mxr_input_kind {
+  MXR_INPUT_DOMAIN = 0, /* domain holds the normalised domain             */
+  MXR_INPUT_LITERAL     /* domain holds "[192.0.2.1]" / "[IPv6:2001:db8::1]"
+                           as normalised text, addr the address          */
+} mxr_input_kind;
+
+typedef struct mxr_input {
+  mxr_input_kind kind;
+  char domain[MXR_NAME_BUF];
+  mxr_addr addr;
+} mxr_input;
+
+/* Parse "local@domain", "local@[192.0.2.1]", "local@[IPv6:...]" or a bare
+ * domain ("example.com" or "example.com."). RFC 5321 4.1.2 / 4.1.3 rules
+ * for the domain; the local part may be dot-atom or quoted-string. Any
+ * other input is MXR_EBADNAME with a message in err naming the problem.
+ * s may contain NUL bytes (len counts them: they are invalid). */
+mxr_status mxr_input_parse(const char *s, size_t len, mxr_input *out,
+                           char *err, size_t errlen);
+
+/* ------------------------------------------------------------------ */
+/* opts: planner options (one set per resolver, or per mxroute.plan)   */
+
+typedef enum mxr_family {
+  MXR_FAMILY_ANY = 0,
+  MXR_FAMILY_IPV4,
+  MXR_FAMILY_IPV6
+} mxr_family;
+
+typedef enum mxr_prefer {
+  MXR_PREFER_NONE = 0,
+  MXR_PREFER_IPV4,
+  MXR_PREFER_IPV6
+} mxr_prefer;
+
+#define MXR_DEFAULT_MAX_HOSTS 32
+#define MXR_DEFAULT_MAX_ADDRS 16
+
+typedef struct mxr_opts mxr_opts;
+
+/* Defaults: family any, prefer none, no self, allow_mx_to_ip off, the
+ * default ignore_targets list of DESIGN rule 11, max_hosts 32, max_addrs
+ * 16 (per host, after de-duplication), no seed. */
+mxr_opts *mxr_opts_new(void);
+void mxr_opts_free(mxr_opts *o);
+/* Add one of our own identities: a host name, or an IPv4/IPv6 address
+ * (bracketed forms "[192.0.2.1]" / "[IPv6:..]" accepted too). MXR_EBADOPT
+ * with err naming the problem if it is neither. */
+mxr_status mxr_opts_add_self(mxr_opts *o, const char *s, size_t len,
+                             char *err, size_t errlen);
+/* Replace the ignore list: first clear (leaves it empty, i.e. allow all),
+ * then add CIDRs one by one. */
+void mxr_opts_ignore_clear(mxr_opts *o);
+mxr_status mxr_opts_ignore_add(mxr_opts *o, const char *cidr, size_t len,
+                               char *err, size_t errlen);
+void mxr_opts_set_family(mxr_opts *o, mxr_family f);
+void mxr_opts_set_prefer(mxr_opts *o, mxr_prefer p);
+void mxr_opts_set_allow_mx_to_ip(mxr_opts *o, int on);
+/* 0 is rejected with MXR_EBADOPT. */
+mxr_status mxr_opts_set_max_hosts(mxr_opts *o, size_t n);
+mxr_status mxr_opts_set_max_addrs(mxr_opts *o, size_t n);
+
+/* ------------------------------------------------------------------ */
+/* plan: the sans-I/O planner (DESIGN 1, rules 3-13)                   */
+/*
+ * Life of a plan: mxr_plan_new(input) -> mxr_plan_set_mx(MX outcome) ->
+ * for each host i < mxr_plan_host_count() and each family it needs,
+ * mxr_plan_set_addrs() -> complete. A literal input is complete at once.
+ * The order of set_addrs calls never changes the result: all random
+ * draws (host order within a preference, and per-host seeds for the
+ * address shuffle) happen in set_mx.
+ */
+
+typedef struct mxr_plan mxr_plan;
+
+typedef struct mxr_mx {
+  uint16_t pref;
+  const char *name; /* as found in data; normalised by the planner */
+  size_t len;
+} mxr_mx;
+
+typedef struct mxr_target {
+  const char *host; /* normalised host name, owned by the plan */
+  uint16_t pref;
+  mxr_addr addr;
+} mxr_target;
+
+typedef struct mxr_host {
+  const char *name;
+  uint16_t pref;
+  const mxr_addr *addrs; /* delivery order */
+  size_t naddrs;
+} mxr_host;
+
+typedef struct mxr_skip {
+  const char *name;
+  uint16_t pref;
+  mxr_status code; /* NXDOMAIN, NODATA, SERVFAIL, IGNORED, TOOMANY, ... */
+} mxr_skip;
+
+typedef struct mxr_result {
+  mxr_status status;   /* MXR_OK, or why there is nowhere to deliver */
+  const char *message; /* failure: "s5.test: domain does not exist" */
+  const char *input;   /* as given */
+  const char *domain;  /* normalised domain (or the literal) */
+  int implicit;        /* 1 when the implicit MX (rule 3) was used */
+  const mxr_host *hosts; /* usable hosts, delivery order */
+  size_t nhosts;
+  const mxr_target *targets; /* flat, each address once */
+  size_t ntargets;
+  const mxr_skip *skipped;
+  size_t nskipped;
+  int has_self_pref;
+  uint16_t self_pref;
+} mxr_result;
+
+/* A plan for a parsed input. opts must outlive the plan. The input text
+ * (as given by the user, for mxr_result.input) is copied. A literal input
+ * is complete at once (one host: the literal, pref 0; the target guard
+ * and self-exclusion apply to it like to any address). in == NULL gives
+ * a plan that the caller must mxr_plan_abort (e.g. with MXR_EBADNAME). */
+mxr_plan *mxr_plan_new(const mxr_input *in, const char *input_text,
+                       size_t input_len, const mxr_opts *opts);
+void mxr_plan_free(mxr_plan *p);
+
+/* The MX lookup outcome (rules 2-6, 10, 12).
+ *   st == MXR_OK, n > 0: the MX records (any order, duplicates allowed);
+ *   st == MXR_OK, n == 0, or st == MXR_ENODATA: implicit MX (rule 3);
+ *   any other st: the plan fails with that code.
+ * canon: the name after following CNAMEs (NULL: the domain itself); the
+ * implicit MX host is canon. rng draws the random order. */
+mxr_status mxr_plan_set_mx(mxr_plan *p, mxr_status st, const char *canon,
+                           const mxr_mx *mx, size_t n, mxr_rng *rng);
+
+/* Hosts that want address lookups, in delivery order (valid after
+ * set_mx). Hosts already settled (excluded by self name, IP literals with
+ * allow_mx_to_ip, beyond limits) are not counted. */
+size_t mxr_plan_host_count(const mxr_plan *p);
+const char *mxr_plan_host_name(const mxr_plan *p, size_t i);
+/* 1 if an address lookup of family 4 (A) or 6 (AAAA) is wanted for host
+ * i and has not been fed yet. */
+int mxr_plan_host_wants(const mxr_plan *p, size_t i, int family);
+
+/* The outcome of host i's A (family 4) or AAAA (family 6) lookup:
+ * st == MXR_OK with n addresses (n == 0 means NODATA), or a failure.
+ * Addresses not of that family are MXR_EBADOPT. Feeding twice is
+ * MXR_EBADOPT. */
+mxr_status mxr_plan_set_addrs(mxr_plan *p, size_t i, int family,
+                              mxr_status st, const mxr_addr *a, size_t n);
+
+/* Every lookup settled (or the plan failed). */
+int mxr_plan_complete(const mxr_plan *p);
+
+/* Number of leading targets whose position is final: a preference level
+ * is final once it and every level before it are fully resolved and no
+ * host at or before it is us (rule 8). Equals ntargets when complete. */
+size_t mxr_plan_ready(const mxr_plan *p);
+/* Target i < mxr_plan_ready(p); pointer valid until the next call that
+ * feeds the plan, or its free. NULL if out of range. */
+const mxr_target *mxr_plan_target(const mxr_plan *p, size_t i);
+
+/* The complete result. Pointers inside stay valid until the plan is fed
+ * again or freed. Returns MXR_EBADOPT if the plan is not complete. */
+mxr_status mxr_plan_result(mxr_plan *p, mxr_result *out);
+
+/* Make an incomplete plan fail now with st (e.g. MXR_ECANCELLED). */
+void mxr_plan_abort(mxr_plan *p, mxr_status st, const char *message);
+
+/* ------------------------------------------------------------------ */
+/* packet: answer checks (DESIGN rule 14) and extraction               */
+
+#define MXR_TYPE_A 1
+#define MXR_TYPE_CNAME 5
+#define MXR_TYPE_MX 15
+#define MXR_TYPE_AAAA 28
+#define MXR_CNAME_MAX 8 /* longest CNAME chain followed */
+
+/* Build a query (RD set, class IN, one question; no EDNS). *out is
+ * malloc'd; free with mxr_packet_free. */
+mxr_status mxr_packet_query(const char *name, uint16_t type, uint16_t id,
+                            unsigned char **out, size_t *outlen);
+void mxr_packet_free(unsigned char *p);
+
+typedef struct mxr_answer {
+  mxr_status status;          /* MXR_OK (records or NODATA), NXDOMAIN,
+                                 SERVFAIL, REFUSED, FORMERR, CNAMELOOP */
+  int truncated;              /* TC set: retry over TCP                 */
+  char canon[MXR_NAME_BUF];   /* end of the CNAME chain (normalised)    */
+  int chased;                 /* 1 if the chain ends in a CNAME whose
+                                 target's records are absent: ask again
+                                 for canon                              */
+  unsigned ncname;            /* CNAME records followed in this answer  */
+  size_t nmx;                 /* MX answers: records owned by canon     */
+  mxr_mx *mx;                 /* names point into this struct's storage */
+  size_t naddrs;              /* A/AAAA answers                         */
+  mxr_addr *addrs;
+  uint32_t ttl;               /* smallest TTL of the records used       */
+  char message[MXR_MSG_BUF];  /* why, when status != OK                 */
+  void *priv_;                /* storage; mxr_answer_clear frees it      */
+} mxr_answer;
+
+/* Check and extract an answer to (qname, qtype). id: the ID the query was
+ * sent with (-1: not checked, the transport matched it). Returns the same
+ * as out->status; always leaves *out safe to mxr_answer_clear. */
+mxr_status mxr_packet_parse(const unsigned char *pkt, size_t len,
+                            const char *qname, uint16_t qtype, int id,
+                            mxr_answer *out);
+void mxr_answer_clear(mxr_answer *a);
+
+/* ------------------------------------------------------------------ */
+/* res: the resolution state machine (sans-I/O, driven by a transport) */
+
+typedef struct mxr_res mxr_res;
+
+typedef struct mxr_query {
+  unsigned slot;            /* res-local handle, pass back with the answer */
+  char name[MXR_NAME_BUF];  /* absolute name to ask (no search list)      */
+  uint16_t type;            /* MXR_TYPE_MX, _A, _AAAA                      */
+} mxr_query;
+
+/* A resolution of one input. Bad input gives a resolution that is
+ * already done with MXR_EBADNAME (one path for the caller). NULL on OOM.
+ * opts must outlive it; rng is used during calls that feed it (kept as a
+ * pointer: it must outlive the resolution too). */
+mxr_res *mxr_res_new(const char *input, size_t len, const mxr_opts *opts,
+                     mxr_rng *rng);
+void mxr_res_free(mxr_res *r);
+
+/* Next query to send: 1 and *q filled, or 0 when none is waiting. Every
+ * query obtained must be answered with mxr_res_answer or mxr_res_fail
+ * (unless the resolution is freed). */
+int mxr_res_next(mxr_res *r, mxr_query *q);
+/* A raw answer packet for slot (the transport matched the ID). A
+ * truncated UDP answer is the transport's to retry over TCP; if fed, it
+ * counts as FORMERR-free truncation: treated as a temporary failure. */
+void mxr_res_answer(mxr_res *r, unsigned slot, const unsigned char *pkt,
+                    size_t len);
+/* A transport failure for slot: MXR_ETIMEOUT, MXR_ENETWORK, SERVFAIL ... */
+void mxr_res_fail(mxr_res *r, unsigned slot, mxr_status st);
+/* Queries sent and not yet answered. */
+size_t mxr_res_inflight(const mxr_res *r);
+int mxr_res_done(const mxr_res *r);
+/* Complete now with st (MXR_ECANCELLED) unless already done. */
+void mxr_res_cancel(mxr_res *r, mxr_status st);
+/* The plan being built; never NULL for a non-NULL r. */
+mxr_plan *mxr_res_plan(mxr_res *r);
+
+/* ------------------------------------------------------------------ */
+/* engine: c-ares transport running many resolutions at once          */
+/*
+ * One c-ares channel; all its sockets live in one epoll set, so the
+ * engine is a pollable: wait until mxr_engine_fd() is readable or
+ * mxr_engine_timeout() seconds have passed, then mxr_engine_step(0).
+ * c-ares callbacks only record answers into the resolutions; follow-up
+ * queries are sent after c-ares has returned, never from inside it.
+ */
+
+typedef struct mxr_engine mxr_engine;
+typedef struct mxr_job mxr_job;
+
+typedef struct mxr_engine_config {
+  const char *servers; /* "127.0.0.1:5353,[::1]:53"; NULL: resolv.conf */
+  int timeout_ms;      /* first try; c-ares doubles it per round. 0: 2000 */
+  int tries;           /* 0: 3 */
+  int rcvbuf;          /* socket receive buffer; 0: 4 MiB */
+} mxr_engine_config;
+
+mxr_status mxr_engine_new(const mxr_engine_config *cfg, mxr_engine **out,
+                          char *err, size_t errlen);
+/* Cancels every attached resolution (MXR_ECANCELLED) and detaches it;
+ * their mxr_job handles become invalid. */
+void mxr_engine_free(mxr_engine *e);
+/* The epoll descriptor: readable when there is I/O to process. */
+int mxr_engine_fd(const mxr_engine *e);
+/* Seconds until mxr_engine_step should run: 0 when finished
+ * resolutions wait to be collected, -1 when nothing is in flight. */
+double mxr_engine_timeout(mxr_engine *e);
+/* Attach a resolution (the engine never frees it) and send what it asks.
+ * *job is a handle for mxr_engine_remove; ud comes back from
+ * mxr_engine_next_done. A resolution already done is queued as done. */
+mxr_status mxr_engine_add(mxr_engine *e, mxr_res *r, void *ud,
+                          mxr_job **job);
+/* Detach (cancelling the resolution if not done). Invalidates job. */
+void mxr_engine_remove(mxr_engine *e, mxr_job *job);
+/* Wait up to wait seconds (<= 0: not at all) for I/O or the next timer,
+ * then process what is ready. Returns how many resolutions became done
+ * (collect them with mxr_engine_next_done). */
+int mxr_engine_step(mxr_engine *e, double wait);
+/* The ud of the next resolution that became done, or NULL. A done job
+ * stays attached until mxr_engine_remove. */
+void *mxr_engine_next_done(mxr_engine *e);
+/* Attached resolutions not yet done. */
+size_t mxr_engine_pending(const mxr_engine *e);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
