@@ -223,8 +223,11 @@ mxr_status mxr_engine_new(const mxr_engine_config *cfg, mxr_engine **out,
   memset(&o, 0, sizeof o);
   /* EDNS with 1232 octets (the DNS flag day size); larger answers come
    * with TC and c-ares retries them over TCP. STAYOPEN keeps the UDP
-   * socket across bursts. */
-  o.flags = ARES_FLAG_EDNS | ARES_FLAG_STAYOPEN | ARES_FLAG_NOSEARCH;
+   * socket across bursts. NOCHECKRESP hands us SERVFAIL/REFUSED replies
+   * as sent, so packet.c classifies them precisely (c-ares 1.18 would
+   * otherwise report a refused query as a connection failure). */
+  o.flags = ARES_FLAG_EDNS | ARES_FLAG_STAYOPEN | ARES_FLAG_NOSEARCH |
+            ARES_FLAG_NOCHECKRESP;
   o.ednspsz = 1232;
   o.timeout = cfg->timeout_ms ? cfg->timeout_ms : 2000;
   o.tries = cfg->tries ? cfg->tries : 3;
