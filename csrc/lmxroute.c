@@ -147,12 +147,13 @@ static int push_plan_result(lua_State *L, mxr_plan *p)
   return push_result(L, &r);
 }
 
-static mxr_status check_code(lua_State *L, int idx)
+/* A code token at idx; where names the argument in the error. */
+static mxr_status check_code(lua_State *L, int idx, const char *where)
 {
   mxr_status st;
   const char *s = luaL_checkstring(L, idx);
   if (mxr_status_from_name(s, &st) != MXR_OK)
-    luaL_error(L, "mxroute: unknown code '%s'", s);
+    luaL_error(L, "%s: unknown code '%s'", where, s);
   return st;
 }
 
@@ -334,7 +335,11 @@ static int feed_host(lua_State *L, mxr_plan *p, size_t i, int idx)
     return 0;
   }
   if (lua_type(L, idx) == LUA_TSTRING) {
-    mxr_status st = check_code(L, idx);
+    mxr_status st;
+    lua_pushfstring(L, "mxroute.plan: records.addrs['%s']",
+                    mxr_plan_host_name(p, i));
+    st = check_code(L, idx, lua_tostring(L, -1));
+    lua_pop(L, 1);
     for (fam = 4; fam <= 6; fam += 2)
       if (mxr_plan_host_wants(p, i, fam))
         mxr_plan_set_addrs(p, i, fam, st, NULL, 0);
@@ -466,7 +471,7 @@ static int l_plan(lua_State *L)
     if (lua_isnil(L, 4) || (lua_isboolean(L, 4) && !lua_toboolean(L, 4)))
       st = MXR_ENODATA;
     else if (lua_type(L, 4) == LUA_TSTRING)
-      st = check_code(L, 4);
+      st = check_code(L, 4, "mxroute.plan: records.mx");
     else if (lua_istable(L, 4)) {
       n = read_mx(L, 4, &mx); /* pushes 8 */
       st = MXR_OK;
@@ -648,7 +653,7 @@ static int res_fail(lua_State *L)
 {
   lres *r = check_res(L, 1);
   unsigned slot = check_slot(L, 2);
-  mxr_status st = check_code(L, 3);
+  mxr_status st = check_code(L, 3, "mxroute: fail");
   if (r->eng)
     return luaL_error(L, "mxroute: query is driven by an engine");
   mxr_res_fail(r->res, slot, st);
@@ -813,7 +818,7 @@ static int engine_step(lua_State *L)
 
 static int l_class(lua_State *L)
 {
-  mxr_status st = check_code(L, 1);
+  mxr_status st = check_code(L, 1, "mxroute.class");
   lua_pushstring(L, mxr_class_name(mxr_status_class(st)));
   return 1;
 }

@@ -112,7 +112,9 @@ typedef struct mxr_cidr {
   uint8_t bits;
 } mxr_cidr;
 
-/* Parse textual IPv4 (dotted quad) or IPv6 (any RFC 4291 form). */
+/* Parse textual IPv4 (strict dotted quad: four decimal parts 0..255, no
+ * leading zeros) or IPv6 (any RFC 4291 form, no zone). MXR_EBADNAME if
+ * it is neither. */
 mxr_status mxr_addr_parse(const char *s, size_t len, mxr_addr *out);
 /* Canonical text (RFC 5952 for IPv6); buf has MXR_ADDR_BUF bytes. */
 void mxr_addr_format(const mxr_addr *a, char *buf);
@@ -125,8 +127,10 @@ int mxr_cidr_contains(const mxr_cidr *c, const mxr_addr *a);
 
 /* Normalise a host name taken from data or options: ASCII lower case,
  * trailing dot removed, 1..253 octets, labels 1..63, printable ASCII
- * only (DNS data may hold '_' etc.). out has MXR_NAME_BUF bytes. On error
- * returns MXR_EBADNAME and, if err, writes a message saying what is wrong. */
+ * only (DNS data may hold '_' etc.). The root ("." or "") normalises
+ * to "": that is how a null MX exchange is seen. out has MXR_NAME_BUF
+ * bytes. On error returns MXR_EBADNAME and, if err, writes a message
+ * saying what is wrong. */
 mxr_status mxr_name_normalize(const char *in, size_t len, char *out,
                               char *err, size_t errlen);
 /* DNS name equality: ASCII case-insensitive, trailing dot ignored. */
@@ -252,7 +256,9 @@ typedef struct mxr_result {
  * (as given by the user, for mxr_result.input) is copied. A literal input
  * is complete at once (one host: the literal, pref 0; the target guard
  * and self-exclusion apply to it like to any address). in == NULL gives
- * a plan that the caller must mxr_plan_abort (e.g. with MXR_EBADNAME). */
+ * a plan that the caller must mxr_plan_abort (e.g. with MXR_EBADNAME); opts
+ * may be NULL only then. A literal's host name is the literal text
+ * ("[192.0.2.1]"). NULL on OOM. */
 mxr_plan *mxr_plan_new(const mxr_input *in, const char *input_text,
                        size_t input_len, const mxr_opts *opts);
 void mxr_plan_free(mxr_plan *p);
@@ -262,7 +268,8 @@ void mxr_plan_free(mxr_plan *p);
  *   st == MXR_OK, n == 0, or st == MXR_ENODATA: implicit MX (rule 3);
  *   any other st: the plan fails with that code.
  * canon: the name after following CNAMEs (NULL: the domain itself); the
- * implicit MX host is canon. rng draws the random order. */
+ * implicit MX host is canon. rng draws the random order (it may be NULL
+ * when st is a failure). */
 mxr_status mxr_plan_set_mx(mxr_plan *p, mxr_status st, const char *canon,
                            const mxr_mx *mx, size_t n, mxr_rng *rng);
 
@@ -272,11 +279,14 @@ mxr_status mxr_plan_set_mx(mxr_plan *p, mxr_status st, const char *canon,
 size_t mxr_plan_host_count(const mxr_plan *p);
 const char *mxr_plan_host_name(const mxr_plan *p, size_t i);
 /* 1 if an address lookup of family 4 (A) or 6 (AAAA) is wanted for host
- * i and has not been fed yet. */
+ * i and has not been fed yet. Goes to 0 for every host once the plan is
+ * complete, and for hosts at or above a preference found to be us. */
 int mxr_plan_host_wants(const mxr_plan *p, size_t i, int family);
 
 /* The outcome of host i's A (family 4) or AAAA (family 6) lookup:
  * st == MXR_OK with n addresses (n == 0 means NODATA), or a failure.
+ * A late answer (the plan completed, or the host stopped mattering
+ * because a better host is us) is accepted and ignored (MXR_OK).
  * Addresses not of that family are MXR_EBADOPT. Feeding twice is
  * MXR_EBADOPT. */
 mxr_status mxr_plan_set_addrs(mxr_plan *p, size_t i, int family,
@@ -325,7 +335,8 @@ typedef struct mxr_answer {
                                  for canon                              */
   unsigned ncname;            /* CNAME records followed in this answer  */
   size_t nmx;                 /* MX answers: records owned by canon     */
-  mxr_mx *mx;                 /* names point into this struct's storage */
+  mxr_mx *mx;                 /* names point into this struct's storage,
+                                 normalised; the null MX "." is ""      */
   size_t naddrs;              /* A/AAAA answers                         */
   mxr_addr *addrs;
   uint32_t ttl;               /* smallest TTL of the records used       */
@@ -335,7 +346,10 @@ typedef struct mxr_answer {
 
 /* Check and extract an answer to (qname, qtype). id: the ID the query was
  * sent with (-1: not checked, the transport matched it). Returns the same
- * as out->status; always leaves *out safe to mxr_answer_clear. */
+ * as out->status; always leaves *out safe to mxr_answer_clear. *out is
+ * overwritten, not freed: clear a previous answer before reusing it. A
+ * reply failing any check is MXR_EFORMERR (or MXR_ECNAMELOOP) without
+ * data; an MX exchange that is no host name fails the whole answer. */
 mxr_status mxr_packet_parse(const unsigned char *pkt, size_t len,
                             const char *qname, uint16_t qtype, int id,
                             mxr_answer *out);
@@ -366,7 +380,7 @@ void mxr_res_free(mxr_res *r);
 int mxr_res_next(mxr_res *r, mxr_query *q);
 /* A raw answer packet for slot (the transport matched the ID). A
  * truncated UDP answer is the transport's to retry over TCP; if fed, it
- * counts as FORMERR-free truncation: treated as a temporary failure. */
+ * is a temporary failure (MXR_EFORMERR), never data. */
 void mxr_res_answer(mxr_res *r, unsigned slot, const unsigned char *pkt,
                     size_t len);
 /* A transport failure for slot: MXR_ETIMEOUT, MXR_ENETWORK, SERVFAIL ... */

@@ -1,0 +1,48 @@
+/*
+ * Private helpers of the mxroute core (status.c, name.c, plan.c, ...).
+ * Not installed, not part of the public API.
+ *
+ *   - allocation wrappers with an allocation-failure hook for tests
+ *     (compiled in only with -DMXR_TESTING);
+ *   - ASCII-only case folding (DNS names are never folded with <ctype.h>,
+ *     whose answers depend on the locale);
+ *   - escaping of untrusted bytes for error messages.
+ */
+#ifndef MXR_INTERNAL_H
+#define MXR_INTERNAL_H
+
+#include <stddef.h>
+
+#include "mxroute.h"
+
+/* malloc/calloc/realloc/free; reallocarray fails (NULL) on n*size
+ * overflow. Zero sizes are bumped to one so NULL always means OOM. */
+void *mxr_malloc(size_t n);
+void *mxr_calloc(size_t n, size_t size);
+void *mxr_reallocarray(void *p, size_t n, size_t size);
+void mxr_free(void *p);
+
+#ifdef MXR_TESTING
+/* Allocation-failure injection: every mxr_malloc/calloc/reallocarray
+ * increments mxr_test_alloc_count; the one whose new count equals
+ * mxr_test_alloc_fail_at (when > 0) returns NULL. */
+extern long mxr_test_alloc_count;
+extern long mxr_test_alloc_fail_at;
+#endif
+
+static inline char mxr_ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+/* Write s[0..len) into out (outlen bytes, always NUL-terminated when
+ * outlen > 0) with every byte outside 0x20..0x7e written as \xHH, so a
+ * message never carries control, NUL or non-ASCII bytes. At most maxshow
+ * input bytes are shown, then "...". Returns the length written. */
+size_t mxr_escape(char *out, size_t outlen, const char *s, size_t len,
+                  size_t maxshow);
+
+/* Sort/identity key of an address: 16 bytes, IPv4 as ::ffff:a.b.c.d, so
+ * an IPv4 address and its IPv4-mapped IPv6 form get the same key. */
+void mxr_addr_key(const mxr_addr *a, uint8_t key[16]);
+
+#endif

@@ -1,0 +1,651 @@
+/*
+ * packet.c — distrustful DNS answer handling (DESIGN rule 14).
+ *
+ * c-ares 1.18 builds queries and decodes RDATA, but it accepts replies
+ * with QR=0, returns unassigned rcodes as success and hands out MX
+ * records owned by any name. So every reply first goes through a small
+ * RR walker that checks the header, the question, the answer section's
+ * bounds, class and owners, and follows the CNAME chain from the queried
+ * name. Only a reply that passes is decoded, with c-ares.
+ *
+ * Names from the wire are compared in the escaped presentation form that
+ * ares_expand_name produces (RFC 1035 5.1: "\." inside a label, "\DDD"
+ * for unprintable octets), ASCII case-insensitively (RFC 4343); the
+ * queried name is escaped the same way before comparing.
+ */
+#include "mxr_internal.h"
+#include "mxroute.h"
+
+#include <ares.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HDR_LEN 12
+#define CLASS_IN 1
+#define PKT_MAX 65535 /* RFC 1035 4.2.2: TCP length prefix is 16 bits */
+/* Escaped presentation form of any wire name (255 octets, "\DDD" each). */
+#define ESC_BUF 1100
+
+/* ------------------------------------------------------------------ */
+/* small helpers                                                       */
+
+/* ASCII case-insensitive equality of two escaped names (RFC 4343). */
+static int esc_equal(const char *a, const char *b) {
+  while (*a && *b) {
+    if (mxr_ascii_lower(*a) != mxr_ascii_lower(*b))
+      return 0;
+    a++;
+    b++;
+  }
+  return *a == *b;
+}
+
+static const char *type_name(uint16_t t) {
+  switch (t) {
+  case MXR_TYPE_A:
+    return "A";
+  case MXR_TYPE_AAAA:
+    return "AAAA";
+  case MXR_TYPE_MX:
+    return "MX";
+  case MXR_TYPE_CNAME:
+    return "CNAME";
+  default:
+    return "?";
+  }
+}
+
+static uint16_t get16(const unsigned char *p) {
+  return (uint16_t)((unsigned)p[0] << 8 | p[1]);
+}
+
+static uint32_t get32(const unsigned char *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+         (uint32_t)p[3];
+}
+
+/* The escaping ares_expand_name applies (c-ares 1.18 ares_expand_name.c):
+ * reserved characters get a backslash, unprintable octets become \DDD.
+ * in is a normalised name (labels separated by '.'). */
+static void esc_name(const char *in, char *out) {
+  char *q = out;
+  for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
+    if (*p < 0x20 || *p > 0x7e) {
+      *q++ = '\\';
+      *q++ = (char)('0' + *p / 100);
+      *q++ = (char)('0' + (*p % 100) / 10);
+      *q++ = (char)('0' + *p % 10);
+    } else {
+      if (strchr("\";\\()@$", *p))
+        *q++ = '\\';
+      *q++ = (char)*p;
+    }
+  }
+  *q = '\0';
+}
+
+/* Undo esc_name into a plain name for mxr_name_normalize. Returns 0 when
+ * the name cannot be written as a plain host name: a '.' inside a label
+ * or an unprintable octet. out has ESC_BUF bytes. */
+static int unesc_name(const char *in, char *out) {
+  char *q = out;
+  const char *p = in;
+  while (*p) {
+    int c = (unsigned char)*p++;
+    if (c == '\\') {
+      if (p[0] >= '0' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9' &&
+          p[2] >= '0' && p[2] <= '9') {
+        c = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+        p += 3;
+      } else if (*p) {
+        c = (unsigned char)*p++;
+      } else {
+        return 0;
+      }
+      if (c == '.' || c < 0x21 || c > 0x7e)
+        return 0;
+    }
+    *q++ = (char)c;
+  }
+  *q = '\0';
+  return 1;
+}
+
+/* Expand the wire name at off into buf (escaped form, ESC_BUF bytes).
+ * *used: octets it occupies at off. 0 on any failure. */
+static int wire_name(const unsigned char *pkt, size_t len, size_t off,
+                     char *buf, size_t *used) {
+  char *s = NULL;
+  long enclen = 0;
+  size_t n;
+  if (off >= len)
+    return 0;
+  if (ares_expand_name(pkt + off, pkt, (int)len, &s, &enclen) != ARES_SUCCESS)
+    return 0;
+  n = strlen(s);
+  if (enclen <= 0 || (size_t)enclen > len - off || n >= ESC_BUF) {
+    ares_free_string(s);
+    return 0;
+  }
+  memcpy(buf, s, n + 1);
+  ares_free_string(s);
+  *used = (size_t)enclen;
+  return 1;
+}
+
+/* RFC 2181 8: a TTL with the top bit set is treated as zero. */
+static uint32_t ttl_of(uint32_t raw) {
+  return (raw & 0x80000000u) ? 0 : raw;
+}
+
+/* ------------------------------------------------------------------ */
+/* queries                                                             */
+
+mxr_status mxr_packet_query(const char *name, uint16_t type, uint16_t id,
+                            unsigned char **out, size_t *outlen) {
+  char norm[MXR_NAME_BUF];
+  char esc[2 * MXR_NAME_BUF + 2];
+  char *q = esc;
+  unsigned char *buf = NULL;
+  int buflen = 0;
+  int rc;
+
+  if (out)
+    *out = NULL;
+  if (outlen)
+    *outlen = 0;
+  if (!name || !out || !outlen)
+    return MXR_EBADOPT;
+  if (type != MXR_TYPE_A && type != MXR_TYPE_AAAA && type != MXR_TYPE_MX &&
+      type != MXR_TYPE_CNAME)
+    return MXR_EBADOPT;
+  /* the root normalises to "": never asked for */
+  if (mxr_name_normalize(name, strlen(name), norm, NULL, 0) != MXR_OK ||
+      norm[0] == '\0')
+    return MXR_EBADNAME;
+  /* ares_create_query reads "\c" as a literal c; '.' never occurs inside
+   * a normalised label, so only the backslash needs escaping. The final
+   * '.' makes the name absolute (no search list either way). */
+  for (const char *p = norm; *p; p++) {
+    if (*p == '\\')
+      *q++ = '\\';
+    *q++ = *p;
+  }
+  *q++ = '.';
+  *q = '\0';
+  rc = ares_create_query(esc, CLASS_IN, type, id, 1, &buf, &buflen, 0);
+  if (rc == ARES_ENOMEM)
+    return MXR_ENOMEM;
+  if (rc != ARES_SUCCESS || !buf || buflen <= HDR_LEN) {
+    if (buf)
+      ares_free_string(buf);
+    return MXR_EBADNAME;
+  }
+  *out = buf;
+  *outlen = (size_t)buflen;
+  return MXR_OK;
+}
+
+void mxr_packet_free(unsigned char *p) {
+  if (p)
+    ares_free_string(p);
+}
+
+/* ------------------------------------------------------------------ */
+/* answers                                                             */
+
+/* One answer RR that matters: a CNAME or a record of the queried type. */
+typedef struct rr {
+  char *owner; /* escaped, malloc'd */
+  uint16_t type;
+  uint32_t ttl;
+  size_t rdata;
+  uint16_t rdlen;
+} rr;
+
+typedef struct walk {
+  const unsigned char *pkt;
+  size_t len;
+  uint16_t qtype;
+  char qnorm[MXR_NAME_BUF]; /* normalised qname */
+  char qesc[ESC_BUF];       /* escaped qname */
+  rr *rrs;
+  size_t nrr;
+  mxr_answer *out;
+} walk;
+
+#if defined(__GNUC__)
+static mxr_status fail(walk *w, mxr_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#endif
+
+/* "<qname> <TYPE>: <problem>" into out->message; returns st. */
+static mxr_status fail(walk *w, mxr_status st, const char *fmt, ...) {
+  va_list ap;
+  int n = snprintf(w->out->message, sizeof w->out->message, "%s %s: ",
+                   w->qnorm, type_name(w->qtype));
+  if (n < 0 || (size_t)n >= sizeof w->out->message)
+    n = 0;
+  va_start(ap, fmt);
+  vsnprintf(w->out->message + n, sizeof w->out->message - (size_t)n, fmt,
+            ap);
+  va_end(ap);
+  w->out->status = st;
+  return st;
+}
+
+static void free_rrs(walk *w) {
+  for (size_t i = 0; i < w->nrr; i++)
+    mxr_free(w->rrs[i].owner);
+  mxr_free(w->rrs);
+  w->rrs = NULL;
+  w->nrr = 0;
+}
+
+/* Header checks (RFC 1035 4.1.1). Returns MXR_OK to go on; sets rcode. */
+static mxr_status check_header(walk *w, int id, unsigned *rcode) {
+  const unsigned char *p = w->pkt;
+  unsigned opcode;
+  if (w->len < HDR_LEN)
+    return fail(w, MXR_EFORMERR, "reply too short (%zu octets)", w->len);
+  if (w->len > PKT_MAX)
+    return fail(w, MXR_EFORMERR, "reply too long (%zu octets)", w->len);
+  if (!(p[2] & 0x80))
+    return fail(w, MXR_EFORMERR, "reply QR bit not set");
+  opcode = (unsigned)(p[2] >> 3) & 0xfu;
+  if (opcode != 0)
+    return fail(w, MXR_EFORMERR, "reply opcode %u, expected 0 (QUERY)",
+                opcode);
+  if (id >= 0 && get16(p) != (unsigned)id)
+    return fail(w, MXR_EFORMERR, "reply ID %u, expected %d", get16(p), id);
+  *rcode = p[3] & 0xfu;
+  return MXR_OK;
+}
+
+/* The single question must be the one asked (RFC 1035 7.3). *pos is set
+ * past it. */
+static mxr_status check_question(walk *w, size_t *pos) {
+  char name[ESC_BUF];
+  size_t used = 0, off = HDR_LEN;
+  unsigned qd = get16(w->pkt + 4);
+  uint16_t t, c;
+  if (qd != 1)
+    return fail(w, MXR_EFORMERR, "reply has %u questions, expected 1", qd);
+  if (!wire_name(w->pkt, w->len, off, name, &used))
+    return fail(w, MXR_EFORMERR, "bad question name");
+  off += used;
+  if (w->len - off < 4)
+    return fail(w, MXR_EFORMERR, "reply truncated in the question");
+  t = get16(w->pkt + off);
+  c = get16(w->pkt + off + 2);
+  off += 4;
+  if (!esc_equal(name, w->qesc))
+    return fail(w, MXR_EFORMERR, "reply is for another name (%s)",
+                name[0] ? name : ".");
+  if (t != w->qtype)
+    return fail(w, MXR_EFORMERR, "reply is for another type (%u)", t);
+  if (c != CLASS_IN)
+    return fail(w, MXR_EFORMERR, "reply is for another class (%u)", c);
+  *pos = off;
+  return MXR_OK;
+}
+
+/* Bounds-check every answer RR; keep CNAMEs and records of qtype. */
+static mxr_status scan_answers(walk *w, size_t pos) {
+  char name[ESC_BUF];
+  unsigned an = get16(w->pkt + 6);
+  /* An RR takes at least 11 octets: never allocate more than fits. */
+  size_t cap = an < (w->len - pos) / 11 + 1 ? an : (w->len - pos) / 11 + 1;
+  w->rrs = cap ? mxr_calloc(cap, sizeof *w->rrs) : NULL;
+  if (cap && !w->rrs)
+    return fail(w, MXR_ENOMEM, "out of memory");
+  for (unsigned i = 0; i < an; i++) {
+    size_t used = 0;
+    uint16_t type, klass, rdlen;
+    uint32_t ttl;
+    if (!wire_name(w->pkt, w->len, pos, name, &used))
+      return fail(w, MXR_EFORMERR, "bad owner name in answer %u", i + 1);
+    pos += used;
+    if (w->len - pos < 10)
+      return fail(w, MXR_EFORMERR, "reply truncated in answer %u", i + 1);
+    type = get16(w->pkt + pos);
+    klass = get16(w->pkt + pos + 2);
+    ttl = ttl_of(get32(w->pkt + pos + 4));
+    rdlen = get16(w->pkt + pos + 8);
+    pos += 10;
+    if (w->len - pos < rdlen)
+      return fail(w, MXR_EFORMERR, "RDATA of answer %u beyond the reply",
+                  i + 1);
+    if (klass != CLASS_IN)
+      return fail(w, MXR_EFORMERR, "answer %u has class %u", i + 1, klass);
+    if (type == MXR_TYPE_CNAME || type == w->qtype) {
+      rr *r;
+      if (w->nrr >= cap) /* cannot happen: cap bounds what fits */
+        return fail(w, MXR_EFORMERR, "too many answers");
+      r = &w->rrs[w->nrr];
+      r->owner = mxr_malloc(strlen(name) + 1);
+      if (!r->owner)
+        return fail(w, MXR_ENOMEM, "out of memory");
+      strcpy(r->owner, name);
+      w->nrr++;
+      r->type = type;
+      r->ttl = ttl;
+      r->rdata = pos;
+      r->rdlen = rdlen;
+    }
+    pos += rdlen;
+  }
+  return MXR_OK;
+}
+
+/* Follow the CNAME chain from qname (RFC 1034 3.6.2). cur receives its
+ * end (escaped); *hops the CNAMEs followed; *ttl is lowered. */
+static mxr_status follow_chain(walk *w, char *cur, unsigned *hops,
+                               uint32_t *ttl) {
+  char chain[MXR_CNAME_MAX + 1][ESC_BUF];
+  size_t nchain = 1;
+  strcpy(chain[0], w->qesc);
+  strcpy(cur, w->qesc);
+  *hops = 0;
+  for (;;) {
+    const rr *c = NULL;
+    char target[ESC_BUF];
+    size_t used = 0;
+    for (size_t i = 0; i < w->nrr; i++) {
+      if (w->rrs[i].type != MXR_TYPE_CNAME || !esc_equal(w->rrs[i].owner, cur))
+        continue;
+      /* RFC 2181 10.1: one CNAME per name */
+      if (c)
+        return fail(w, MXR_EFORMERR, "two CNAME records for %s", cur);
+      c = &w->rrs[i];
+    }
+    if (!c)
+      return MXR_OK;
+    if (c->rdlen == 0 ||
+        !wire_name(w->pkt, c->rdata + c->rdlen, c->rdata, target, &used) ||
+        used != c->rdlen)
+      return fail(w, MXR_EFORMERR, "bad CNAME record for %s", cur);
+    for (size_t i = 0; i < nchain; i++)
+      if (esc_equal(chain[i], target))
+        return fail(w, MXR_ECNAMELOOP, "CNAME loop at %s",
+                    target[0] ? target : ".");
+    if (*hops >= MXR_CNAME_MAX)
+      return fail(w, MXR_ECNAMELOOP, "CNAME chain longer than %d",
+                  MXR_CNAME_MAX);
+    (*hops)++;
+    if (c->ttl < *ttl)
+      *ttl = c->ttl;
+    strcpy(chain[nchain++], target);
+    strcpy(cur, target);
+  }
+}
+
+/* Records of qtype: all owned by canon, well-formed RDATA. */
+static mxr_status check_records(walk *w, const char *canon, size_t *n,
+                                uint32_t *ttl) {
+  char name[ESC_BUF];
+  *n = 0;
+  for (size_t i = 0; i < w->nrr; i++) {
+    const rr *r = &w->rrs[i];
+    size_t used = 0;
+    if (r->type != w->qtype)
+      continue;
+    if (!esc_equal(r->owner, canon))
+      return fail(w, MXR_EFORMERR, "record owned by %s",
+                  r->owner[0] ? r->owner : ".");
+    if (w->qtype == MXR_TYPE_A && r->rdlen != 4)
+      return fail(w, MXR_EFORMERR, "A record with RDLENGTH %u", r->rdlen);
+    if (w->qtype == MXR_TYPE_AAAA && r->rdlen != 16)
+      return fail(w, MXR_EFORMERR, "AAAA record with RDLENGTH %u", r->rdlen);
+    if (w->qtype == MXR_TYPE_MX) {
+      if (r->rdlen < 3 ||
+          !wire_name(w->pkt, r->rdata + r->rdlen, r->rdata + 2, name, &used) ||
+          used != (size_t)r->rdlen - 2)
+        return fail(w, MXR_EFORMERR, "bad MX record");
+    }
+    if (r->ttl < *ttl)
+      *ttl = r->ttl;
+    (*n)++;
+  }
+  return MXR_OK;
+}
+
+static mxr_status extract_mx(walk *w, size_t n) {
+  struct ares_mx_reply *list = NULL, *m;
+  mxr_answer *out = w->out;
+  unsigned char *block;
+  mxr_mx *mx;
+  char *names;
+  size_t i = 0;
+  int rc = ares_parse_mx_reply(w->pkt, (int)w->len, &list);
+  if (rc == ARES_ENOMEM)
+    return fail(w, MXR_ENOMEM, "out of memory");
+  if (rc != ARES_SUCCESS) /* e.g. an exchange that is not a host name */
+    return fail(w, MXR_EFORMERR, "MX records rejected (%s)",
+                ares_strerror(rc));
+  block = mxr_malloc(n * (sizeof *mx + MXR_NAME_BUF));
+  if (!block) {
+    ares_free_data(list);
+    return fail(w, MXR_ENOMEM, "out of memory");
+  }
+  mx = (mxr_mx *)(void *)block;
+  names = (char *)(block + n * sizeof *mx);
+  for (m = list; m; m = m->next, i++) {
+    char plain[ESC_BUF], err[128];
+    char *dst = names + i * MXR_NAME_BUF;
+    if (i >= n)
+      break;
+    if (m->host[0] == '\0') { /* RFC 7505: the root, "." */
+      dst[0] = '\0';
+    } else if (!unesc_name(m->host, plain) ||
+               mxr_name_normalize(plain, strlen(plain), dst, err,
+                                  sizeof err) != MXR_OK) {
+      char bad[64];
+      snprintf(bad, sizeof bad, "%s", m->host);
+      ares_free_data(list);
+      mxr_free(block);
+      return fail(w, MXR_EFORMERR, "MX exchange %s is not a host name", bad);
+    }
+    mx[i].pref = m->priority;
+    mx[i].name = dst;
+    mx[i].len = strlen(dst);
+  }
+  ares_free_data(list);
+  if (i != n || m) { /* both walk every MX RR of the answer section */
+    mxr_free(block);
+    return fail(w, MXR_EFORMERR, "inconsistent MX records");
+  }
+  out->priv_ = block;
+  out->mx = mx;
+  out->nmx = n;
+  return MXR_OK;
+}
+
+/* Addresses: c-ares decodes them; it follows the CNAME chain only in the
+ * order the records appear, so if it finds fewer than the walker (a chain
+ * listed out of order), the walker's validated RDATA is copied instead. */
+static mxr_status extract_addrs(walk *w, const char *canon, size_t n) {
+  mxr_answer *out = w->out;
+  mxr_addr *a = mxr_calloc(n, sizeof *a);
+  int got = (int)(n > INT_MAX ? INT_MAX : n), rc;
+  size_t k = 0;
+  if (!a)
+    return fail(w, MXR_ENOMEM, "out of memory");
+  if (w->qtype == MXR_TYPE_A) {
+    struct ares_addrttl *t = mxr_calloc(n, sizeof *t);
+    if (!t) {
+      mxr_free(a);
+      return fail(w, MXR_ENOMEM, "out of memory");
+    }
+    rc = ares_parse_a_reply(w->pkt, (int)w->len, NULL, t, &got);
+    if (rc == ARES_SUCCESS && got >= 0 && (size_t)got == n)
+      for (k = 0; k < n; k++) {
+        a[k].family = 4;
+        memcpy(a[k].bytes, &t[k].ipaddr, 4);
+      }
+    mxr_free(t);
+  } else {
+    struct ares_addr6ttl *t = mxr_calloc(n, sizeof *t);
+    if (!t) {
+      mxr_free(a);
+      return fail(w, MXR_ENOMEM, "out of memory");
+    }
+    rc = ares_parse_aaaa_reply(w->pkt, (int)w->len, NULL, t, &got);
+    if (rc == ARES_SUCCESS && got >= 0 && (size_t)got == n)
+      for (k = 0; k < n; k++) {
+        a[k].family = 6;
+        memcpy(a[k].bytes, &t[k].ip6addr, 16);
+      }
+    mxr_free(t);
+  }
+  if (k != n) {
+    k = 0;
+    for (size_t i = 0; i < w->nrr && k < n; i++) {
+      const rr *r = &w->rrs[i];
+      if (r->type != w->qtype || !esc_equal(r->owner, canon))
+        continue;
+      a[k].family = w->qtype == MXR_TYPE_A ? 4 : 6;
+      memcpy(a[k].bytes, w->pkt + r->rdata, r->rdlen);
+      k++;
+    }
+  }
+  out->priv_ = a;
+  out->addrs = a;
+  out->naddrs = n;
+  return MXR_OK;
+}
+
+/* The chain's end as a normalised name for out->canon. */
+static mxr_status set_canon(walk *w, const char *canon_esc) {
+  char plain[ESC_BUF], err[128];
+  if (esc_equal(canon_esc, w->qesc)) {
+    strcpy(w->out->canon, w->qnorm);
+    return MXR_OK;
+  }
+  if (!unesc_name(canon_esc, plain) || plain[0] == '\0' ||
+      mxr_name_normalize(plain, strlen(plain), w->out->canon, err,
+                         sizeof err) != MXR_OK) {
+    w->out->canon[0] = '\0';
+    return fail(w, MXR_EFORMERR, "CNAME target %s is not a host name",
+                canon_esc[0] ? canon_esc : ".");
+  }
+  return MXR_OK;
+}
+
+static mxr_status parse(walk *w, int id) {
+  mxr_answer *out = w->out;
+  char canon[ESC_BUF];
+  unsigned rcode = 0, hops = 0;
+  size_t pos = 0, n = 0;
+  uint32_t ttl = UINT32_MAX;
+  mxr_status st;
+
+  if ((st = check_header(w, id, &rcode)) != MXR_OK)
+    return st;
+  /* RFC 1035 4.1.1 TC: the records cannot be trusted to be complete;
+   * the transport asks again over TCP (RFC 7766). */
+  if (w->pkt[2] & 0x02) {
+    out->truncated = 1;
+    return MXR_OK;
+  }
+  switch (rcode) {
+  case 0: /* NOERROR */
+  case 2: /* SERVFAIL */
+  case 3: /* NXDOMAIN */
+  case 5: /* REFUSED */
+    break;
+  case 1:
+    return fail(w, MXR_EFORMERR, "server says FORMERR (rcode 1)");
+  case 4:
+    return fail(w, MXR_EFORMERR, "server says NOTIMP (rcode 4)");
+  default: /* 6-10 are for UPDATE (RFC 2136), 11-15 unassigned */
+    return fail(w, MXR_EFORMERR, "unassigned rcode %u", rcode);
+  }
+  if ((st = check_question(w, &pos)) != MXR_OK)
+    return st;
+  if (rcode == 2)
+    return fail(w, MXR_ESERVFAIL, "server failure (SERVFAIL)");
+  if (rcode == 5)
+    return fail(w, MXR_EREFUSED, "query refused (REFUSED)");
+  if ((st = scan_answers(w, pos)) != MXR_OK)
+    return st;
+  if ((st = follow_chain(w, canon, &hops, &ttl)) != MXR_OK)
+    return st;
+  if ((st = check_records(w, canon, &n, &ttl)) != MXR_OK)
+    return st;
+  if ((st = set_canon(w, canon)) != MXR_OK)
+    return st;
+  out->ncname = hops;
+  out->ttl = ttl == UINT32_MAX ? 0 : ttl;
+  if (rcode == 3) {
+    /* RFC 6604 2.1: the rcode is about the last name of the chain */
+    if (n)
+      return fail(w, MXR_EFORMERR, "NXDOMAIN with %s records",
+                  type_name(w->qtype));
+    if (hops)
+      return fail(w, MXR_ENXDOMAIN, "%s does not exist", out->canon);
+    return fail(w, MXR_ENXDOMAIN, "name does not exist");
+  }
+  if (n == 0) { /* NODATA */
+    out->chased = hops > 0;
+    return MXR_OK;
+  }
+  if (w->qtype == MXR_TYPE_MX)
+    return extract_mx(w, n);
+  return extract_addrs(w, canon, n);
+}
+
+mxr_status mxr_packet_parse(const unsigned char *pkt, size_t len,
+                            const char *qname, uint16_t qtype, int id,
+                            mxr_answer *out) {
+  walk w;
+  mxr_status st;
+  if (!out)
+    return MXR_EBADOPT;
+  memset(out, 0, sizeof *out);
+  memset(&w, 0, sizeof w);
+  w.pkt = pkt;
+  w.len = pkt ? len : 0;
+  w.qtype = qtype;
+  w.out = out;
+  if (!qname ||
+      mxr_name_normalize(qname, strlen(qname), w.qnorm, NULL, 0) != MXR_OK ||
+      w.qnorm[0] == '\0') {
+    snprintf(out->message, sizeof out->message, "bad query name");
+    out->status = MXR_EBADOPT;
+    return MXR_EBADOPT;
+  }
+  if (qtype != MXR_TYPE_A && qtype != MXR_TYPE_AAAA && qtype != MXR_TYPE_MX)
+    return fail(&w, MXR_EBADOPT, "unsupported query type %u", qtype);
+  if (id > 0xffff)
+    return fail(&w, MXR_EBADOPT, "bad query ID %d", id);
+  esc_name(w.qnorm, w.qesc);
+  strcpy(out->canon, w.qnorm);
+  st = parse(&w, id);
+  free_rrs(&w);
+  out->status = st;
+  if (st != MXR_OK) { /* never data on failure */
+    mxr_free(out->priv_);
+    out->priv_ = NULL;
+    out->mx = NULL;
+    out->nmx = 0;
+    out->addrs = NULL;
+    out->naddrs = 0;
+    out->chased = 0;
+  }
+  return st;
+}
+
+void mxr_answer_clear(mxr_answer *a) {
+  if (!a)
+    return;
+  mxr_free(a->priv_);
+  a->priv_ = NULL;
+  a->mx = NULL;
+  a->nmx = 0;
+  a->addrs = NULL;
+  a->naddrs = 0;
+}

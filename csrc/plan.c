@@ -1,0 +1,945 @@
+/*
+ * plan: the sans-I/O planner (DESIGN 1, rules 3-13). It is fed the MX
+ * outcome and then the A/AAAA outcomes of the hosts it asks for, and
+ * builds the ordered delivery plan. It does no I/O and keeps no clock.
+ *
+ * Invariants:
+ *   - all random draws happen in set_mx (host order, per-host seeds), and
+ *     addresses are put in a canonical order before being shuffled, so
+ *     the order of the feeding calls never changes the plan;
+ *   - p->targets holds exactly the final prefix (mxr_plan_ready): levels
+ *     whose hosts and all earlier hosts are settled and not us;
+ *   - hosts[] is never reallocated after set_mx, so names handed out
+ *     stay put until the plan is freed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mxr_internal.h"
+#include "mxroute.h"
+
+#define NO_SELF 0x10000u /* self_pref when we are not an MX */
+
+/* ------------------------------------------------------------------ */
+/* opts                                                                */
+
+struct mxr_opts {
+  mxr_family family;
+  mxr_prefer prefer;
+  int allow_mx_to_ip;
+  size_t max_hosts, max_addrs;
+  char (*self_names)[MXR_NAME_BUF];
+  size_t nself_names, cap_self_names;
+  mxr_addr *self_addrs;
+  size_t nself_addrs, cap_self_addrs;
+  mxr_cidr *ignore;
+  size_t nignore, cap_ignore;
+};
+
+/* DESIGN rule 11, plus 240.0.0.0/4 (RFC 1112 "reserved for future use",
+ * not routable): unspecified, loopback, link-local, multicast, broadcast,
+ * reserved, RFC 1918, and the IPv6 equivalents with ULA (RFC 4193). */
+static const char *const default_ignore[] = {
+    "0.0.0.0/8",      "127.0.0.0/8",        "169.254.0.0/16", "224.0.0.0/4",
+    "240.0.0.0/4",    "255.255.255.255/32", "10.0.0.0/8",     "172.16.0.0/12",
+    "192.168.0.0/16", "::/128",             "::1/128",        "fe80::/10",
+    "ff00::/8",       "fc00::/7",
+};
+
+/* Make room for need elements in *arr (capacity *cap). */
+static int grow(void *arrp, size_t *cap, size_t need, size_t elem) {
+  void **arr = (void **)arrp;
+  size_t ncap;
+  void *n;
+  if (need <= *cap)
+    return 0;
+  ncap = *cap ? *cap * 2 : 8;
+  if (ncap < need)
+    ncap = need;
+  n = mxr_reallocarray(*arr, ncap, elem);
+  if (n == NULL)
+    return -1;
+  *arr = n;
+  *cap = ncap;
+  return 0;
+}
+
+mxr_opts *mxr_opts_new(void) {
+  size_t i;
+  mxr_opts *o = mxr_calloc(1, sizeof *o);
+  if (o == NULL)
+    return NULL;
+  o->family = MXR_FAMILY_ANY;
+  o->prefer = MXR_PREFER_NONE;
+  o->max_hosts = MXR_DEFAULT_MAX_HOSTS;
+  o->max_addrs = MXR_DEFAULT_MAX_ADDRS;
+  for (i = 0; i < sizeof default_ignore / sizeof default_ignore[0]; i++) {
+    if (mxr_opts_ignore_add(o, default_ignore[i], strlen(default_ignore[i]),
+                            NULL, 0) != MXR_OK) {
+      mxr_opts_free(o);
+      return NULL;
+    }
+  }
+  return o;
+}
+
+void mxr_opts_free(mxr_opts *o) {
+  if (o == NULL)
+    return;
+  mxr_free(o->self_names);
+  mxr_free(o->self_addrs);
+  mxr_free(o->ignore);
+  mxr_free(o);
+}
+
+static mxr_status opt_error(char *err, size_t errlen, const char *what,
+                            const char *s, size_t len) {
+  if (err && errlen) {
+    char show[128];
+    mxr_escape(show, sizeof show, s ? s : "", s ? len : 0, 80);
+    snprintf(err, errlen, "%s: '%s'", what, show);
+  }
+  return MXR_EBADOPT;
+}
+
+static mxr_status add_self_addr(mxr_opts *o, const mxr_addr *a) {
+  if (grow(&o->self_addrs, &o->cap_self_addrs, o->nself_addrs + 1,
+           sizeof *o->self_addrs) != 0)
+    return MXR_ENOMEM;
+  o->self_addrs[o->nself_addrs++] = *a;
+  return MXR_OK;
+}
+
+/* A name, a bare address, or "[192.0.2.1]" / "[IPv6:...]" (also "[::1]"). */
+mxr_status mxr_opts_add_self(mxr_opts *o, const char *s, size_t len,
+                             char *err, size_t errlen) {
+  mxr_addr a;
+  char name[MXR_NAME_BUF];
+  if (o == NULL || s == NULL)
+    return opt_error(err, errlen, "self: missing value", s, len);
+  if (len >= 2 && s[0] == '[' && s[len - 1] == ']') {
+    const char *in = s + 1;
+    size_t n = len - 2;
+    if (n >= 5 && (in[0] == 'I' || in[0] == 'i') &&
+        (in[1] == 'P' || in[1] == 'p') && (in[2] == 'v' || in[2] == 'V') &&
+        in[3] == '6' && in[4] == ':') {
+      in += 5;
+      n -= 5;
+      if (mxr_addr_parse(in, n, &a) != MXR_OK || a.family != 6)
+        return opt_error(err, errlen, "self: not an IPv6 address", s, len);
+    } else if (mxr_addr_parse(in, n, &a) != MXR_OK) {
+      return opt_error(err, errlen, "self: not an address literal", s, len);
+    }
+    return add_self_addr(o, &a);
+  }
+  if (mxr_addr_parse(s, len, &a) == MXR_OK)
+    return add_self_addr(o, &a);
+  if (memchr(s, '\0', len) != NULL ||
+      mxr_name_normalize(s, len, name, NULL, 0) != MXR_OK || name[0] == '\0')
+    return opt_error(err, errlen, "self: not a host name or address", s, len);
+  if (grow(&o->self_names, &o->cap_self_names, o->nself_names + 1,
+           sizeof *o->self_names) != 0)
+    return MXR_ENOMEM;
+  memcpy(o->self_names[o->nself_names++], name, MXR_NAME_BUF);
+  return MXR_OK;
+}
+
+void mxr_opts_ignore_clear(mxr_opts *o) {
+  if (o)
+    o->nignore = 0;
+}
+
+mxr_status mxr_opts_ignore_add(mxr_opts *o, const char *cidr, size_t len,
+                               char *err, size_t errlen) {
+  mxr_cidr c;
+  if (o == NULL || cidr == NULL ||
+      mxr_cidr_parse(cidr, len, &c) != MXR_OK)
+    return opt_error(err, errlen, "ignore_targets: not a CIDR", cidr, len);
+  if (grow(&o->ignore, &o->cap_ignore, o->nignore + 1, sizeof *o->ignore) !=
+      0)
+    return MXR_ENOMEM;
+  o->ignore[o->nignore++] = c;
+  return MXR_OK;
+}
+
+void mxr_opts_set_family(mxr_opts *o, mxr_family f) {
+  if (o && (f == MXR_FAMILY_ANY || f == MXR_FAMILY_IPV4 ||
+            f == MXR_FAMILY_IPV6))
+    o->family = f;
+}
+
+void mxr_opts_set_prefer(mxr_opts *o, mxr_prefer p) {
+  if (o && (p == MXR_PREFER_NONE || p == MXR_PREFER_IPV4 ||
+            p == MXR_PREFER_IPV6))
+    o->prefer = p;
+}
+
+void mxr_opts_set_allow_mx_to_ip(mxr_opts *o, int on) {
+  if (o)
+    o->allow_mx_to_ip = on != 0;
+}
+
+mxr_status mxr_opts_set_max_hosts(mxr_opts *o, size_t n) {
+  if (o == NULL || n == 0)
+    return MXR_EBADOPT;
+  o->max_hosts = n;
+  return MXR_OK;
+}
+
+mxr_status mxr_opts_set_max_addrs(mxr_opts *o, size_t n) {
+  if (o == NULL || n == 0)
+    return MXR_EBADOPT;
+  o->max_addrs = n;
+  return MXR_OK;
+}
+
+static int self_name(const mxr_opts *o, const char *name) {
+  size_t i;
+  for (i = 0; i < o->nself_names; i++)
+    if (mxr_name_equal(o->self_names[i], name))
+      return 1;
+  return 0;
+}
+
+static int self_addr(const mxr_opts *o, const mxr_addr *a) {
+  size_t i;
+  for (i = 0; i < o->nself_addrs; i++)
+    if (mxr_addr_equal(&o->self_addrs[i], a))
+      return 1;
+  return 0;
+}
+
+static int ignored(const mxr_opts *o, const mxr_addr *a) {
+  size_t i;
+  for (i = 0; i < o->nignore; i++)
+    if (mxr_cidr_contains(&o->ignore[i], a))
+      return 1;
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* plan                                                                */
+
+enum { PS_NOINPUT, PS_WAIT_MX, PS_ADDRS, PS_DONE };
+
+typedef struct ihost {
+  char name[MXR_NAME_BUF];
+  uint16_t pref;
+  unsigned char lookup;  /* wants A/AAAA lookups (index in p->lk) */
+  unsigned char settled; /* final: addrs and skip known */
+  unsigned char self;    /* one of its addresses is ours */
+  unsigned char fed[2];  /* [0] A, [1] AAAA */
+  mxr_status st[2];
+  mxr_addr *raw[2];
+  size_t nraw[2];
+  mxr_addr *addrs; /* final, delivery order */
+  size_t naddrs;
+  mxr_status skip; /* MXR_OK: usable */
+  mxr_rng rng;     /* address shuffle, seeded in set_mx */
+} ihost;
+
+/* A record skipped before it became a host: "." or a broken name. */
+typedef struct pskip {
+  char name[MXR_NAME_BUF];
+  uint16_t pref;
+  mxr_status code;
+} pskip;
+
+struct mxr_plan {
+  const mxr_opts *opts;
+  int state;
+  int complete;
+  char *input;
+  char domain[MXR_NAME_BUF];
+  mxr_status status;
+  char message[MXR_MSG_BUF];
+  int implicit;
+  ihost *hosts;
+  size_t nhosts;
+  size_t *lk; /* lookup index -> host index */
+  size_t nlk;
+  pskip *pre;
+  size_t npre;
+  unsigned self_pref; /* NO_SELF, or our lowest preference */
+  mxr_target *targets;
+  size_t ntargets, cap_targets;
+  mxr_host *rhosts;
+  size_t nrhosts;
+  mxr_skip *rskip;
+  size_t nrskip;
+};
+
+/* "<domain>: <text>" into the message buffer. */
+static void set_message(mxr_plan *p, mxr_status st, const char *detail) {
+  if (p->domain[0])
+    snprintf(p->message, sizeof p->message, "%s: %s", p->domain,
+             detail ? detail : mxr_status_text(st));
+  else
+    snprintf(p->message, sizeof p->message, "%s",
+             detail ? detail : mxr_status_text(st));
+}
+
+/* A hard failure: no hosts, no targets. Never allocates. */
+static void plan_fail(mxr_plan *p, mxr_status st, const char *detail) {
+  p->status = st;
+  set_message(p, st, detail);
+  p->complete = 1;
+  p->state = PS_DONE;
+  p->ntargets = 0;
+  p->nrhosts = 0;
+  p->nrskip = 0;
+}
+
+static mxr_status oom(mxr_plan *p) {
+  plan_fail(p, MXR_ENOMEM, NULL);
+  return MXR_ENOMEM;
+}
+
+void mxr_plan_free(mxr_plan *p) {
+  size_t i;
+  if (p == NULL)
+    return;
+  for (i = 0; i < p->nhosts; i++) {
+    mxr_free(p->hosts[i].raw[0]);
+    mxr_free(p->hosts[i].raw[1]);
+    mxr_free(p->hosts[i].addrs);
+  }
+  mxr_free(p->hosts);
+  mxr_free(p->lk);
+  mxr_free(p->pre);
+  mxr_free(p->targets);
+  mxr_free(p->rhosts);
+  mxr_free(p->rskip);
+  mxr_free(p->input);
+  mxr_free(p);
+}
+
+/* Canonical address order: by identity key, an IPv4 address before its
+ * IPv4-mapped twin (so de-duplication keeps the plain IPv4 form). */
+static int addr_cmp(const void *va, const void *vb) {
+  const mxr_addr *a = va, *b = vb;
+  uint8_t ka[16], kb[16];
+  int c;
+  mxr_addr_key(a, ka);
+  mxr_addr_key(b, kb);
+  c = memcmp(ka, kb, 16);
+  if (c)
+    return c;
+  return (int)a->family - (int)b->family;
+}
+
+static int need_family(const mxr_plan *p, int f) {
+  mxr_family fam = p->opts->family;
+  return f == 0 ? fam != MXR_FAMILY_IPV6 : fam != MXR_FAMILY_IPV4;
+}
+
+/* Settle host h: combine its A and AAAA outcomes into the final address
+ * list (rule 7, 11, 12) and its skip code (rule 9). */
+static mxr_status settle(mxr_plan *p, ihost *h) {
+  const mxr_opts *o = p->opts;
+  size_t n = h->nraw[0] + h->nraw[1], i, k, nfam, kept;
+  mxr_addr *all = NULL;
+  int f;
+  if (n > 0) {
+    all = mxr_reallocarray(NULL, n, sizeof *all);
+    if (all == NULL)
+      return MXR_ENOMEM;
+    if (h->nraw[0])
+      memcpy(all, h->raw[0], h->nraw[0] * sizeof *all);
+    if (h->nraw[1])
+      memcpy(all + h->nraw[0], h->raw[1], h->nraw[1] * sizeof *all);
+    qsort(all, n, sizeof *all, addr_cmp);
+    for (i = 1, k = 1; i < n; i++)
+      if (!mxr_addr_equal(&all[i], &all[k - 1]))
+        all[k++] = all[i];
+    n = k;
+  }
+  /* Rule 8: any address of ours makes the host us, whatever the family
+   * filter or the guard would do with it. */
+  for (i = 0; i < n; i++)
+    if (self_addr(o, &all[i]))
+      h->self = 1;
+  /* Rule 7: Fisher-Yates with the host's own stream. */
+  for (i = n; i > 1; i--) {
+    size_t j = (size_t)mxr_rng_below(&h->rng, i);
+    mxr_addr t = all[i - 1];
+    all[i - 1] = all[j];
+    all[j] = t;
+  }
+  for (i = 0, k = 0; i < n; i++)
+    if (o->family == MXR_FAMILY_ANY ||
+        (o->family == MXR_FAMILY_IPV4) == (all[i].family == 4))
+      all[k++] = all[i];
+  nfam = k;
+  /* Rule 11: the target guard. */
+  for (i = 0, k = 0; i < nfam; i++)
+    if (!ignored(o, &all[i]))
+      all[k++] = all[i];
+  kept = k;
+  /* Rule 7: prefer, a stable partition. */
+  if (o->prefer != MXR_PREFER_NONE && kept > 1) {
+    int want = o->prefer == MXR_PREFER_IPV4 ? 4 : 6;
+    mxr_addr *tmp = mxr_reallocarray(NULL, kept, sizeof *tmp);
+    size_t t = 0;
+    if (tmp == NULL) {
+      mxr_free(all);
+      return MXR_ENOMEM;
+    }
+    for (i = 0; i < kept; i++)
+      if (all[i].family == want)
+        tmp[t++] = all[i];
+    for (i = 0; i < kept; i++)
+      if (all[i].family != want)
+        tmp[t++] = all[i];
+    memcpy(all, tmp, kept * sizeof *all);
+    mxr_free(tmp);
+  }
+  /* Rule 12: addresses per host. */
+  if (kept > o->max_addrs)
+    kept = o->max_addrs;
+  h->addrs = all;
+  h->naddrs = kept;
+  if (kept > 0) {
+    h->skip = MXR_OK;
+  } else if (nfam > 0) {
+    h->skip = MXR_EIGNORED;
+  } else {
+    /* No address: a temporary failure of either lookup wins (the host may
+     * well have addresses), then NXDOMAIN, then NODATA. */
+    mxr_status perm = MXR_ENODATA;
+    h->skip = MXR_OK;
+    for (f = 0; f < 2; f++) {
+      mxr_status st = h->st[f];
+      if (!h->fed[f] || !need_family(p, f) || st == MXR_OK ||
+          st == MXR_ENODATA)
+        continue;
+      if (mxr_status_class(st) == MXR_CLASS_TEMPORARY) {
+        if (h->skip == MXR_OK)
+          h->skip = st;
+      } else if (perm == MXR_ENODATA) {
+        perm = st;
+      }
+    }
+    if (h->skip == MXR_OK)
+      h->skip = perm;
+  }
+  for (f = 0; f < 2; f++) {
+    mxr_free(h->raw[f]);
+    h->raw[f] = NULL;
+    h->nraw[f] = 0;
+  }
+  h->settled = 1;
+  return MXR_OK;
+}
+
+typedef struct tkey {
+  uint8_t key[16];
+  size_t pos;
+} tkey;
+
+static int tkey_cmp(const void *va, const void *vb) {
+  const tkey *a = va, *b = vb;
+  int c = memcmp(a->key, b->key, 16);
+  if (c)
+    return c;
+  return a->pos < b->pos ? -1 : a->pos > b->pos;
+}
+
+/* Rule 13: keep each address at its first occurrence only. */
+static mxr_status dedup_targets(mxr_plan *p) {
+  size_t n = p->ntargets, i, k;
+  tkey *keys;
+  unsigned char *drop;
+  if (n < 2)
+    return MXR_OK;
+  keys = mxr_reallocarray(NULL, n, sizeof *keys);
+  drop = mxr_calloc(n, 1);
+  if (keys == NULL || drop == NULL) {
+    mxr_free(keys);
+    mxr_free(drop);
+    return MXR_ENOMEM;
+  }
+  for (i = 0; i < n; i++) {
+    mxr_addr_key(&p->targets[i].addr, keys[i].key);
+    keys[i].pos = i;
+  }
+  qsort(keys, n, sizeof *keys, tkey_cmp);
+  for (i = 1; i < n; i++)
+    if (memcmp(keys[i].key, keys[i - 1].key, 16) == 0)
+      drop[keys[i].pos] = 1;
+  for (i = 0, k = 0; i < n; i++)
+    if (!drop[i])
+      p->targets[k++] = p->targets[i];
+  p->ntargets = k;
+  mxr_free(keys);
+  mxr_free(drop);
+  return MXR_OK;
+}
+
+/* Rebuild p->targets: the final prefix (levels fully settled, below our
+ * own preference, no host of ours in them). */
+static mxr_status build_targets(mxr_plan *p) {
+  size_t i = 0, j, a;
+  p->ntargets = 0;
+  while (i < p->nhosts) {
+    uint16_t level = p->hosts[i].pref;
+    /* refresh() lowered self_pref to every settled host of ours. */
+    int final = level < p->self_pref;
+    for (j = i; j < p->nhosts && p->hosts[j].pref == level; j++)
+      if (!p->hosts[j].settled)
+        final = 0;
+    if (!final)
+      break;
+    for (; i < j; i++) {
+      ihost *h = &p->hosts[i];
+      if (h->skip != MXR_OK)
+        continue;
+      if (grow(&p->targets, &p->cap_targets, p->ntargets + h->naddrs,
+               sizeof *p->targets) != 0)
+        return MXR_ENOMEM;
+      for (a = 0; a < h->naddrs; a++) {
+        mxr_target *t = &p->targets[p->ntargets++];
+        t->host = h->name;
+        t->pref = h->pref;
+        t->addr = h->addrs[a];
+      }
+    }
+  }
+  return dedup_targets(p);
+}
+
+static void add_skip(mxr_plan *p, const char *name, uint16_t pref,
+                     mxr_status code) {
+  mxr_skip *s = &p->rskip[p->nrskip++];
+  s->name = name;
+  s->pref = pref;
+  s->code = code;
+}
+
+/* The NOHOSTS message: why each host was skipped, as far as fits. */
+static void nohosts_message(mxr_plan *p) {
+  size_t i, o;
+  int r;
+  if (p->nrskip == 0) {
+    set_message(p, MXR_ENOHOSTS, NULL);
+    return;
+  }
+  r = snprintf(p->message, sizeof p->message, "%s: %s (", p->domain,
+               mxr_status_text(MXR_ENOHOSTS));
+  o = (size_t)r;
+  for (i = 0; i < p->nrskip; i++) {
+    const mxr_skip *s = &p->rskip[i];
+    size_t need = strlen(s->name) + strlen(mxr_status_name(s->code)) + 4;
+    if (o + need + 8 >= sizeof p->message) {
+      o += (size_t)snprintf(p->message + o, sizeof p->message - o, "%s...",
+                            i ? ", " : "");
+      break;
+    }
+    o += (size_t)snprintf(p->message + o, sizeof p->message - o, "%s%s: %s",
+                          i ? ", " : "", s->name, mxr_status_name(s->code));
+  }
+  snprintf(p->message + o, sizeof p->message - o, ")");
+}
+
+/* Everything needed is settled: the result (rules 8, 9). */
+static mxr_status finish(mxr_plan *p) {
+  size_t i, q = 0, nbelow = 0, ntemp = 0;
+  p->complete = 1;
+  p->state = PS_DONE;
+  p->rhosts = mxr_reallocarray(NULL, p->nhosts, sizeof *p->rhosts);
+  p->rskip = mxr_reallocarray(NULL, p->nhosts + p->npre, sizeof *p->rskip);
+  if (p->rhosts == NULL || p->rskip == NULL)
+    return oom(p);
+  p->nrhosts = p->nrskip = 0;
+  /* Skips in delivery order: merge the hosts with the records that never
+   * became hosts ("." and broken names), both sorted by preference. */
+  for (i = 0; i <= p->nhosts; i++) {
+    const ihost *h = i < p->nhosts ? &p->hosts[i] : NULL;
+    while (q < p->npre && p->pre[q].pref < p->self_pref &&
+           (h == NULL || p->pre[q].pref < h->pref)) {
+      add_skip(p, p->pre[q].name, p->pre[q].pref, p->pre[q].code);
+      q++;
+    }
+    if (h == NULL || h->pref >= p->self_pref)
+      continue;
+    nbelow++;
+    if (h->skip != MXR_OK) {
+      add_skip(p, h->name, h->pref, h->skip);
+    } else {
+      mxr_host *r = &p->rhosts[p->nrhosts++];
+      r->name = h->name;
+      r->pref = h->pref;
+      r->addrs = h->addrs;
+      r->naddrs = h->naddrs;
+    }
+  }
+  if (p->self_pref != NO_SELF && nbelow == 0) {
+    /* Rule 8: we are the best MX (implicit MX included). */
+    char d[64];
+    snprintf(d, sizeof d,
+             "this host is the best mail exchanger (preference %u)",
+             p->self_pref);
+    p->status = MXR_ELOOP;
+    set_message(p, MXR_ELOOP, d);
+    return MXR_OK;
+  }
+  if (p->ntargets > 0) {
+    p->status = MXR_OK;
+    p->message[0] = '\0';
+    return MXR_OK;
+  }
+  /* Rule 9: no usable host. Temporary beats permanent. */
+  for (i = 0; i < p->nrskip; i++) {
+    const mxr_skip *s = &p->rskip[i];
+    if (mxr_status_class(s->code) == MXR_CLASS_TEMPORARY) {
+      if (ntemp++ == 0) {
+        p->status = s->code;
+        snprintf(p->message, sizeof p->message, "%s: %s: %s", p->domain,
+                 s->name, mxr_status_text(s->code));
+      }
+    }
+  }
+  if (ntemp == 0) {
+    p->status = MXR_ENOHOSTS;
+    nohosts_message(p);
+  }
+  return MXR_OK;
+}
+
+/* After any feeding: update our preference, the final prefix and, once
+ * every needed lookup is in, the result. */
+static mxr_status refresh(mxr_plan *p) {
+  size_t i;
+  int done = 1;
+  if (p->complete)
+    return MXR_OK;
+  for (i = 0; i < p->nhosts; i++)
+    if (p->hosts[i].settled && p->hosts[i].self &&
+        p->hosts[i].pref < p->self_pref)
+      p->self_pref = p->hosts[i].pref;
+  for (i = 0; i < p->nhosts; i++)
+    if (!p->hosts[i].settled && p->hosts[i].pref < p->self_pref)
+      done = 0;
+  if (build_targets(p) != MXR_OK)
+    return oom(p);
+  return done ? finish(p) : MXR_OK;
+}
+
+mxr_plan *mxr_plan_new(const mxr_input *in, const char *input_text,
+                       size_t input_len, const mxr_opts *opts) {
+  mxr_plan *p;
+  if (in != NULL && opts == NULL)
+    return NULL;
+  p = mxr_calloc(1, sizeof *p);
+  if (p == NULL)
+    return NULL;
+  p->opts = opts;
+  p->self_pref = NO_SELF;
+  p->status = MXR_OK;
+  if (input_text == NULL)
+    input_len = 0;
+  p->input = mxr_malloc(input_len + 1);
+  if (p->input == NULL) {
+    mxr_free(p);
+    return NULL;
+  }
+  if (input_len)
+    memcpy(p->input, input_text, input_len);
+  p->input[input_len] = '\0';
+  if (in == NULL) {
+    p->state = PS_NOINPUT;
+    return p;
+  }
+  memcpy(p->domain, in->domain, sizeof p->domain);
+  p->domain[MXR_NAME_BUF - 1] = '\0';
+  if (in->kind == MXR_INPUT_LITERAL) {
+    /* RFC 5321 5.1: a literal is the one host, no DNS. */
+    ihost *h;
+    int f = in->addr.family == 6;
+    p->hosts = mxr_calloc(1, sizeof *p->hosts);
+    if (p->hosts == NULL)
+      goto nomem;
+    p->nhosts = 1;
+    h = &p->hosts[0];
+    memcpy(h->name, p->domain, sizeof h->name);
+    h->raw[f] = mxr_malloc(sizeof *h->raw[f]);
+    if (h->raw[f] == NULL)
+      goto nomem;
+    h->raw[f][0] = in->addr;
+    h->nraw[f] = 1;
+    h->fed[f] = 1;
+    if (settle(p, h) != MXR_OK)
+      goto nomem;
+    p->state = PS_ADDRS;
+    if (refresh(p) != MXR_OK)
+      goto nomem;
+    return p;
+  }
+  p->state = PS_WAIT_MX;
+  return p;
+nomem:
+  mxr_plan_free(p);
+  return NULL;
+}
+
+static int host_name_cmp(const void *va, const void *vb) {
+  const ihost *a = va, *b = vb;
+  int c = strcmp(a->name, b->name);
+  if (c)
+    return c;
+  return (int)a->pref - (int)b->pref;
+}
+
+static int host_pref_cmp(const void *va, const void *vb) {
+  const ihost *a = va, *b = vb;
+  if (a->pref != b->pref)
+    return (int)a->pref - (int)b->pref;
+  return strcmp(a->name, b->name);
+}
+
+/* Records into hosts: normalised, "." and broken names set aside,
+ * each name once at its lowest preference (rules 4, 5). */
+static mxr_status collect_mx(mxr_plan *p, const mxr_mx *mx, size_t n) {
+  size_t i, k = 0, ndots = 0, nbad = 0;
+  uint16_t dotpref = 0;
+  p->hosts = mxr_calloc(n, sizeof *p->hosts);
+  p->pre = mxr_calloc(n, sizeof *p->pre);
+  if (p->hosts == NULL || p->pre == NULL)
+    return MXR_ENOMEM;
+  for (i = 0; i < n; i++) {
+    ihost *h = &p->hosts[k];
+    if (mx[i].name == NULL || memchr(mx[i].name, '\0', mx[i].len) != NULL ||
+        mxr_name_normalize(mx[i].name, mx[i].len, h->name, NULL, 0) !=
+            MXR_OK) {
+      /* Broken DNS data: reported, treated as a failed answer. */
+      pskip *s = &p->pre[p->npre++];
+      mxr_escape(s->name, sizeof s->name, mx[i].name ? mx[i].name : "",
+                 mx[i].name ? mx[i].len : 0, 200);
+      s->pref = mx[i].pref;
+      s->code = MXR_EFORMERR;
+      nbad++;
+    } else if (h->name[0] == '\0') {
+      if (ndots++ == 0 || mx[i].pref < dotpref)
+        dotpref = mx[i].pref;
+    } else {
+      h->pref = mx[i].pref;
+      k++;
+    }
+  }
+  if (k == 0 && nbad == 0) {
+    /* RFC 7505 3: only "." records: the domain accepts no mail. */
+    plan_fail(p, MXR_ENULLMX, NULL);
+    return MXR_OK;
+  }
+  if (ndots > 0) {
+    /* RFC 7505 3: "." beside real MX records is just an unusable one. */
+    pskip *s = &p->pre[p->npre++];
+    strcpy(s->name, ".");
+    s->pref = dotpref;
+    s->code = MXR_ENULLMX;
+  }
+  qsort(p->hosts, k, sizeof *p->hosts, host_name_cmp);
+  p->nhosts = 0;
+  for (i = 0; i < k; i++)
+    if (p->nhosts == 0 ||
+        strcmp(p->hosts[p->nhosts - 1].name, p->hosts[i].name) != 0)
+      p->hosts[p->nhosts++] = p->hosts[i];
+  return MXR_OK;
+}
+
+static int pskip_cmp(const void *va, const void *vb) {
+  const pskip *a = va, *b = vb;
+  if (a->pref != b->pref)
+    return (int)a->pref - (int)b->pref;
+  return strcmp(a->name, b->name);
+}
+
+mxr_status mxr_plan_set_mx(mxr_plan *p, mxr_status st, const char *canon,
+                           const mxr_mx *mx, size_t n, mxr_rng *rng) {
+  size_t i, j;
+  mxr_status rc;
+  if (p == NULL || p->state != PS_WAIT_MX)
+    return MXR_EBADOPT;
+  if (st != MXR_OK && st != MXR_ENODATA) {
+    /* Rule 2: never fall back to A/AAAA on a failure. */
+    plan_fail(p, st, NULL);
+    return MXR_OK;
+  }
+  if (rng == NULL || (n > 0 && mx == NULL))
+    return MXR_EBADOPT;
+  if (st == MXR_ENODATA || n == 0) {
+    /* Rule 3: the implicit MX, the domain (after CNAMEs) at pref 0. */
+    const char *c = canon ? canon : p->domain;
+    p->hosts = mxr_calloc(1, sizeof *p->hosts);
+    if (p->hosts == NULL)
+      return oom(p);
+    if (mxr_name_normalize(c, strlen(c), p->hosts[0].name, NULL, 0) !=
+            MXR_OK ||
+        p->hosts[0].name[0] == '\0') {
+      plan_fail(p, MXR_EFORMERR, "bad canonical name in the answer");
+      return MXR_OK;
+    }
+    p->nhosts = 1;
+    p->implicit = 1;
+  } else {
+    rc = collect_mx(p, mx, n);
+    if (rc != MXR_OK)
+      return oom(p);
+    if (p->complete)
+      return MXR_OK; /* null MX */
+    qsort(p->pre, p->npre, sizeof *p->pre, pskip_cmp);
+  }
+  /* Rule 6: ascending preference; a canonical order first so the input
+   * order of the records does not matter, then Fisher-Yates within each
+   * preference. */
+  qsort(p->hosts, p->nhosts, sizeof *p->hosts, host_pref_cmp);
+  for (i = 0; i < p->nhosts; i = j) {
+    size_t m;
+    for (j = i; j < p->nhosts && p->hosts[j].pref == p->hosts[i].pref; j++)
+      ;
+    for (m = j - i; m > 1; m--) {
+      size_t r = (size_t)mxr_rng_below(rng, m);
+      ihost t = p->hosts[i + m - 1];
+      p->hosts[i + m - 1] = p->hosts[i + r];
+      p->hosts[i + r] = t;
+    }
+  }
+  /* Rule 8 by name: hosts at and above our preference are dropped now and
+   * never looked up. */
+  for (i = 0; i < p->nhosts; i++)
+    if (self_name(p->opts, p->hosts[i].name)) {
+      p->self_pref = p->hosts[i].pref;
+      break;
+    }
+  while (p->nhosts > 0 && p->hosts[p->nhosts - 1].pref >= p->self_pref)
+    p->nhosts--;
+  p->lk = mxr_reallocarray(NULL, p->nhosts, sizeof *p->lk);
+  if (p->lk == NULL)
+    return oom(p);
+  for (i = 0; i < p->nhosts; i++) {
+    ihost *h = &p->hosts[i];
+    mxr_addr a;
+    mxr_rng_seed(&h->rng, mxr_rng_next(rng));
+    if (i >= p->opts->max_hosts) {
+      /* Rule 12: beyond the limit, reported, never looked up. */
+      h->skip = MXR_ETOOMANY;
+      h->settled = 1;
+    } else if (p->opts->allow_mx_to_ip &&
+               mxr_addr_parse(h->name, strlen(h->name), &a) == MXR_OK) {
+      /* Rule 10: the exchange is used as the address. */
+      int f = a.family == 6;
+      h->raw[f] = mxr_malloc(sizeof *h->raw[f]);
+      if (h->raw[f] == NULL)
+        return oom(p);
+      h->raw[f][0] = a;
+      h->nraw[f] = 1;
+      h->fed[f] = 1;
+      if (settle(p, h) != MXR_OK)
+        return oom(p);
+    } else {
+      h->lookup = 1;
+      p->lk[p->nlk++] = i;
+    }
+  }
+  p->state = PS_ADDRS;
+  return refresh(p);
+}
+
+size_t mxr_plan_host_count(const mxr_plan *p) { return p ? p->nlk : 0; }
+
+const char *mxr_plan_host_name(const mxr_plan *p, size_t i) {
+  if (p == NULL || i >= p->nlk)
+    return NULL;
+  return p->hosts[p->lk[i]].name;
+}
+
+int mxr_plan_host_wants(const mxr_plan *p, size_t i, int family) {
+  const ihost *h;
+  int f;
+  if (p == NULL || p->complete || i >= p->nlk ||
+      (family != 4 && family != 6))
+    return 0;
+  f = family == 6;
+  h = &p->hosts[p->lk[i]];
+  return !h->settled && h->pref < p->self_pref && need_family(p, f) &&
+         !h->fed[f];
+}
+
+/* Late answers (the plan completed or the host stopped mattering while a
+ * query was in flight) are accepted and ignored; feeding the same lookup
+ * twice is misuse. */
+mxr_status mxr_plan_set_addrs(mxr_plan *p, size_t i, int family,
+                              mxr_status st, const mxr_addr *a, size_t n) {
+  ihost *h;
+  int f;
+  size_t k;
+  if (p == NULL || (p->state != PS_ADDRS && p->state != PS_DONE) ||
+      i >= p->nlk || (family != 4 && family != 6) || (n > 0 && a == NULL))
+    return MXR_EBADOPT;
+  if (st == MXR_OK)
+    for (k = 0; k < n; k++)
+      if (a[k].family != family)
+        return MXR_EBADOPT;
+  f = family == 6;
+  h = &p->hosts[p->lk[i]];
+  if (h->fed[f])
+    return MXR_EBADOPT;
+  h->fed[f] = 1;
+  h->st[f] = st;
+  if (p->complete || h->settled || h->pref >= p->self_pref ||
+      !need_family(p, f))
+    return MXR_OK;
+  if (st == MXR_OK && n > 0) {
+    h->raw[f] = mxr_reallocarray(NULL, n, sizeof *a);
+    if (h->raw[f] == NULL)
+      return oom(p);
+    memcpy(h->raw[f], a, n * sizeof *a);
+    h->nraw[f] = n;
+  }
+  if ((h->fed[0] || !need_family(p, 0)) && (h->fed[1] || !need_family(p, 1)))
+    if (settle(p, h) != MXR_OK)
+      return oom(p);
+  return refresh(p);
+}
+
+int mxr_plan_complete(const mxr_plan *p) { return p ? p->complete : 0; }
+
+size_t mxr_plan_ready(const mxr_plan *p) { return p ? p->ntargets : 0; }
+
+const mxr_target *mxr_plan_target(const mxr_plan *p, size_t i) {
+  if (p == NULL || i >= p->ntargets)
+    return NULL;
+  return &p->targets[i];
+}
+
+mxr_status mxr_plan_result(mxr_plan *p, mxr_result *out) {
+  if (p == NULL || out == NULL || !p->complete)
+    return MXR_EBADOPT;
+  memset(out, 0, sizeof *out);
+  out->status = p->status;
+  out->message = p->message;
+  out->input = p->input;
+  out->domain = p->domain;
+  out->implicit = p->implicit;
+  out->hosts = p->rhosts;
+  out->nhosts = p->nrhosts;
+  out->targets = p->targets;
+  out->ntargets = p->ntargets;
+  out->skipped = p->rskip;
+  out->nskipped = p->nrskip;
+  out->has_self_pref = p->self_pref != NO_SELF;
+  out->self_pref = (uint16_t)(p->self_pref & 0xffffu);
+  return MXR_OK;
+}
+
+void mxr_plan_abort(mxr_plan *p, mxr_status st, const char *message) {
+  if (p == NULL || p->complete)
+    return;
+  if (st == MXR_OK)
+    st = MXR_ECANCELLED;
+  plan_fail(p, st, NULL);
+  if (message)
+    mxr_escape(p->message, sizeof p->message, message, strlen(message),
+               sizeof p->message);
+}

@@ -1,0 +1,302 @@
+/*
+ * resolve.c — the resolution state machine, sans I/O.
+ *
+ * One mxr_res turns an input into a plan by asking queries and feeding
+ * raw answers: MX for the domain (DESIGN rule 1), then A and AAAA for
+ * every host the plan wants, all at once (rule 7: two round trips, not
+ * 1 + N). A transport (c-ares in engine.c, cosockets in Lua) takes the
+ * queries with mxr_res_next and hands back packets or failures by slot.
+ *
+ * Every query lives in a slot: its number is its index, never reused in
+ * a resolution, so a late, duplicate or forged slot number finds a slot
+ * that is not waiting and is ignored. A CNAME whose target's records are
+ * not in the answer is re-asked for its target in a new slot that
+ * remembers the one it came from: the chain across re-queries is bounded
+ * by MXR_CNAME_MAX and checked for loops by walking back those links.
+ */
+#include "mxr_internal.h"
+#include "mxroute.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum { S_QUEUED = 1, S_SENT, S_DONE };
+enum { K_MX = 1, K_ADDR };
+
+typedef struct slot {
+  unsigned char state;
+  unsigned char kind;
+  unsigned char family; /* K_ADDR: 4 or 6 */
+  unsigned hops;        /* CNAMEs followed before this query was asked */
+  long prev;            /* the slot this one re-asks for (CNAME), or -1 */
+  size_t host;          /* K_ADDR: plan host index */
+  uint16_t type;
+  char *name;
+} slot;
+
+struct mxr_res {
+  mxr_plan *plan;
+  mxr_rng *rng;
+  slot *slots;
+  size_t nslots, cap;
+  size_t cursor;   /* slots before it have been handed out or dropped */
+  size_t inflight; /* handed out, not yet answered */
+};
+
+static const char *type_name(uint16_t t) {
+  return t == MXR_TYPE_MX ? "MX" : t == MXR_TYPE_A ? "A" : "AAAA";
+}
+
+static void fail_plan(mxr_res *r, mxr_status st, const char *msg) {
+  if (!mxr_plan_complete(r->plan))
+    mxr_plan_abort(r->plan, st, msg);
+}
+
+/* Queue a query; on OOM the plan fails (ENOMEM is temporary). */
+static int enqueue(mxr_res *r, unsigned char kind, size_t host,
+                   unsigned char family, const char *name, unsigned hops,
+                   long prev) {
+  slot *s;
+  size_t len = strlen(name);
+  if (r->nslots == r->cap) {
+    size_t cap = r->cap ? r->cap * 2 : 8;
+    slot *n = mxr_reallocarray(r->slots, cap, sizeof *n);
+    if (!n)
+      goto oom;
+    r->slots = n;
+    r->cap = cap;
+  }
+  s = &r->slots[r->nslots];
+  s->name = mxr_malloc(len + 1);
+  if (!s->name)
+    goto oom;
+  memcpy(s->name, name, len + 1);
+  s->state = S_QUEUED;
+  s->kind = kind;
+  s->family = family;
+  s->hops = hops;
+  s->prev = prev;
+  s->host = host;
+  s->type = kind == K_MX ? MXR_TYPE_MX
+                         : family == 4 ? MXR_TYPE_A : MXR_TYPE_AAAA;
+  r->nslots++;
+  return 1;
+oom:
+  fail_plan(r, MXR_ENOMEM, "out of memory");
+  return 0;
+}
+
+/* Rule 7: A and AAAA of every host the plan wants, right away. */
+static void enqueue_hosts(mxr_res *r) {
+  size_t n = mxr_plan_host_count(r->plan);
+  for (size_t i = 0; i < n && !mxr_plan_complete(r->plan); i++) {
+    const char *name = mxr_plan_host_name(r->plan, i);
+    if (!name)
+      continue;
+    if (mxr_plan_host_wants(r->plan, i, 4) &&
+        !enqueue(r, K_ADDR, i, 4, name, 0, -1))
+      return;
+    if (mxr_plan_host_wants(r->plan, i, 6) &&
+        !enqueue(r, K_ADDR, i, 6, name, 0, -1))
+      return;
+  }
+}
+
+mxr_res *mxr_res_new(const char *input, size_t len, const mxr_opts *opts,
+                     mxr_rng *rng) {
+  char err[MXR_MSG_BUF];
+  mxr_input in;
+  mxr_status st;
+  mxr_res *r = mxr_calloc(1, sizeof *r);
+  if (!r)
+    return NULL;
+  r->rng = rng;
+  err[0] = '\0';
+  st = input ? mxr_input_parse(input, len, &in, err, sizeof err)
+             : MXR_EBADNAME;
+  if (!input) {
+    snprintf(err, sizeof err, "no input");
+    len = 0;
+  }
+  r->plan = mxr_plan_new(st == MXR_OK ? &in : NULL, input ? input : "", len,
+                         opts);
+  if (!r->plan) {
+    mxr_free(r);
+    return NULL;
+  }
+  if (st != MXR_OK) {
+    mxr_plan_abort(r->plan, MXR_EBADNAME, err);
+  } else if (!opts || !rng) {
+    mxr_plan_abort(r->plan, MXR_EBADOPT, "no options or no random source");
+  } else if (in.kind == MXR_INPUT_DOMAIN) {
+    /* Rule 1: MX for the domain, always absolute */
+    enqueue(r, K_MX, 0, 0, in.domain, 0, -1);
+  }
+  /* a literal needs no DNS: the plan is complete already */
+  return r;
+}
+
+void mxr_res_free(mxr_res *r) {
+  if (!r)
+    return;
+  for (size_t i = 0; i < r->nslots; i++)
+    mxr_free(r->slots[i].name);
+  mxr_free(r->slots);
+  mxr_plan_free(r->plan);
+  mxr_free(r);
+}
+
+int mxr_res_done(const mxr_res *r) { return !r || mxr_plan_complete(r->plan); }
+
+mxr_plan *mxr_res_plan(mxr_res *r) { return r ? r->plan : NULL; }
+
+size_t mxr_res_inflight(const mxr_res *r) { return r ? r->inflight : 0; }
+
+int mxr_res_next(mxr_res *r, mxr_query *q) {
+  if (!r || !q || mxr_res_done(r))
+    return 0;
+  while (r->cursor < r->nslots) {
+    slot *s = &r->slots[r->cursor];
+    if (s->state == S_QUEUED) {
+      s->state = S_SENT;
+      r->inflight++;
+      q->slot = (unsigned)r->cursor;
+      q->type = s->type;
+      snprintf(q->name, sizeof q->name, "%s", s->name);
+      r->cursor++;
+      return 1;
+    }
+    r->cursor++;
+  }
+  return 0;
+}
+
+void mxr_res_cancel(mxr_res *r, mxr_status st) {
+  if (!r)
+    return;
+  fail_plan(r, st, NULL);
+}
+
+/* The slot for an answer or failure, marked done; NULL if it is not
+ * waiting for one (unknown, never handed out, already answered). */
+static slot *take(mxr_res *r, unsigned n) {
+  slot *s;
+  if (!r || n >= r->nslots)
+    return NULL;
+  s = &r->slots[n];
+  if (s->state != S_SENT)
+    return NULL;
+  s->state = S_DONE;
+  r->inflight--;
+  return s;
+}
+
+/* An outcome for a lookup: to the plan. For the MX, rule 2: a failure
+ * fails the plan, only NODATA (OK without records) gives the implicit
+ * MX. msg, when given, is the answer check's message. */
+static void settle(mxr_res *r, slot *s, mxr_status st, const mxr_answer *a,
+                   const char *msg) {
+  if (mxr_plan_complete(r->plan))
+    return;
+  if (s->kind == K_MX) {
+    if (st == MXR_OK) {
+      if (mxr_plan_set_mx(r->plan, MXR_OK, a->canon, a->mx, a->nmx,
+                          r->rng) == MXR_OK)
+        enqueue_hosts(r);
+      else
+        fail_plan(r, MXR_ENOMEM, "out of memory");
+    } else if (msg) {
+      mxr_plan_abort(r->plan, st, msg);
+    } else {
+      mxr_plan_set_mx(r->plan, st, a ? a->canon : NULL, NULL, 0, r->rng);
+      fail_plan(r, st, NULL); /* set_mx refused it: fail anyway */
+    }
+    return;
+  }
+  if (!mxr_plan_host_wants(r->plan, s->host, s->family))
+    return;
+  if (st == MXR_OK)
+    mxr_plan_set_addrs(r->plan, s->host, s->family, MXR_OK, a->addrs,
+                       a->naddrs);
+  else
+    mxr_plan_set_addrs(r->plan, s->host, s->family, st, NULL, 0);
+}
+
+/* The name the lookup of slot s started from (before any CNAME). */
+static const char *origin(const mxr_res *r, const slot *s) {
+  while (s->prev >= 0)
+    s = &r->slots[s->prev];
+  return s->name;
+}
+
+/* Whether name was already asked on the way to slot s (inclusive). */
+static int asked_before(const mxr_res *r, const slot *s, const char *name) {
+  for (;;) {
+    if (mxr_name_equal(s->name, name))
+      return 1;
+    if (s->prev < 0)
+      return 0;
+    s = &r->slots[s->prev];
+  }
+}
+
+void mxr_res_answer(mxr_res *r, unsigned slotn, const unsigned char *pkt,
+                    size_t len) {
+  char msg[MXR_MSG_BUF];
+  mxr_answer a;
+  mxr_status st;
+  slot *s = take(r, slotn);
+  if (!s || mxr_plan_complete(r->plan))
+    return;
+  st = mxr_packet_parse(pkt, len, s->name, s->type, -1, &a);
+  if (st == MXR_OK && a.truncated) {
+    /* RFC 7766: the transport should have retried over TCP */
+    snprintf(msg, sizeof msg,
+             "%s %s: truncated reply (TC) and no retry over TCP", s->name,
+             type_name(s->type));
+    settle(r, s, MXR_EFORMERR, NULL, msg);
+  } else if ((st == MXR_OK || st == MXR_ENXDOMAIN) && a.ncname &&
+             s->hops + a.ncname > MXR_CNAME_MAX) {
+    snprintf(msg, sizeof msg, "%s %s: CNAME chain longer than %d",
+             origin(r, s), type_name(s->type), MXR_CNAME_MAX);
+    settle(r, s, MXR_ECNAMELOOP, NULL, msg);
+  } else if ((st == MXR_OK || st == MXR_ENXDOMAIN) && a.ncname &&
+             asked_before(r, s, a.canon)) {
+    snprintf(msg, sizeof msg, "%s %s: CNAME loop at %s", origin(r, s),
+             type_name(s->type), a.canon);
+    settle(r, s, MXR_ECNAMELOOP, NULL, msg);
+  } else if (st == MXR_OK && a.chased) {
+    /* the chain's end is elsewhere: ask it, same type (RFC 1034 3.6.2) */
+    enqueue(r, s->kind, s->host, s->family, a.canon, s->hops + a.ncname,
+            (long)(s - r->slots));
+  } else if (st == MXR_OK || st == MXR_ENXDOMAIN || st == MXR_ESERVFAIL ||
+             st == MXR_EREFUSED) {
+    settle(r, s, st, &a, NULL);
+  } else {
+    settle(r, s, st, NULL, a.message);
+  }
+  mxr_answer_clear(&a);
+}
+
+/* A transport failure. A status that is no failure (OK, NODATA) or no
+ * transport's to give is ENETWORK: a failure never turns into data. */
+void mxr_res_fail(mxr_res *r, unsigned slotn, mxr_status st) {
+  slot *s = take(r, slotn);
+  if (!s)
+    return;
+  switch (st) {
+  case MXR_ENXDOMAIN:
+  case MXR_ESERVFAIL:
+  case MXR_EREFUSED:
+  case MXR_ETIMEOUT:
+  case MXR_EFORMERR:
+  case MXR_ECNAMELOOP:
+  case MXR_ENETWORK:
+  case MXR_ENOMEM:
+  case MXR_ECANCELLED:
+    break;
+  default:
+    st = MXR_ENETWORK;
+  }
+  settle(r, s, st, NULL, NULL);
+}

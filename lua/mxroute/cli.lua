@@ -1,0 +1,595 @@
+--- The `mxroute` command line: argument parsing, resolution, output.
+--
+-- `bin/mxroute` only sets up the module paths and calls `M.main`; all the
+-- logic lives here so that it can be tested in-process. The reference for
+-- users is `doc/cli.md`.
+local json = require "mxroute.json"
+
+local M = {}
+
+-- sysexits(3) codes.
+M.EX_OK = 0
+M.EX_USAGE = 64
+M.EX_DATAERR = 65     -- invalid input (BADNAME)
+M.EX_NOHOST = 68      -- permanent failure
+M.EX_UNAVAILABLE = 69 -- loop: we are the best MX
+M.EX_SOFTWARE = 70    -- internal error (module missing, bug)
+M.EX_TEMPFAIL = 75    -- temporary failure
+
+--- Exit status of one failed input, by its error class.
+M.class_status = {
+  invalid = M.EX_DATAERR,
+  permanent = M.EX_NOHOST,
+  loop = M.EX_UNAVAILABLE,
+  temporary = M.EX_TEMPFAIL,
+}
+
+-- How many inputs are in flight at once when the resolver can submit.
+local WINDOW = 32
+
+M.usage = [[
+Usage: mxroute [options] ADDRESS...
+
+Print where mail for each ADDRESS (local@domain, local@[IP] or a bare
+domain) is delivered: the MX hosts in delivery order and their addresses.
+
+Options:
+  -j, --json                  one JSON object per ADDRESS, one per line
+      --nameserver IP[:PORT]  DNS server to ask (repeatable; IPv6 as
+                              [::1]:5353 or ::1); default: the system's
+      --self NAME|ADDR        a name or address of this host (repeatable)
+      --family any|ipv4|ipv6  which addresses to use (default: any)
+      --prefer ipv4|ipv6|none the family to try first within a host
+      --seed N                seed for the random order of equal
+                              preferences (reproducible output)
+      --timeout SECONDS       timeout of one DNS query try (default: 2)
+      --tries N               tries per DNS query (default: 3)
+      --allow-mx-to-ip        use an MX exchange that is an IP address as
+                              the address itself
+      --ignore-targets LIST   comma-separated CIDRs whose addresses are
+                              dropped, instead of the default private,
+                              loopback, link-local, ... ranges; "none"
+                              drops nothing
+      --max-hosts N           use at most N MX hosts per domain
+  -h, --help                  show this help and exit
+  -V, --version               show the version and exit
+      --                      end of options
+
+Exit status: 0 every ADDRESS has a delivery plan, 64 usage error,
+65 invalid input, 68 permanent failure, 69 we are the best MX (loop),
+75 temporary failure; with several ADDRESSes, the highest of these.
+]]
+
+local HINT = "Try 'mxroute --help' for more information.\n"
+
+-- Key order of the JSON output (DESIGN section 2).
+local PLAN_KEYS = { "input", "status", "domain", "implicit", "hosts",
+                    "targets", "skipped", "self_pref" }
+local ERROR_KEYS = { "input", "status", "code", "class", "message",
+                     "skipped" }
+local HOST_KEYS = { "name", "pref", "addrs" }
+local TARGET_KEYS = { "host", "pref", "addr", "family" }
+local SKIP_KEYS = { "name", "pref", "code" }
+
+-- Which command-line option sets which resolver field (to name the
+-- option when the library rejects a value).
+local FIELD_OPTION = {
+  nameservers = "--nameserver", self = "--self", family = "--family",
+  prefer = "--prefer", seed = "--seed", timeout = "--timeout",
+  tries = "--tries", allow_mx_to_ip = "--allow-mx-to-ip",
+  ignore_targets = "--ignore-targets", max_hosts = "--max-hosts",
+}
+
+------------------------------------------------------------------------
+-- argument values
+
+-- Dotted-quad IPv4: four decimal octets 0..255.
+local function is_ipv4(s)
+  local a, b, c, d = s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+  if not a then return false end
+  for _, part in ipairs { a, b, c, d } do
+    if #part > 3 or tonumber(part) > 255 then return false end
+  end
+  return true
+end
+
+-- IPv6 in any RFC 4291 2.2 text form (hex groups, one "::", an optional
+-- trailing dotted quad).
+local function is_ipv6(s)
+  if s:find("[^%x:.]") or s:find(":::") then return false end
+  local head, tail = s:match("^(.-)::(.*)$")
+  local compressed = head ~= nil
+  if compressed and tail:find("::", 1, true) then return false end
+  local groups = 0
+  local function count(part, last)
+    if part == "" then return true end
+    local fields = {}
+    for field in (part .. ":"):gmatch("([^:]*):") do
+      fields[#fields + 1] = field
+    end
+    for i, field in ipairs(fields) do
+      if last and i == #fields and field:find(".", 1, true) then
+        if not is_ipv4(field) then return false end
+        groups = groups + 2
+      elseif field:match("^%x%x?%x?%x?$") then
+        groups = groups + 1
+      else
+        return false
+      end
+    end
+    return true
+  end
+  if compressed then
+    -- a dotted quad may only end the address, so never before "::"
+    if not (count(head, false) and count(tail, true)) then
+      return false
+    end
+    return groups <= 7
+  end
+  return count(s, true) and groups == 8
+end
+
+local function parse_port(p)
+  if not p:match("^%d+$") or #p > 5 then return nil end
+  local n = tonumber(p)
+  if n < 1 or n > 65535 then return nil end
+  return n
+end
+
+--- Parse a `--nameserver` value: IPv4 `A.B.C.D[:PORT]`, IPv6 `[ADDR]:PORT`,
+-- `[ADDR]` or bare `ADDR`. Returns the form given to the library
+-- (`"192.0.2.1:53"`, `"[2001:db8::1]:5353"`; the port defaults to 53), or
+-- `nil, reason`.
+function M.parse_nameserver(s)
+  local host, port
+  local v6, p = s:match("^%[(.*)%]:(.*)$")
+  if v6 then
+    host, port = v6, p
+  elseif s:match("^%[.*%]$") then
+    host = s:sub(2, -2)
+  elseif select(2, s:gsub(":", "")) > 1 then
+    host = s
+  else
+    host, port = s:match("^([^:]*):(.*)$")
+    if not host then host = s end
+  end
+  local text
+  if is_ipv4(host) and not s:find("[", 1, true) then
+    text = host
+  elseif is_ipv6(host) and host:find(":", 1, true) then
+    text = "[" .. host .. "]"
+  else
+    return nil, "not an IP address"
+  end
+  local n = 53
+  if port then
+    n = parse_port(port)
+    if not n then return nil, "bad port '" .. port .. "'" end
+  end
+  return text .. ":" .. n
+end
+
+-- A whole number >= min, written in decimal digits (at most 15, so that
+-- it is exact on every Lua).
+local function parse_count(s, min)
+  if not s:match("^%d+$") or #s > 15 then return nil end
+  local n = tonumber(s)
+  if n < min then return nil end
+  return n
+end
+
+-- A positive number of seconds: "2", "0.25", ".5", "1.".
+local function parse_seconds(s)
+  if not (s:match("^%d+%.?%d*$") or s:match("^%.%d+$")) then return nil end
+  local n = tonumber(s)
+  if not n or n <= 0 or n == math.huge then return nil end
+  return n
+end
+
+------------------------------------------------------------------------
+-- argument parsing
+
+-- Long options: takes_value, and the function storing the value into
+-- cfg (returns an error message for a bad value).
+local OPTIONS = {}
+
+OPTIONS.json = { false, function(cfg) cfg.json = true end }
+OPTIONS.help = { false, function(cfg) cfg.help = true end }
+OPTIONS.version = { false, function(cfg) cfg.version = true end }
+OPTIONS["allow-mx-to-ip"] = { false, function(cfg)
+  cfg.resolver.allow_mx_to_ip = true
+end }
+
+OPTIONS.nameserver = { true, function(cfg, v)
+  local ns, why = M.parse_nameserver(v)
+  if not ns then return why end
+  local list = cfg.resolver.nameservers or {}
+  list[#list + 1] = ns
+  cfg.resolver.nameservers = list
+end }
+
+OPTIONS.self = { true, function(cfg, v)
+  if v == "" then return "empty name" end
+  local list = cfg.resolver.self or {}
+  list[#list + 1] = v
+  cfg.resolver.self = list
+end }
+
+OPTIONS.family = { true, function(cfg, v)
+  if v ~= "any" and v ~= "ipv4" and v ~= "ipv6" then
+    return "expected any, ipv4 or ipv6"
+  end
+  cfg.resolver.family = v
+end }
+
+OPTIONS.prefer = { true, function(cfg, v)
+  if v ~= "ipv4" and v ~= "ipv6" and v ~= "none" then
+    return "expected ipv4, ipv6 or none"
+  end
+  cfg.resolver.prefer = v ~= "none" and v or nil
+end }
+
+OPTIONS.seed = { true, function(cfg, v)
+  local n = parse_count(v, 0)
+  if not n then return "expected a whole number" end
+  cfg.resolver.seed = n
+end }
+
+OPTIONS.timeout = { true, function(cfg, v)
+  local n = parse_seconds(v)
+  if not n then return "expected a positive number of seconds" end
+  cfg.resolver.timeout = n
+end }
+
+OPTIONS.tries = { true, function(cfg, v)
+  local n = parse_count(v, 1)
+  if not n then return "expected a whole number of at least 1" end
+  cfg.resolver.tries = n
+end }
+
+OPTIONS["max-hosts"] = { true, function(cfg, v)
+  local n = parse_count(v, 1)
+  if not n then return "expected a whole number of at least 1" end
+  cfg.resolver.max_hosts = n
+end }
+
+-- "none" clears the list (allow every address); other values add CIDRs,
+-- so that the option may be repeated.
+OPTIONS["ignore-targets"] = { true, function(cfg, v)
+  if v == "none" then
+    cfg.resolver.ignore_targets = {}
+    return
+  end
+  local list = cfg.resolver.ignore_targets or {}
+  for item in (v .. ","):gmatch("([^,]*),") do
+    item = item:match("^%s*(.-)%s*$")
+    if item == "" then return "empty CIDR in list" end
+    list[#list + 1] = item
+  end
+  cfg.resolver.ignore_targets = list
+end }
+
+local SHORT = { ["-j"] = "json", ["-h"] = "help", ["-V"] = "version" }
+
+-- Text for a terminal: control and non-ASCII bytes as \xHH (the way
+-- the library's own messages show them).
+local function visible(s)
+  return (s:gsub("[%c\128-\255]", function(c)
+    return string.format("\\x%02x", c:byte())
+  end))
+end
+
+--- Parse the arguments (a list of strings, without the program name).
+-- Returns `cfg = { json, help, version, inputs = {...}, resolver = {...} }`
+-- where `resolver` holds the `mxroute.resolver` options given, or
+-- `nil, message` on a usage error. Options and ADDRESSes may be mixed;
+-- `--` ends the options; `--opt=value` is the same as `--opt value`.
+function M.parse(argv)
+  local cfg = { json = false, help = false, version = false, inputs = {},
+                resolver = {} }
+  local i, n = 1, #argv
+  while i <= n do
+    local a = argv[i]
+    i = i + 1
+    if a == "--" then
+      for j = i, n do cfg.inputs[#cfg.inputs + 1] = argv[j] end
+      break
+    elseif a:sub(1, 1) ~= "-" or a == "-" then
+      cfg.inputs[#cfg.inputs + 1] = a
+    else
+      local name, value = a:match("^%-%-([^=]+)=(.*)$")
+      if not name then
+        name = SHORT[a] or a:match("^%-%-(.+)$")
+      end
+      local opt = name and OPTIONS[name]
+      if not opt then
+        return nil, "unknown option '" .. visible(a) .. "'"
+      end
+      if opt[1] then
+        if value == nil then
+          if i > n then
+            return nil, "option '--" .. name .. "' needs a value"
+          end
+          value = argv[i]
+          i = i + 1
+        end
+        local why = opt[2](cfg, value)
+        if why then
+          return nil, "bad value '" .. visible(value) .. "' for --" .. name
+                      .. ": " .. why
+        end
+      else
+        if value ~= nil then
+          return nil, "option '--" .. name .. "' takes no value"
+        end
+        opt[2](cfg)
+      end
+    end
+  end
+  if not (cfg.help or cfg.version) and #cfg.inputs == 0 then
+    return nil, "no ADDRESS given"
+  end
+  return cfg
+end
+
+------------------------------------------------------------------------
+-- results
+
+-- The class of a code, or nil for a code the module does not know.
+local function class_of(classify, code)
+  local ok, class = pcall(classify, code)
+  return ok and type(class) == "string" and class or nil
+end
+
+--- One input's outcome as the CLI prints it: `{ input, plan }` on
+-- success, `{ input, code, class, message, skipped }` on failure, from
+-- the results of `r:resolve` (`extra` is the 4th value of a failure;
+-- its `skipped` list is kept when not empty). `classify` is
+-- `mxroute.class`.
+function M.outcome(input, classify, plan, message, code, extra)
+  if plan then return { input = input, plan = plan } end
+  code = code ~= nil and tostring(code) or "UNKNOWN"
+  return {
+    input = input, code = code,
+    class = class_of(classify, code) or "temporary",
+    message = message ~= nil and tostring(message) or code,
+    -- only a non-empty list is worth reporting with a failure
+    skipped = type(extra) == "table" and type(extra.skipped) == "table"
+              and #extra.skipped > 0 and extra.skipped or nil,
+  }
+end
+
+--- Exit status of one outcome.
+function M.status(o)
+  if o.plan then return M.EX_OK end
+  return M.class_status[o.class] or M.EX_TEMPFAIL
+end
+
+local function skipped_json(list)
+  local out = json.array {}
+  for _, s in ipairs(list or {}) do
+    out[#out + 1] = json.object({ name = s.name, pref = s.pref,
+                                  code = s.code }, SKIP_KEYS)
+  end
+  return out
+end
+
+--- The JSON line (without newline) for one outcome.
+function M.format_json(o)
+  if not o.plan then
+    return json.encode(json.object({
+      input = o.input, status = "error", code = o.code, class = o.class,
+      message = o.message,
+      skipped = o.skipped and skipped_json(o.skipped) or nil,
+    }, ERROR_KEYS))
+  end
+  local p = o.plan
+  local hosts, targets = json.array {}, json.array {}
+  for _, h in ipairs(p.hosts or {}) do
+    local addrs = json.array {}
+    for k, a in ipairs(h.addrs or {}) do addrs[k] = a end
+    hosts[#hosts + 1] = json.object({ name = h.name, pref = h.pref,
+                                      addrs = addrs }, HOST_KEYS)
+  end
+  for _, t in ipairs(p.targets or {}) do
+    targets[#targets + 1] = json.object({ host = t.host, pref = t.pref,
+                                          addr = t.addr,
+                                          family = t.family }, TARGET_KEYS)
+  end
+  return json.encode(json.object({
+    input = o.input, status = "ok", domain = p.domain,
+    implicit = p.implicit and true or false,
+    hosts = hosts, targets = targets, skipped = skipped_json(p.skipped),
+    self_pref = p.self_pref,
+  }, PLAN_KEYS))
+end
+
+local function pad_left(s, w) return string.rep(" ", w - #s) .. s end
+local function pad_right(s, w) return s .. string.rep(" ", w - #s) end
+
+-- Rows { pref, name, text } as aligned lines, each prefixed by two
+-- spaces; widths shared by every row given.
+local function table_lines(rows, lines)
+  local wp, wn = #"pref", 0
+  for _, row in ipairs(rows) do
+    if #row[1] > wp then wp = #row[1] end
+    if #row[2] > wn then wn = #row[2] end
+  end
+  for _, row in ipairs(rows) do
+    if row.heading then
+      lines[#lines + 1] = "  " .. row.heading
+    else
+      local line = "  " .. pad_left(row[1], wp) .. "  "
+                   .. pad_right(row[2], wn) .. "  " .. row[3]
+      lines[#lines + 1] = (line:gsub("%s+$", ""))
+    end
+  end
+end
+
+local function skipped_rows(rows, list, classify)
+  if not list or #list == 0 then return end
+  rows[#rows + 1] = { "", "", heading = "skipped:" }
+  for _, s in ipairs(list) do
+    local code = tostring(s.code)
+    local class = class_of(classify, code) or "temporary"
+    rows[#rows + 1] = { tostring(s.pref), visible(tostring(s.name)),
+                        code .. " (" .. class .. ")" }
+  end
+end
+
+--- The human-readable text for one outcome: a block of lines, each ending
+-- in a newline. `classify` is `mxroute.class` (for skipped hosts).
+function M.format_text(o, classify)
+  local lines = {}
+  local rows = {}
+  if not o.plan then
+    lines[1] = visible(o.input) .. ": " .. o.code .. " (" .. o.class .. "): "
+               .. visible(o.message)
+    skipped_rows(rows, o.skipped, classify)
+  else
+    local p = o.plan
+    local notes = {}
+    if p.implicit then notes[#notes + 1] = "implicit MX" end
+    if p.self_pref then
+      notes[#notes + 1] = "we are MX at preference " .. tostring(p.self_pref)
+    end
+    lines[1] = visible(o.input) .. " -> " .. visible(tostring(p.domain))
+               .. (#notes > 0 and " (" .. table.concat(notes, "; ") .. ")"
+                   or "")
+    rows[1] = { "pref", "host", "addresses" }
+    for _, h in ipairs(p.hosts or {}) do
+      local addrs = #(h.addrs or {}) > 0 and table.concat(h.addrs, ", ")
+                    or "-"
+      rows[#rows + 1] = { tostring(h.pref), visible(tostring(h.name)), addrs }
+    end
+    skipped_rows(rows, p.skipped, classify)
+  end
+  table_lines(rows, lines)
+  return table.concat(lines, "\n") .. "\n"
+end
+
+------------------------------------------------------------------------
+-- running
+
+-- Resolve every input with r, calling done(i, plan, message, code, extra)
+-- once per input (in any order).
+local function resolve_all(r, inputs, done)
+  local n = #inputs
+  if type(r.submit) ~= "function" or type(r.step) ~= "function" then
+    for i = 1, n do done(i, r:resolve(inputs[i])) end
+    return
+  end
+  local submitted, finished = 0, 0
+  -- Submit the next input; its callback (run from r:step) reports it and
+  -- submits the one after, so that at most WINDOW are in flight.
+  local function submit_next()
+    if submitted >= n then return end
+    submitted = submitted + 1
+    local i, q = submitted, nil
+    q = r:submit(inputs[i], function(plan, message, code)
+      finished = finished + 1
+      if q and type(q.result) == "function" then
+        done(i, q:result()) -- may carry a 4th value (skipped hosts)
+      else
+        done(i, plan, message, code)
+      end
+      submit_next()
+    end)
+  end
+  for _ = 1, math.min(WINDOW, n) do submit_next() end
+  while finished < n do
+    -- nil timeout: no timer pending; still wake up now and then.
+    r:step(r:timeout() or 1)
+  end
+end
+
+-- Strip the "file:line: " prefix of an error raised by Lua code.
+local function error_text(e)
+  e = tostring(e)
+  return (e:gsub("^[^:\n]*:%d+: ", ""))
+end
+
+local function run(cfg, out, err)
+  local loaded, mxroute = pcall(require, "mxroute")
+  if not loaded then
+    err:write("mxroute: cannot load the mxroute module: ",
+              error_text(mxroute), "\n")
+    return M.EX_SOFTWARE
+  end
+  if cfg.version then
+    out:write("mxroute ", tostring(mxroute.version), "\n")
+    return M.EX_OK
+  end
+  local made, r = pcall(mxroute.resolver, cfg.resolver)
+  if not made then
+    local msg = error_text(r)
+    for field, option in pairs(FIELD_OPTION) do
+      if cfg.resolver[field] ~= nil and msg:find("%f[%w_]" .. field
+                                                 .. "%f[^%w_]") then
+        err:write("mxroute: bad value for ", option, ": ", msg, "\n", HINT)
+        return M.EX_USAGE
+      end
+    end
+    err:write("mxroute: cannot create a resolver: ", msg, "\n")
+    return M.EX_TEMPFAIL
+  end
+  local outcomes, printed, worst = {}, 0, M.EX_OK
+  local n = #cfg.inputs
+  local function done(i, ...)
+    local o = M.outcome(cfg.inputs[i], mxroute.class, ...)
+    local st = M.status(o)
+    if st > worst then worst = st end
+    outcomes[i] = o
+    -- print in input order, as soon as every earlier input is printed
+    while outcomes[printed + 1] do
+      printed = printed + 1
+      local p = outcomes[printed]
+      outcomes[printed] = nil
+      if cfg.json then
+        out:write(M.format_json(p), "\n")
+      else
+        if printed > 1 then out:write("\n") end
+        out:write(M.format_text(p, mxroute.class))
+      end
+    end
+  end
+  local ok, e = pcall(resolve_all, r, cfg.inputs, done)
+  pcall(r.close, r)
+  if not ok then
+    err:write("mxroute: internal error: ", error_text(e), "\n")
+    return M.EX_SOFTWARE
+  end
+  if printed ~= n then
+    err:write("mxroute: internal error: ", n - printed,
+              " input(s) left without a result\n")
+    return M.EX_SOFTWARE
+  end
+  return worst
+end
+
+--- Run the command line. `argv` is the list of arguments (without the
+-- program name); `out` and `err` are file-like objects with `write`
+-- (default `io.stdout`, `io.stderr`). Returns the exit status.
+function M.main(argv, out, err)
+  out, err = out or io.stdout, err or io.stderr
+  local list = {}
+  for i = 1, #(argv or {}) do list[i] = tostring(argv[i]) end
+  local cfg, why = M.parse(list)
+  if not cfg then
+    err:write("mxroute: ", why, "\n", HINT)
+    return M.EX_USAGE
+  end
+  if cfg.help then
+    out:write(M.usage)
+    return M.EX_OK
+  end
+  local ok, st = pcall(run, cfg, out, err)
+  if not ok then
+    err:write("mxroute: internal error: ", error_text(st), "\n")
+    st = M.EX_SOFTWARE
+  end
+  if out.flush then out:flush() end
+  return st
+end
+
+return M

@@ -1,0 +1,97 @@
+-- Error classes of the stable codes (DESIGN section 1, "Error classes"),
+-- and that a failing plan reports a code of the right class.
+local mxroute = require "mxroute"
+
+local CLASSES = {
+  BADNAME = "invalid", BADOPT = "invalid",
+  NXDOMAIN = "permanent", NODATA = "permanent", NULLMX = "permanent",
+  NOHOSTS = "permanent", IGNORED = "permanent", TOOMANY = "permanent",
+  LOOP = "loop",
+  SERVFAIL = "temporary", REFUSED = "temporary", TIMEOUT = "temporary",
+  FORMERR = "temporary", CNAMELOOP = "temporary", NETWORK = "temporary",
+  NOMEM = "temporary", CANCELLED = "temporary",
+}
+
+local ORDER = {
+  "BADNAME", "BADOPT", "NXDOMAIN", "NODATA", "NULLMX", "NOHOSTS", "IGNORED",
+  "TOOMANY", "LOOP", "SERVFAIL", "REFUSED", "TIMEOUT", "FORMERR",
+  "CNAMELOOP", "NETWORK", "NOMEM", "CANCELLED",
+}
+
+describe("mxroute.class", function()
+  for _, code in ipairs(ORDER) do
+    it("classes " .. code .. " as " .. CLASSES[code], function()
+      assert.equal(CLASSES[code], mxroute.class(code))
+    end)
+  end
+
+  it("knows exactly the 17 documented codes", function()
+    local n = 0
+    for _ in pairs(CLASSES) do n = n + 1 end
+    assert.equal(17, n)
+    assert.equal(17, #ORDER)
+  end)
+
+  it("does not fold the case of a code", function()
+    local ok, class = pcall(mxroute.class, "nxdomain")
+    assert.is_false(ok and class == "permanent")
+  end)
+
+  it("does not class an unknown code as permanent or invalid", function()
+    -- an unknown code must never make an MTA bounce mail
+    local ok, class = pcall(mxroute.class, "NOSUCHCODE")
+    if ok then
+      assert.is_not.equal("permanent", class)
+      assert.is_not.equal("invalid", class)
+      assert.is_not.equal("loop", class)
+    end
+  end)
+
+  it("raises for a code that is not a string", function()
+    assert.has_error(function() mxroute.class({}) end)
+    assert.has_error(function() mxroute.class() end)
+  end)
+
+  describe("on failing plans", function()
+    local function code_of(records, opts)
+      local p, msg, code = mxroute.plan(records, opts)
+      assert.is_nil(p)
+      assert.equal("string", type(msg))
+      return code
+    end
+
+    it("gives an invalid code for bad input", function()
+      assert.equal("invalid", mxroute.class(code_of { domain = "a@@b.test" }))
+    end)
+
+    it("gives a permanent code for a domain that does not exist", function()
+      assert.equal("permanent",
+                   mxroute.class(code_of { domain = "x.test", mx = "NXDOMAIN" }))
+    end)
+
+    it("gives a permanent code for a null MX", function()
+      assert.equal("permanent", mxroute.class(code_of {
+        domain = "x.test", mx = { { pref = 0, name = "." } } }))
+    end)
+
+    it("gives a permanent code when no host has an address", function()
+      assert.equal("permanent",
+                   mxroute.class(code_of { domain = "x.test", mx = false }))
+    end)
+
+    it("gives a loop code when we are the best MX", function()
+      assert.equal("loop", mxroute.class(code_of({
+        domain = "x.test", mx = { { pref = 10, name = "mx.x.test" } },
+        addrs = { ["mx.x.test"] = { "192.0.2.1" } },
+      }, { self = { "mx.x.test" } })))
+    end)
+
+    for _, code in ipairs { "SERVFAIL", "REFUSED", "TIMEOUT", "NETWORK" } do
+      it("gives a temporary code for an MX lookup failing with " .. code,
+         function()
+        assert.equal("temporary",
+                     mxroute.class(code_of { domain = "x.test", mx = code }))
+      end)
+    end
+  end)
+end)

@@ -1,0 +1,345 @@
+--- Start and stop the fault DNS server (spec/support/faultd.lua) from specs.
+--
+--   local fault = require "support.fault"
+--   local f = fault.start { ["sf.test"] = { rcode = "SERVFAIL" } }
+--   -- f.host, f.port, f.addr ("127.0.0.1:PORT")
+--   -- f.log(), f.queries(filter), f.replies(filter), f.wait(filter, n, s)
+--   f.stop()
+--
+-- Works under Lua 5.4 and LuaJIT.  See spec/support/README.md.
+local uv = require "luv"
+local cjson = require "cjson"
+
+local M = {}
+
+local function absolute(path)
+  if path:sub(1, 1) == "/" then return path end
+  return uv.cwd() .. "/" .. path:gsub("^%./", "")
+end
+
+local here = debug.getinfo(1, "S").source:match("^@(.*)[/\\]") or "."
+--- Path of the server program.
+M.program = absolute(here .. "/faultd.lua")
+
+--- The interpreter the server runs under: $MXR_LUA, else the one running
+-- this code (lua5.4 or luajit).
+function M.interpreter()
+  local env = os.getenv("MXR_LUA")
+  if env and env ~= "" then return env end
+  return _VERSION == "Lua 5.4" and "lua5.4" or "luajit"
+end
+
+-- servers started and not yet stopped, by pid; weak, so that a server
+-- object nobody holds is collected and its finalizer stops the process
+local live = setmetatable({}, { __mode = "v" })
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local function write_file(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
+-- A fresh private directory under $MXR_TEST_TMP, else under $TMPDIR or /tmp.
+local function make_dir()
+  local base = os.getenv("MXR_TEST_TMP")
+  if base and base ~= "" then
+    uv.fs_mkdir(base, 448)
+    return assert(uv.fs_mkdtemp(base .. "/fault.XXXXXX")), true
+  end
+  return assert(uv.fs_mkdtemp((os.getenv("TMPDIR") or "/tmp") .. "/mxr-fault.XXXXXX")), false
+end
+
+-- Remove the files this module creates in `dir`, then `dir`.  Plain os
+-- calls only: this also runs from finalizers at exit, when luv's loop
+-- may already be gone.
+local function remove_tree(dir)
+  for _, name in ipairs { "rules.lua", "log.jsonl", "ready", "ready.tmp", "stderr", "pid" } do
+    os.remove(dir .. "/" .. name)
+  end
+  os.remove(dir)
+end
+
+-- Lua source for a plain value; raises on functions and other
+-- non-serialisable values.
+local function serialize(v, out)
+  local t = type(v)
+  if t == "string" then
+    out[#out + 1] = string.format("%q", v)
+  elseif t == "number" then
+    if v ~= v or v == math.huge or v == -math.huge then
+      error("fault.start: rules hold a non-finite number", 0)
+    elseif v == math.floor(v) and math.abs(v) < 2 ^ 53 then
+      out[#out + 1] = string.format("%d", v)
+    else
+      out[#out + 1] = string.format("%.17g", v)
+    end
+  elseif t == "boolean" then
+    out[#out + 1] = tostring(v)
+  elseif t == "table" then
+    local keys = {}
+    for k in pairs(v) do keys[#keys + 1] = k end
+    table.sort(keys, function(a, b)
+      if type(a) == type(b) then return a < b end
+      return type(a) < type(b)
+    end)
+    out[#out + 1] = "{"
+    for _, k in ipairs(keys) do
+      out[#out + 1] = "["
+      serialize(k, out)
+      out[#out + 1] = "]="
+      serialize(v[k], out)
+      out[#out + 1] = ","
+    end
+    out[#out + 1] = "}"
+  elseif t == "function" then
+    error("fault.start: rules holding functions (raw = …) must be given as the path of a Lua file", 0)
+  else
+    error("fault.start: rules hold a " .. t, 0)
+  end
+end
+
+--- Lua source of a rules table (no functions), as faultd reads it.
+function M.serialize(rules)
+  local out = { "return " }
+  serialize(rules, out)
+  out[#out + 1] = "\n"
+  return table.concat(out)
+end
+
+-- State of a process from /proc: nil when gone, "Z" for a zombie, …
+local function proc_state(pid)
+  local stat = read_file("/proc/" .. pid .. "/stat")
+  return stat and stat:match("^%d+ %b() (%a)")
+end
+
+-- Does `entry` pass `filter`?  nil: all; string: that name; table:
+-- every field equal (names compared as DNS names); function: predicate.
+local function matches(entry, filter)
+  if filter == nil then return true end
+  local ft = type(filter)
+  if ft == "function" then return filter(entry) and true or false end
+  if ft == "string" then filter = { name = filter } end
+  for k, want in pairs(filter) do
+    local have = entry[k]
+    if k == "name" then
+      local function canon(s)
+        s = tostring(s):lower()
+        return (s:gsub("%.$", ""))
+      end
+      if have == nil or canon(have) ~= canon(want) then return false end
+    elseif have ~= want then
+      return false
+    end
+  end
+  return true
+end
+
+local function decode_log(text)
+  local out = {}
+  for line in (text or ""):gmatch("([^\n]*)\n") do -- complete lines only
+    local e = line ~= "" and cjson.decode(line) or {}
+    if math.tointeger then -- Lua 5.4: cjson decodes every number as a float
+      for k, v in pairs(e) do
+        if type(v) == "number" and k ~= "t" then e[k] = math.tointeger(v) or v end
+      end
+    end
+    out[#out + 1] = e
+  end
+  return out
+end
+
+--- Start a server.
+-- `rules` is a rules table without functions, or the path of a Lua file
+-- returning one (required when the rules hold `raw` functions).
+-- `opts` (optional): port (default 0, any free port), max_seconds (600),
+-- timeout (seconds to wait for it to come up, 5).
+-- Returns the server object; raises if it does not come up.
+function M.start(rules, opts)
+  opts = opts or {}
+  local dir, shared = make_dir()
+  local rules_path
+  if type(rules) == "string" then
+    rules_path = absolute(rules)
+  elseif type(rules) == "table" then
+    rules_path = dir .. "/rules.lua"
+    local ok, src = pcall(M.serialize, rules)
+    if not ok then
+      remove_tree(dir)
+      error(src, 2)
+    end
+    write_file(rules_path, src)
+  else
+    error("fault.start: rules must be a table or a path", 2)
+  end
+  local log_path, ready = dir .. "/log.jsonl", dir .. "/ready"
+  local err_path = dir .. "/stderr"
+  local lua = M.interpreter()
+  local args = {
+    M.program, "--rules", rules_path, "--log", log_path, "--ready", ready,
+    "--pidfile", dir .. "/pid", "--port", tostring(opts.port or 0),
+    "--max-seconds", tostring(opts.max_seconds or 600),
+    "--parent", tostring(uv.os_getpid()),
+  }
+  local null = assert(uv.fs_open("/dev/null", "r", 0))
+  local errfd = assert(uv.fs_open(err_path, "w", 420))
+  local exit = {}
+  local proc, pid
+  proc, pid = uv.spawn(lua, { args = args, stdio = { null, errfd, errfd } },
+    function(code, signal)
+      exit.code, exit.signal = code, signal
+      if proc and not proc:is_closing() then proc:close() end
+    end)
+  uv.fs_close(null)
+  uv.fs_close(errfd)
+  if not proc then
+    remove_tree(dir)
+    error("fault.start: cannot run " .. lua .. ": " .. tostring(pid), 2)
+  end
+  -- never keep a caller's uv.run() waiting for us
+  proc:unref()
+
+  local self = { host = "127.0.0.1", pid = pid, dir = dir, log_path = log_path }
+  local pids_dir = os.getenv("MXR_TEST_TMP")
+  local pid_file
+  if pids_dir and pids_dir ~= "" then
+    uv.fs_mkdir(pids_dir .. "/pids", 493)
+    pid_file = pids_dir .. "/pids/" .. pid
+    write_file(pid_file, pid .. "\n")
+  end
+
+  local stopped, final_log = false, nil
+
+  -- Let libuv collect an exited child: the handle must be referenced for
+  -- a "nowait" run to poll at all.
+  local function reap_now()
+    if proc:is_closing() then return end
+    proc:ref()
+    uv.run("nowait")
+    if not proc:is_closing() then proc:unref() end
+  end
+
+  -- Wait until the process is gone; `reap` lets libuv collect it (not
+  -- from a finalizer or inside a uv.run callback: uv.run must not nest).
+  local function wait_gone(seconds, reap)
+    local deadline = uv.hrtime() + seconds * 1e9
+    while uv.hrtime() < deadline do
+      if reap then reap_now() end
+      if exit.code then return true end
+      local st = proc_state(pid)
+      if st == nil or (st == "Z" and not reap) then return true end
+      uv.sleep(5)
+    end
+    return false
+  end
+
+  local function stop(reap)
+    if stopped then return end
+    stopped = true
+    live[pid] = nil
+    if not exit.code then
+      uv.kill(pid, "sigterm")
+      if not wait_gone(3, reap) then
+        uv.kill(pid, "sigkill")
+        wait_gone(2, reap)
+      end
+    end
+    if pid_file then os.remove(pid_file) end
+    final_log = read_file(log_path)
+    if not shared then remove_tree(dir) end
+  end
+
+  --- Stop the server (SIGTERM, then SIGKILL after 3 s) and wait for it to
+  -- exit.  Idempotent.  The log stays readable afterwards.
+  function self.stop() stop(uv.loop_mode() == nil) end
+
+  --- Whether the process is still running.
+  function self.running()
+    local st = proc_state(pid)
+    return not exit.code and st ~= nil and st ~= "Z"
+  end
+
+  --- All log entries, decoded, in order.
+  function self.log()
+    return decode_log(final_log or read_file(log_path))
+  end
+
+  --- Query entries (not reply events) passing `filter` (see README).
+  function self.queries(filter)
+    local out = {}
+    for _, e in ipairs(self.log()) do
+      if e.event == nil and e.name ~= nil and matches(e, filter) then out[#out + 1] = e end
+    end
+    return out
+  end
+
+  --- Reply events passing `filter`.
+  function self.replies(filter)
+    local out = {}
+    for _, e in ipairs(self.log()) do
+      if e.event == "reply" and matches(e, filter) then out[#out + 1] = e end
+    end
+    return out
+  end
+
+  --- Wait up to `seconds` (default 5) until at least `n` (default 1)
+  -- query entries pass `filter`; returns them, or nil on timeout.
+  function self.wait(filter, n, seconds)
+    local deadline = uv.hrtime() + (seconds or 5) * 1e9
+    repeat
+      local got = self.queries(filter)
+      if #got >= (n or 1) then return got end
+      uv.sleep(5)
+    until uv.hrtime() > deadline
+    return nil
+  end
+
+  -- stop the server when this object is collected or the state closes
+  local function finalizer() stop(false) end
+  if newproxy then -- Lua 5.1 / LuaJIT: only userdata have __gc
+    local p = newproxy(true)
+    getmetatable(p).__gc = finalizer
+    self._sentinel = p
+  else
+    self._sentinel = setmetatable({}, { __gc = finalizer })
+  end
+  live[pid] = self
+
+  -- wait for the ready file
+  local deadline = uv.hrtime() + (opts.timeout or 5) * 1e9
+  local can_reap = uv.loop_mode() == nil
+  while true do
+    if can_reap then reap_now() end
+    local port = tonumber(read_file(ready) or "")
+    if port then
+      self.port = port
+      break
+    end
+    if exit.code or uv.hrtime() > deadline then
+      local why = read_file(err_path) or ""
+      stop(can_reap)
+      error("fault.start: server did not come up"
+        .. (exit.code and (" (exit " .. exit.code .. ")") or " within timeout")
+        .. ": " .. why, 2)
+    end
+    uv.sleep(5)
+  end
+  self.addr = self.host .. ":" .. self.port
+  return self
+end
+
+--- Stop every server started by this process and not yet stopped.
+function M.stop_all()
+  local list = {}
+  for _, s in pairs(live) do list[#list + 1] = s end
+  for _, s in ipairs(list) do s.stop() end
+end
+
+return M

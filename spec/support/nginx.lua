@@ -1,0 +1,514 @@
+--- nginx fixture: Debian's nginx with the Lua module (ngx_lua on LuaJIT),
+-- one worker process, listening on 127.0.0.1 at a free high port, with
+-- `lua_package_path` / `lua_package_cpath` pointing at this checkout's
+-- `lua/` and `build/luajit/`.
+--
+--     local nginx = require "support.nginx"
+--     local srv = nginx.start {
+--       http = "lua_shared_dict d 1m;",          -- inside http {}
+--       server = "location /t { return 200; }",  -- inside server {}
+--       main = "",                               -- top level
+--       files = { ["app.lua"] = "return {}" },   -- PREFIX/lua/, on the path
+--     }
+--     -- srv.host, srv.port, srv.url, srv.prefix, srv.pid, srv.workers
+--     local res = srv.get("/t")  -- { status, headers, body } (raises on
+--                                -- a transport error)
+--     local b = srv.batch()      -- concurrent requests:
+--     local r1 = b:get("/slow")  --   started at once, completed by
+--     b:run_until(pred, secs)    --   pumping the event loop; each
+--     b:wait(secs)               --   response gets .seq (completion order)
+--     srv.error_log()            -- text of PREFIX/error.log
+--     srv.stop()                 -- idempotent; also at exit
+--
+-- Temporary files live under $MXR_TEST_TMP when it is set (and the pids of
+-- the master and worker processes are recorded in $MXR_TEST_TMP/pids/ so
+-- that spec/support/run-tests can kill them whatever happens), else in a
+-- fresh `mktemp -d` directory that stop() removes. The HTTP client is a
+-- small HTTP/1.0 client on luv: no curl needed. Works under Lua 5.4 and
+-- LuaJIT.
+local uv = require "luv"
+
+local M = {}
+
+local READY_TIMEOUT = 10   -- seconds until nginx must accept connections
+local STOP_TIMEOUT = 5     -- seconds between SIGTERM and SIGKILL
+local START_ATTEMPTS = 5   -- ports tried when nginx cannot bind
+local MARKER = ".mxr-nginx-fixture"
+
+M.NGINX = "/usr/sbin/nginx"
+M.MODULE_DIRS = { "/usr/lib/nginx/modules", "/usr/share/nginx/modules" }
+-- Load order matters: the Lua module needs the NDK loaded first.
+M.MODULES = { "ndk_http_module.so", "ngx_http_lua_module.so" }
+
+local running = {} -- servers to stop at exit
+
+-- Helpers ---------------------------------------------------------------
+
+local function quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function execute(cmd)
+  local a, _, c = os.execute(cmd)
+  if type(a) == "number" then return a == 0 end
+  return a == true and (c == nil or c == 0)
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local function write_file(path, text)
+  local f = assert(io.open(path, "wb"))
+  assert(f:write(text))
+  assert(f:close())
+end
+
+local function now() return uv.hrtime() / 1e9 end
+
+local function usable(h)
+  if not h then return false end
+  local ok, closing = pcall(h.is_closing, h)
+  return ok and not closing
+end
+
+-- Run what is ready on the luv loop (process exits) without blocking; the
+-- process handle is unreferenced, so reference it meanwhile.
+local function pump(h)
+  local reffed = usable(h) and pcall(h.ref, h)
+  pcall(uv.run, "nowait")
+  if reffed and usable(h) then pcall(h.unref, h) end
+end
+
+local function this_dir()
+  local src = debug.getinfo(1, "S").source
+  return src:match("^@(.*)/[^/]*$") or "."
+end
+
+--- Absolute path of the checkout (two levels above this file).
+function M.repo()
+  return assert(uv.fs_realpath(this_dir() .. "/../.."))
+end
+
+local function make_tmpdir()
+  local base = os.getenv("MXR_TEST_TMP")
+  local template
+  if base and base ~= "" then
+    uv.fs_mkdir(base, 493)
+    template = base .. "/nginx.XXXXXX"
+  else
+    template = (os.getenv("TMPDIR") or "/tmp") .. "/mxr-nginx.XXXXXX"
+  end
+  local dir = assert(uv.fs_mkdtemp(template), "support.nginx: cannot create " .. template)
+  write_file(dir .. "/" .. MARKER, "")
+  return dir
+end
+
+local function pid_dir()
+  local base = os.getenv("MXR_TEST_TMP")
+  if not base or base == "" then return nil end
+  local dir = base .. "/pids"
+  uv.fs_mkdir(base, 493)
+  uv.fs_mkdir(dir, 493)
+  return dir
+end
+
+-- A port free for TCP on 127.0.0.1 right now.
+local function free_port()
+  for _ = 1, 100 do
+    local tcp = uv.new_tcp()
+    local port
+    if tcp:bind("127.0.0.1", 0) and tcp:listen(1, function() end) then
+      port = tcp:getsockname().port
+    end
+    tcp:close()
+    pump(nil)
+    if port then return port end
+  end
+  error("support.nginx: no free port on 127.0.0.1")
+end
+
+local function proc_state(pid)
+  local stat = read_file("/proc/" .. pid .. "/stat")
+  return stat and stat:match("^%d+ %b() (%a)")
+end
+
+local function alive(pid)
+  local st = proc_state(pid)
+  return st ~= nil and st ~= "Z" and st ~= "X"
+end
+
+-- Pids of the children of `ppid` (nginx workers of a master).
+local function children(ppid)
+  local out = {}
+  local req = uv.fs_scandir("/proc")
+  while req do
+    local name = uv.fs_scandir_next(req)
+    if not name then break end
+    if name:match("^%d+$") then
+      local stat = read_file("/proc/" .. name .. "/stat")
+      local pp = stat and stat:match("^%d+ %b() %a (%d+)")
+      if pp and tonumber(pp) == ppid then out[#out + 1] = tonumber(name) end
+    end
+  end
+  table.sort(out)
+  return out
+end
+
+local function find_module(file)
+  for _, dir in ipairs(M.MODULE_DIRS) do
+    local p = dir .. "/" .. file
+    if uv.fs_stat(p) then return p end
+  end
+  return nil
+end
+
+local function sentinel(fn)
+  if newproxy then -- luacheck: ignore 113
+    local p = newproxy(true) -- luacheck: ignore 113
+    getmetatable(p).__gc = fn
+    return p
+  end
+  return setmetatable({}, { __gc = fn })
+end
+
+-- HTTP/1.0 client -------------------------------------------------------
+
+local function parse_response(raw)
+  local head, body = raw:match("^(.-)\r\n\r\n(.*)$")
+  if not head then return { error = "malformed response", raw = raw } end
+  local status = tonumber(head:match("^HTTP/%d%.%d (%d%d%d)"))
+  local headers = {}
+  for k, v in head:gmatch("\r\n([^:\r\n]+):%s*([^\r\n]*)") do
+    headers[k:lower()] = v
+  end
+  return { status = status, headers = headers, body = body }
+end
+
+local function url_escape(s)
+  return (tostring(s):gsub("[^%w%-%._~]", function(c)
+    return string.format("%%%02X", c:byte())
+  end))
+end
+
+--- "path?k=v&..." with the values of `args` escaped (keys sorted).
+function M.path(path, args)
+  if not args then return path end
+  local keys = {}
+  for k in pairs(args) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local parts = {}
+  for _, k in ipairs(keys) do
+    local v = args[k]
+    if type(v) == "table" then v = table.concat(v, ",") end
+    parts[#parts + 1] = url_escape(k) .. "=" .. url_escape(v)
+  end
+  if #parts == 0 then return path end
+  return path .. (path:find("?", 1, true) and "&" or "?") .. table.concat(parts, "&")
+end
+
+local Batch = {}
+Batch.__index = Batch
+
+--- A set of concurrent requests to 127.0.0.1:port.
+function M.batch(port)
+  return setmetatable({ port = port, list = {}, seq = 0, t0 = now() }, Batch)
+end
+
+--- b:get(path) -> response table, filled in once complete (.done). The
+-- connection is opened at once; the loop runs in run_until / wait.
+function Batch:get(path)
+  local res = { path = path, done = false, started = now() }
+  local list = self.list
+  list[#list + 1] = res
+  local c = uv.new_tcp()
+  res.conn = c
+  local chunks = {}
+  local function complete(r)
+    if res.done then return end
+    for k, v in pairs(r) do res[k] = v end
+    res.done = true
+    self.seq = self.seq + 1
+    res.seq = self.seq
+    res.elapsed = now() - res.started
+    if not c:is_closing() then c:close() end
+  end
+  c:connect("127.0.0.1", self.port, function(err)
+    if err then return complete { error = err } end
+    c:write("GET " .. path .. " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+    c:read_start(function(rerr, chunk)
+      if rerr then return complete { error = rerr } end
+      if chunk then
+        chunks[#chunks + 1] = chunk
+      else
+        complete(parse_response(table.concat(chunks)))
+      end
+    end)
+  end)
+  return res
+end
+
+--- b:run_until(pred, seconds) -> true once pred() holds, false after
+-- `seconds` (default 10), pumping the event loop meanwhile.
+function Batch.run_until(_, pred, seconds)
+  local deadline = now() + (seconds or 10)
+  while true do
+    uv.run("nowait")
+    if pred() then return true end
+    if now() > deadline then return false end
+    uv.sleep(2)
+  end
+end
+
+--- b:wait(seconds) -> the responses, in the order requested, once all are
+-- complete; those still open after `seconds` (default 20) get
+-- error = "timeout".
+function Batch:wait(seconds)
+  local list = self.list
+  local all = function()
+    for _, r in ipairs(list) do if not r.done then return false end end
+    return true
+  end
+  if not self:run_until(all, seconds or 20) then
+    for _, r in ipairs(list) do
+      if not r.done then
+        r.done, r.error = true, "timeout"
+        if not r.conn:is_closing() then r.conn:close() end
+      end
+    end
+    uv.run("nowait")
+  end
+  return list
+end
+
+--- nginx.get(port, path [, seconds]) -> { status, headers, body }; raises
+-- when there is no HTTP response.
+function M.get(port, path, seconds)
+  local b = M.batch(port)
+  local r = b:get(path)
+  b:wait(seconds or 20)
+  if r.error then error("support.nginx: GET " .. path .. ": " .. tostring(r.error), 2) end
+  return r
+end
+
+-- Server ----------------------------------------------------------------
+
+local Server = {}
+Server.__index = Server
+
+local function conf_text(opts, prefix, port, modules)
+  local repo = M.repo()
+  local lines = { "# generated by spec/support/nginx.lua" }
+  for _, m in ipairs(modules) do lines[#lines + 1] = "load_module " .. m .. ";" end
+  local uid = uv.getuid and uv.getuid()
+  lines[#lines + 1] = uid == 0 and "user root root;" or "# not root: workers keep our user"
+  for _, l in ipairs {
+    "worker_processes 1;",
+    "master_process on;",
+    "pid " .. prefix .. "/nginx.pid;",
+    "error_log " .. prefix .. "/error.log " .. (opts.log_level or "info") .. ";",
+    "worker_rlimit_nofile 8192;",
+    "events { worker_connections 4096; }",
+    opts.main or "",
+    "http {",
+    "    access_log off;",
+    "    client_body_temp_path " .. prefix .. "/tmp/body;",
+    "    proxy_temp_path " .. prefix .. "/tmp/proxy;",
+    "    fastcgi_temp_path " .. prefix .. "/tmp/fastcgi;",
+    "    uwsgi_temp_path " .. prefix .. "/tmp/uwsgi;",
+    "    scgi_temp_path " .. prefix .. "/tmp/scgi;",
+    "    lua_package_path '" .. repo .. "/lua/?.lua;" .. repo .. "/lua/?/init.lua;"
+      .. prefix .. "/lua/?.lua;;';",
+    "    lua_package_cpath '" .. (opts.cpath or (repo .. "/build/luajit/?.so")) .. ";;';",
+    opts.http or "",
+    "    server {",
+    "        listen 127.0.0.1:" .. port .. ";",
+    opts.server or "",
+    "    }",
+    "}",
+  } do lines[#lines + 1] = l end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+local function cleanup(self)
+  for _, f in ipairs(self.pidfiles or {}) do os.remove(f) end
+  self.pidfiles = {}
+  if self.prefix and read_file(self.prefix .. "/" .. MARKER) and not self.keep then
+    execute("rm -rf " .. quote(self.prefix))
+  end
+  running[self] = nil
+end
+
+local function signal_pid(pid, sig)
+  if alive(pid) and not pcall(uv.kill, pid, sig) then
+    execute("kill -" .. sig:sub(4):upper() .. " " .. pid .. " 2>/dev/null")
+  end
+end
+
+-- Wait until the master and the given workers are gone.
+local function wait_gone(self, pids, timeout)
+  local deadline = now() + timeout
+  while true do
+    pump(self.handle)
+    local any = false
+    if not self.exited and (usable(self.handle) or alive(self.pid)) then any = true end
+    for _, p in ipairs(pids) do if alive(p) then any = true end end
+    if not any then return true end
+    if now() > deadline then return false end
+    uv.sleep(10)
+  end
+end
+
+--- Stop nginx (SIGTERM: fast shutdown; SIGKILL to master and workers if
+-- it does not end in time) and remove its files. Idempotent.
+function Server:stop()
+  if self.stopped then return end
+  self.stopped = true
+  local pids = children(self.pid)
+  for _, p in ipairs(self.workers or {}) do pids[#pids + 1] = p end
+  if not self.exited then signal_pid(self.pid, "sigterm") end
+  if not wait_gone(self, pids, STOP_TIMEOUT) then
+    signal_pid(self.pid, "sigkill")
+    for _, p in ipairs(pids) do signal_pid(p, "sigkill") end
+    wait_gone(self, pids, STOP_TIMEOUT)
+  end
+  self.final_log = read_file(self.prefix .. "/error.log")
+  cleanup(self)
+end
+
+--- Text of the error log (also after stop()).
+function Server:error_log()
+  return read_file(self.prefix .. "/error.log") or self.final_log or ""
+end
+
+local function record_pid(self, pid, kind)
+  local dir = pid_dir()
+  if not dir then return end
+  local f = dir .. "/nginx-" .. kind .. "-" .. pid .. ".pid"
+  write_file(f, pid .. "\n")
+  self.pidfiles[#self.pidfiles + 1] = f
+end
+
+-- Whether something accepts TCP connections on 127.0.0.1:port.
+local function accepts(port)
+  local c = uv.new_tcp()
+  local result
+  c:connect("127.0.0.1", port, function(err) result = err == nil end)
+  local deadline = now() + 1
+  while result == nil and now() < deadline do
+    uv.run("nowait")
+    uv.sleep(2)
+  end
+  if not c:is_closing() then c:close() end
+  uv.run("nowait")
+  return result == true
+end
+
+local function spawn_once(opts, prefix, port, modules)
+  local conf = prefix .. "/nginx.conf"
+  write_file(conf, conf_text(opts, prefix, port, modules))
+  write_file(prefix .. "/error.log", "")
+  local logfd = assert(uv.fs_open(prefix .. "/stderr.log", "w", 420))
+  local nullfd = assert(uv.fs_open("/dev/null", "r", 0))
+  local self = setmetatable({
+    host = "127.0.0.1", port = port, url = "http://127.0.0.1:" .. port,
+    prefix = prefix, conf = conf, pidfiles = {}, keep = opts.keep,
+  }, Server)
+  -- the LuaJIT inside nginx must not pick up the module paths of the Lua
+  -- running the specs (a Lua 5.4 build of mxroute.core, say)
+  local env = {}
+  for k, v in pairs(uv.os_environ()) do
+    if not k:match("^LUA_") then env[#env + 1] = k .. "=" .. v end
+  end
+  local handle, pid = uv.spawn(opts.nginx or M.NGINX, {
+    args = { "-p", prefix, "-c", conf, "-g", "daemon off;" },
+    stdio = { nullfd, logfd, logfd },
+    env = env,
+  }, function(code, sig)
+    self.exited, self.code, self.signal = true, code, sig
+    if usable(self.handle) then self.handle:close() end
+  end)
+  uv.fs_close(logfd)
+  uv.fs_close(nullfd)
+  if not handle then error("support.nginx: cannot start nginx: " .. tostring(pid)) end
+  self.handle, self.pid = handle, pid
+  handle:unref()
+  self.stop = function() return Server.stop(self) end
+  self.get = function(path, seconds) return M.get(port, path, seconds) end
+  self.batch = function() return M.batch(port) end
+  self.error_log = function() return Server.error_log(self) end
+  self.sentinel = sentinel(function() pcall(Server.stop, self) end)
+  running[self] = true
+  record_pid(self, pid, "master")
+
+  local deadline = now() + (opts.timeout or READY_TIMEOUT)
+  while true do
+    pump(handle)
+    if self.exited then
+      local text = (read_file(prefix .. "/stderr.log") or "") .. (read_file(prefix .. "/error.log") or "")
+      self.stopped = true
+      self.keep = true -- leave the files for the message
+      cleanup(self)
+      return nil, text
+    end
+    if tonumber(read_file(prefix .. "/nginx.pid") or "") == pid and accepts(port) then
+      self.workers = children(pid)
+      if #self.workers >= 1 then
+        for _, w in ipairs(self.workers) do record_pid(self, w, "worker") end
+        return self
+      end
+    end
+    if now() > deadline then
+      local text = read_file(prefix .. "/error.log") or ""
+      self:stop()
+      error(("support.nginx: nginx on port %d did not come up within %gs; log:\n%s")
+        :format(port, opts.timeout or READY_TIMEOUT, text))
+    end
+    uv.sleep(10)
+  end
+end
+
+--- Start nginx. Options: `main`, `http`, `server` (configuration text
+-- for the top level, `http {}` and `server {}`), `files` (name -> text,
+-- written to PREFIX/lua/, which is on lua_package_path), `cpath` (instead
+-- of build/luajit/?.so), `log_level` (default "info"), `timeout`
+-- (seconds to come up, default 10).
+function M.start(opts)
+  opts = opts or {}
+  assert(uv.fs_stat(opts.nginx or M.NGINX), "support.nginx: " .. (opts.nginx or M.NGINX)
+    .. " is not installed (Debian: nginx-light)")
+  local modules = {}
+  for _, file in ipairs(M.MODULES) do
+    local p = find_module(file)
+    if p then
+      modules[#modules + 1] = p
+    elseif file:find("lua", 1, true) then
+      error("support.nginx: " .. file .. " not found (Debian: libnginx-mod-http-lua)")
+    end
+  end
+  local lastlog = ""
+  for _ = 1, START_ATTEMPTS do
+    local prefix = make_tmpdir()
+    for _, d in ipairs { "/tmp", "/lua", "/logs" } do uv.fs_mkdir(prefix .. d, 493) end
+    for name, text in pairs(opts.files or {}) do write_file(prefix .. "/lua/" .. name, text) end
+    local srv, log = spawn_once(opts, prefix, free_port(), modules)
+    if srv then return srv end
+    lastlog = log
+    execute("rm -rf " .. quote(prefix))
+    if not log:find("in use", 1, true) then break end
+  end
+  error("support.nginx: nginx failed to start; log:\n" .. lastlog)
+end
+
+--- Stop every server this process started.
+function M.stop_all()
+  local list = {}
+  for s in pairs(running) do list[#list + 1] = s end
+  for _, s in ipairs(list) do s:stop() end
+end
+
+return M
