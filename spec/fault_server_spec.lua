@@ -36,13 +36,20 @@ end
 
 local function now_ms() return uv.hrtime() / 1e6 end
 
+-- The loop's clock only moves while uv.run runs: refresh it before arming
+-- a timer, or the timer counts from whenever the loop last ran.
+local function new_timer()
+  uv.update_time()
+  return uv.new_timer()
+end
+
 -- Send UDP datagrams from one socket; collect what comes back until
 -- `count` replies arrived or `wait` ms passed.  Returns a list of
 -- { data, ms } (ms since the first send).
 local function udp_exchange(port, packets, count, wait)
   local sock = uv.new_udp()
   assert(sock:bind("127.0.0.1", 0))
-  local got, timer = {}, uv.new_timer()
+  local got, timer = {}, new_timer()
   local t0 = now_ms()
   local function finish()
     if not sock:is_closing() then sock:recv_stop(); sock:close() end
@@ -72,7 +79,7 @@ end
 -- or `wait` ms passed.  Returns the list of { data, ms } and whether the
 -- server closed the connection.
 local function tcp_exchange(port, chunks, count, wait)
-  local c, timer = uv.new_tcp(), uv.new_timer()
+  local c, timer = uv.new_tcp(), new_timer()
   local frames, buf, closed, failure = {}, "", false, nil
   local t0 = now_ms()
   local function finish()
@@ -214,6 +221,11 @@ describe("the fault server", function()
     end)() },
     ["biglimit.test"] = { A = { "192.0.2.1", "192.0.2.2", "192.0.2.3" }, udp_limit = 40 },
     ["slowsf.test"] = { rcode = "SERVFAIL", delay = 150 },
+    ["knobs.test"] = { A = "192.0.2.1", opcode = 2, aa = false, qclass = 3 },
+    ["mapped.test"] = { AAAA = "::ffff:192.0.2.1", NS = { "ns1.test", "ns2.test" } },
+    ["gap.test"] = { A = "192.0.2.1", wrong_id = true, then_ok = 120 },
+    ["tcponly.test"] = { A = "192.0.2.1", tcp = { drop = true },
+                         types = { MX = { tcp = { drop = false, rcode = "REFUSED" } } } },
   }
 
   setup(function() f = fault.start(rules) end)
@@ -577,6 +589,9 @@ describe("the fault server", function()
       local m = parse(udp_ask(f.port, query("flaky-type.test", "AAAA")))
       assert.equal(0, m.rcode)
       assert.equal("2001:db8::8", m.answers[1].address)
+      local ns = {}
+      for _, e in ipairs(f.queries("flaky-type.test")) do ns[#ns + 1] = e.n end
+      assert.same({ 1, 2, 3 }, ns) -- the log counts per name
     end)
 
     it("applies udp and tcp overrides", function()
@@ -618,6 +633,49 @@ describe("the fault server", function()
       g.stop()
       os.remove(path)
       assert(ok, err)
+    end)
+  end)
+
+  describe("other knobs", function()
+    it("sets the opcode, clears AA and changes the question class on request", function()
+      local m = parse(udp_ask(f.port, query("knobs.test", "A")))
+      assert.equal(2, m.opcode)
+      assert.is_false(m.aa)
+      assert.equal(3, m.questions[1].class)
+      assert.equal("192.0.2.1", m.answers[1].address)
+    end)
+
+    it("serves IPv4-mapped AAAA and NS records", function()
+      local m = parse(udp_ask(f.port, query("mapped.test", "AAAA")))
+      assert.equal(wire.ipv6("::ffff:192.0.2.1"), m.answers[1].rdata)
+      assert.equal("00000000000000000000ffffc0000201", wire.hex(m.answers[1].rdata))
+      local r = kdig(f, "mapped.test", "NS")
+      assert.equal(2, r.ancount)
+      assert.equal("ns2.test.", r.answers[2].data)
+    end)
+
+    it("waits then_ok milliseconds before the right reply", function()
+      local got = udp_exchange(f.port, query("gap.test", "A", 0x1234), 2)
+      assert.equal(2, #got)
+      assert.equal(0x1234, wire.get_u16(got[2].data, 1))
+      assert.is_true(got[2].ms - got[1].ms >= 115, "gap " .. (got[2].ms - got[1].ms))
+    end)
+
+    it("applies a tcp override inside a type", function()
+      assert.equal(0, parse(udp_ask(f.port, query("tcponly.test", "MX"))).rcode)
+      assert.equal(5, parse(tcp_ask(f.port, query("tcponly.test", "MX"))).rcode)
+      assert.equal(0, #tcp_exchange(f.port, { frame(query("tcponly.test", "A")) }, 1, 300))
+    end)
+
+    it("ignores packets that are not queries", function()
+      local before = #f.log()
+      assert.equal(0, #udp_exchange(f.port, { "\1\2\3\4\5",
+        wire.header { id = 5151, qr = true, qdcount = 1 } .. wire.question("ok.test", "A") }, 1, 300))
+      local log = f.log()
+      assert.equal(before + 2, #log)
+      assert.same({ "ignored", 5, "ignored", 5151 },
+                  { log[before + 1].action, log[before + 1].bytes, log[before + 2].action,
+                    log[before + 2].id })
     end)
   end)
 
@@ -716,6 +774,13 @@ describe("fault.start and stop", function()
     assert.equal(1, #g.queries("ok.test")) -- the log outlives the process
   end)
 
+  it("stops every server with stop_all", function()
+    local a, b = fault.start {}, fault.start {}
+    fault.stop_all()
+    assert.is_true(proc_gone(a.pid))
+    assert.is_true(proc_gone(b.pid))
+  end)
+
   it("serializes rule tables and refuses functions in them", function()
     local src = fault.serialize { ["a.test"] = { MX = { { 10, "m.test" } }, delay = 1.5, drop = false } }
     assert.same({ ["a.test"] = { MX = { { 10, "m.test" } }, delay = 1.5, drop = false } },
@@ -765,6 +830,8 @@ describe("fault.start and stop", function()
     local pid = start_and_forget()
     for _ = 1, 3 do collectgarbage() end
     assert.is_true(wait_gone(pid, 5))
+    fault.stop_all() -- reaps it
+    assert.is_nil(io.open("/proc/" .. pid .. "/stat"))
   end)
 
   -- A child interpreter with MXR_TEST_TMP set starts a server and leaves

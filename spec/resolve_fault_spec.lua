@@ -318,8 +318,8 @@ describe("resolution against the fault server", function()
       assert.is_true(last_query < first_reply,
                      ("last host query at %.3f s, first host reply at %.3f s"):format(last_query, first_reply))
       assert.equal(1, #f.queries { name = "parallel.test", type = "MX" })
-      -- one delayed round trip for the hosts, not three
-      assert.is_true(dt >= 0.2 and dt < 0.55, "took " .. dt .. " s")
+      -- the host answers cost one delayed round trip, not one per query
+      assert.is_true(dt >= 0.2 and dt < 1.0, "took " .. dt .. " s")
     end)
   end)
 

@@ -330,6 +330,15 @@ static void test_cidr(void) {
      "host bits are accepted");
   mxr_addr_format(&c.addr, buf);
   is_str(buf, "10.0.0.0", "and cleared");
+  ok(mxr_cidr_parse("192.0.2.255/25", 14, &c) == MXR_OK && c.bits == 25,
+     "a prefix inside a byte");
+  mxr_addr_format(&c.addr, buf);
+  is_str(buf, "192.0.2.128", "clears only the host bits of that byte");
+  ok(mxr_cidr_parse("2001:db8:ffff::1/33", 19, &c) == MXR_OK, "IPv6 /33");
+  mxr_addr_format(&c.addr, buf);
+  is_str(buf, "2001:db8:8000::", "IPv6 host bits cleared");
+  is_int(in_cidr("192.0.2.128/25", "192.0.2.127"), 0, "/25 boundary out");
+  is_int(in_cidr("192.0.2.128/25", "192.0.2.200"), 1, "/25 boundary in");
   ok(mxr_cidr_parse("10.0.0.0/33", 11, &c) != MXR_OK, "IPv4 /33 rejected");
   ok(mxr_cidr_parse("::/129", 6, &c) != MXR_OK, "IPv6 /129 rejected");
   ok(mxr_cidr_parse("::/128", 6, &c) == MXR_OK && c.bits == 128, "IPv6 /128 ok");

@@ -321,12 +321,14 @@ local function question_length(pkt)
   end
 end
 
--- Does `data` echo the question `qsec` (lower case)? A reply too short
--- to hold it is left to the C checks.
+-- Does `data` echo the question `qsec` (lower case): QDCOUNT 1 and the
+-- same octets? Like c-ares, a reply to another question is not ours. A
+-- reply too short to hold the question is left to the C checks.
 local function same_question(data, qsec)
   local n = #qsec
   if #data < 12 + n then return true end
-  return lower(sub(data, 13, 12 + n)) == qsec
+  local hi, lo = byte(data, 5, 6)
+  return hi == 0 and lo == 1 and lower(sub(data, 13, 12 + n)) == qsec
 end
 
 local function truncated(data)

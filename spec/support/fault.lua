@@ -29,6 +29,25 @@ function M.interpreter()
   return _VERSION == "Lua 5.4" and "lua5.4" or "luajit"
 end
 
+-- Process handles by pid, held here until the exit is seen, so that a
+-- server object collected before its process was reaped leaves a handle
+-- that the next start or stop_all can reap with.
+local handles = {}
+
+-- Let libuv collect children that have exited (outside uv.run only).
+local function reap_exited()
+  if uv.loop_mode() ~= nil then return end
+  local any = false
+  for _, proc in pairs(handles) do
+    if not proc:is_closing() then proc:ref(); any = true end
+  end
+  if not any then return end
+  uv.run("nowait")
+  for _, proc in pairs(handles) do
+    if not proc:is_closing() then proc:unref() end
+  end
+end
+
 -- servers started and not yet stopped, by pid; weak, so that a server
 -- object nobody holds is collected and its finalizer stops the process
 local live = setmetatable({}, { __mode = "v" })
@@ -163,6 +182,7 @@ end
 -- timeout (seconds to wait for it to come up, 5).
 -- Returns the server object; raises if it does not come up.
 function M.start(rules, opts)
+  reap_exited()
   opts = opts or {}
   local dir, shared = make_dir()
   local rules_path
@@ -186,7 +206,7 @@ function M.start(rules, opts)
     M.program, "--rules", rules_path, "--log", log_path, "--ready", ready,
     "--pidfile", dir .. "/pid", "--port", tostring(opts.port or 0),
     "--max-seconds", tostring(opts.max_seconds or 600),
-    "--parent", tostring(uv.os_getpid()),
+    "--parent", string.format("%d", uv.os_getpid()),
   }
   local null = assert(uv.fs_open("/dev/null", "r", 0))
   local errfd = assert(uv.fs_open(err_path, "w", 420))
@@ -195,6 +215,7 @@ function M.start(rules, opts)
   proc, pid = uv.spawn(lua, { args = args, stdio = { null, errfd, errfd } },
     function(code, signal)
       exit.code, exit.signal = code, signal
+      handles[pid] = nil
       if proc and not proc:is_closing() then proc:close() end
     end)
   uv.fs_close(null)
@@ -205,6 +226,7 @@ function M.start(rules, opts)
   end
   -- never keep a caller's uv.run() waiting for us
   proc:unref()
+  handles[pid] = proc
 
   local self = { host = "127.0.0.1", pid = pid, dir = dir, log_path = log_path }
   local pids_dir = os.getenv("MXR_TEST_TMP")
@@ -335,11 +357,13 @@ function M.start(rules, opts)
   return self
 end
 
---- Stop every server started by this process and not yet stopped.
+--- Stop every server started by this process and not yet stopped (and
+-- reap those that a finalizer stopped).
 function M.stop_all()
   local list = {}
   for _, s in pairs(live) do list[#list + 1] = s end
   for _, s in ipairs(list) do s.stop() end
+  reap_exited()
 end
 
 return M

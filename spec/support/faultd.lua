@@ -194,10 +194,11 @@ local function json_value(v)
   return "null"
 end
 
--- Write one event: `fields` is a list of key, value, key, value…
-local function log_event(fields)
+-- Write one event from key, value, key, value… (nil values left out).
+local function log_event(...)
   local parts = { format('"t":%.6f', (uv.hrtime() - t0) / 1e9) }
-  for i = 1, #fields, 2 do
+  local fields = { ... }
+  for i = 1, select("#", ...), 2 do
     if fields[i + 1] ~= nil then
       parts[#parts + 1] = json_string(fields[i]) .. ":" .. json_value(fields[i + 1])
     end
@@ -371,7 +372,7 @@ end
 local function guarded(fn)
   return function(...)
     local ok, err = pcall(fn, ...)
-    if not ok then log_event { "event", "error", "error", tostring(err) } end
+    if not ok then log_event("event", "error", "error", tostring(err)) end
   end
 end
 
@@ -410,7 +411,7 @@ end
 local function handle(msg, chan)
   local h = wire.parse_header(msg)
   if not h or h.qr then
-    log_event { "proto", chan.proto, "id", h and h.id, "bytes", #msg, "action", "ignored" }
+    log_event("proto", chan.proto, "id", h and h.id, "bytes", #msg, "action", "ignored")
     return
   end
   local name, after
@@ -418,9 +419,9 @@ local function handle(msg, chan)
   local qtype = name and wire.get_u16(msg, after)
   local qclass = name and wire.get_u16(msg, after + 2)
   if not (qtype and qclass) then
-    log_event { "proto", chan.proto, "id", h.id, "bytes", #msg, "action", "formerr" }
+    log_event("proto", chan.proto, "id", h.id, "bytes", #msg, "action", "formerr")
     local reply = wire.header { id = h.id, qr = true, opcode = h.opcode, rd = h.rd, rcode = 1 }
-    log_event { "event", "reply", "proto", chan.proto, "id", h.id, "bytes", #reply }
+    log_event("event", "reply", "proto", chan.proto, "id", h.id, "bytes", #reply)
     chan.send(reply)
     return
   end
@@ -441,8 +442,8 @@ local function handle(msg, chan)
   count_name[key] = (count_name[key] or 0) + 1
   count_type[tkey] = (count_type[tkey] or 0) + 1
   local b, per_type = effective(entry, qtype, chan.proto)
-  local n = per_type and count_type[tkey] or count_name[key]
-  if b.fail_first and n > b.fail_first then
+  local n = count_name[key]
+  if b.fail_first and (per_type and count_type[tkey] or n) > b.fail_first then
     for k in pairs(FAULT) do b[k] = nil end
   end
 
@@ -485,26 +486,26 @@ local function handle(msg, chan)
     end
   end
   local action = action_of(b, words)
-  log_event {
+  log_event(
     "proto", chan.proto, "id", h.id, "name", name, "type", tname, "action", action,
-    "n", n, "edns", edns ~= nil, "rcode", rcode, "delay", b.delay, "error", raw_error,
-  }
+    "n", n, "edns", edns ~= nil, "rcode", rcode, "delay", b.delay, "error", raw_error
+  )
   for _, s in ipairs(sends) do
     later(s.at, function()
       if s.close then
         chan.close()
-        log_event { "event", "close", "proto", chan.proto, "id", h.id, "name", name, "type", tname }
+        log_event("event", "close", "proto", chan.proto, "id", h.id, "name", name, "type", tname)
         return
       end
       -- logged just before sending, so that a client holding the reply
       -- always finds its line in the log
       local rid = #s.bytes >= 2 and wire.get_u16(s.bytes, 1) or nil
-      log_event {
+      log_event(
         "event", "reply", "proto", chan.proto, "id", rid,
-        "name", name, "type", tname, "bytes", #s.bytes, "action", s.what or action,
-      }
+        "name", name, "type", tname, "bytes", #s.bytes, "action", s.what or action
+      )
       if not chan.send(s.bytes) then
-        log_event { "event", "unsent", "proto", chan.proto, "id", rid, "name", name, "type", tname }
+        log_event("event", "unsent", "proto", chan.proto, "id", rid, "name", name, "type", tname)
       end
     end)
   end

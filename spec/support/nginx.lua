@@ -376,13 +376,15 @@ function Server:stop()
     for _, p in ipairs(pids) do signal_pid(p, "sigkill") end
     wait_gone(self, pids, STOP_TIMEOUT)
   end
-  self.final_log = read_file(self.prefix .. "/error.log")
+  self.final_log = Server.error_log(self)
   cleanup(self)
 end
 
---- Text of the error log (also after stop()).
+--- Text of the error log and of nginx's stderr (also after stop()).
 function Server:error_log()
-  return read_file(self.prefix .. "/error.log") or self.final_log or ""
+  local log = read_file(self.prefix .. "/error.log")
+  if not log then return self.final_log or "" end
+  return log .. (read_file(self.prefix .. "/stderr.log") or "")
 end
 
 local function record_pid(self, pid, kind)
@@ -410,7 +412,13 @@ end
 
 local function spawn_once(opts, prefix, port, modules)
   local conf = prefix .. "/nginx.conf"
-  write_file(conf, conf_text(opts, prefix, port, modules))
+  local text = opts.conf and opts.conf(prefix, port) or conf_text(opts, prefix, port, modules)
+  write_file(conf, text)
+  local args = { "-p", opts.conf and opts.prefix or prefix, "-c", conf }
+  if not text:find("\ndaemon%s+off") then
+    args[#args + 1] = "-g"
+    args[#args + 1] = "daemon off;"
+  end
   write_file(prefix .. "/error.log", "")
   local logfd = assert(uv.fs_open(prefix .. "/stderr.log", "w", 420))
   local nullfd = assert(uv.fs_open("/dev/null", "r", 0))
@@ -425,7 +433,7 @@ local function spawn_once(opts, prefix, port, modules)
     if not k:match("^LUA_") then env[#env + 1] = k .. "=" .. v end
   end
   local handle, pid = uv.spawn(opts.nginx or M.NGINX, {
-    args = { "-p", prefix, "-c", conf, "-g", "daemon off;" },
+    args = args,
     stdio = { nullfd, logfd, logfd },
     env = env,
   }, function(code, sig)
@@ -449,13 +457,14 @@ local function spawn_once(opts, prefix, port, modules)
   while true do
     pump(handle)
     if self.exited then
-      local text = (read_file(prefix .. "/stderr.log") or "") .. (read_file(prefix .. "/error.log") or "")
+      local log = (read_file(prefix .. "/stderr.log") or "") .. (read_file(prefix .. "/error.log") or "")
       self.stopped = true
       self.keep = true -- leave the files for the message
       cleanup(self)
-      return nil, text
+      return nil, log
     end
-    if tonumber(read_file(prefix .. "/nginx.pid") or "") == pid and accepts(port) then
+    local pid_ok = opts.conf or tonumber(read_file(prefix .. "/nginx.pid") or "") == pid
+    if pid_ok and accepts(port) then
       self.workers = children(pid)
       if #self.workers >= 1 then
         for _, w in ipairs(self.workers) do record_pid(self, w, "worker") end
@@ -463,10 +472,10 @@ local function spawn_once(opts, prefix, port, modules)
       end
     end
     if now() > deadline then
-      local text = read_file(prefix .. "/error.log") or ""
+      local log = Server.error_log(self)
       self:stop()
       error(("support.nginx: nginx on port %d did not come up within %gs; log:\n%s")
-        :format(port, opts.timeout or READY_TIMEOUT, text))
+        :format(port, opts.timeout or READY_TIMEOUT, log))
     end
     uv.sleep(10)
   end
@@ -476,7 +485,10 @@ end
 -- for the top level, `http {}` and `server {}`), `files` (name -> text,
 -- written to PREFIX/lua/, which is on lua_package_path), `cpath` (instead
 -- of build/luajit/?.so), `log_level` (default "info"), `timeout`
--- (seconds to come up, default 10).
+-- (seconds to come up, default 10). Or a whole configuration of your own:
+-- `conf = function(dir, port) return text end` (dir: the temporary
+-- directory, for the pid file and temporary paths) and `prefix` (the -p
+-- path, default dir).
 function M.start(opts)
   opts = opts or {}
   assert(uv.fs_stat(opts.nginx or M.NGINX), "support.nginx: " .. (opts.nginx or M.NGINX)
@@ -493,6 +505,7 @@ function M.start(opts)
   local lastlog = ""
   for _ = 1, START_ATTEMPTS do
     local prefix = make_tmpdir()
+    uv.fs_chmod(prefix, 493) -- workers may run as another user
     for _, d in ipairs { "/tmp", "/lua", "/logs" } do uv.fs_mkdir(prefix .. d, 493) end
     for name, text in pairs(opts.files or {}) do write_file(prefix .. "/lua/" .. name, text) end
     local srv, log = spawn_once(opts, prefix, free_port(), modules)
