@@ -11,7 +11,7 @@ local M = {
 }
 
 local type, error, pairs, ipairs, tostring = type, error, pairs, ipairs, tostring
-local setmetatable, getmetatable = setmetatable, getmetatable
+local setmetatable, getmetatable, next = setmetatable, getmetatable, next
 local floor = math.floor
 
 -- Fields the planner understands (validated in C, names checked here).
@@ -75,6 +75,17 @@ end
 local Resolver = {}
 Resolver.__index = Resolver
 
+-- Bookkeeping tables keyed by query are weak, so that a coroutine that is
+-- never resumed again, and the query it waits for, can be collected (the
+-- query's __gc then detaches it from the engine).
+local WEAK_KEYS = { __mode = "k" }
+
+local function valid_wait(w)
+  local t = type(w)
+  return w == nil or w == "yield" or w == "block" or t == "function"
+    or (t == "table" and type(w.wait) == "function")
+end
+
 --- mxroute.resolver(opts) -> resolver. Every field optional (DESIGN 3);
 -- a bad field raises an error naming it.
 function M.resolver(opts)
@@ -111,8 +122,8 @@ function M.resolver(opts)
     cfg.tries = n
   end
   local wait = opts.wait
-  if wait ~= nil and wait ~= "yield" and wait ~= "block" and type(wait) ~= "function" then
-    error("mxroute.resolver: option 'wait': expected \"yield\", \"block\" or a function", 2)
+  if not valid_wait(wait) then
+    error("mxroute.resolver: option 'wait': expected \"yield\", \"block\", a function or a scheduler", 2)
   end
   local o = planner_opts(opts, "mxroute.resolver")
   local ok, eng = pcall(core.engine, cfg)
@@ -123,6 +134,11 @@ function M.resolver(opts)
     _eng = eng, _opts = o, _wait = wait,
     _cb = {},      -- query -> callback (strong: the query must complete)
     _queue = {},   -- finished queries whose callbacks are still due
+    _parked = setmetatable({}, WEAK_KEYS),    -- query -> its waiter record
+    _progress = setmetatable({}, WEAK_KEYS),  -- query -> waiter wanting targets
+    _unclaimed = setmetatable({}, WEAK_KEYS), -- query -> true: woken, not back yet
+    _cqd = setmetatable({}, WEAK_KEYS),       -- cqueues controller -> its driver
+    _scheds = {},  -- schedulers used here that want to hear of close()
   }, Resolver)
 end
 
@@ -136,7 +152,8 @@ end
 
 --- r:submit(input [, callback]) -> query. Starts a resolution without
 -- waiting. callback(plan, message, code, query) runs from r:step once the
--- plan is complete.
+-- plan is complete. The query has done(), result() (plan | nil, message,
+-- code, info) and cancel().
 function Resolver:submit(input, callback)
   local eng = check(self)
   if type(input) ~= "string" then
@@ -166,8 +183,19 @@ local function run_callbacks(self)
   end
 end
 
+-- Waiter record w of query q is ready: tell its scheduler. Runs from step
+-- (after c-ares has returned) or close, never from inside c-ares.
+local function wake(self, q, w)
+  if w.ready then return end
+  w.ready = true
+  local s = w.sched
+  if s.herd then self._unclaimed[q] = true end
+  if s.wake then s:wake(self, w) end
+end
+
 --- r:step([timeout]) -> n. Processes ready I/O and timers; with a timeout
 -- first waits up to that many seconds. Returns how many plans finished.
+-- Wakes the coroutines whose plans are ready, then runs due callbacks.
 function Resolver:step(timeout)
   local eng = check(self)
   if timeout ~= nil and type(timeout) ~= "number" then
@@ -175,30 +203,61 @@ function Resolver:step(timeout)
   end
   if timeout and self._queue[1] then timeout = 0 end
   local n, done = eng:step(timeout or 0)
-  local queue, cbs = self._queue, self._cb
+  local queue, cbs, parked = self._queue, self._cb, self._parked
   for i = 1, n do
-    if cbs[done[i]] then queue[#queue + 1] = done[i] end
+    local q = done[i]
+    if cbs[q] then queue[#queue + 1] = q end
+    local w = parked[q]
+    if w then wake(self, q, w) end
+  end
+  local progress = self._progress
+  if next(progress) ~= nil then
+    for q, w in pairs(progress) do
+      if w.ready or q:ready() >= w.need then
+        progress[q] = nil
+        wake(self, q, w)
+      end
+    end
   end
   run_callbacks(self)
   return n
 end
 
---- The pollable interface (cqueues convention).
+--- The pollable interface (cqueues convention): wait until r:pollfd() is
+-- readable (r:events() is "r") or r:timeout() seconds have passed, then
+-- call r:step(). timeout() is nil when nothing is in flight, 0 when there
+-- is something to do at once.
 function Resolver:pollfd() return check(self):pollfd() end
 function Resolver:events() check(self) return "r" end
 function Resolver:timeout()
   local eng = check(self)
-  if self._queue[1] then return 0 end
+  if self._queue[1] or next(self._unclaimed) ~= nil then return 0 end
   return eng:timeout()
 end
 
 --- r:pending() -> number of resolutions in flight.
 function Resolver:pending() return check(self):pending() end
 
-local function in_cqueues()
-  local cq = package.loaded.cqueues
-  return cq and cq.running and cq.running() and cq
+--- r:closed() -> true once r:close() ran.
+function Resolver:closed()
+  if getmetatable(self) ~= Resolver then
+    error("mxroute: expected a resolver", 2)
+  end
+  return self._eng == nil
 end
+
+---------------------------------------------------------------------------
+-- Waiting (DESIGN 4; doc/async.md).
+--
+-- A waiting call (resolve, targets) parks a waiter record w for its query
+-- q in r._parked and asks a scheduler to suspend it: sched:wait(r, w)
+-- returns once w may be ready (a spurious return is fine: the caller
+-- checks again). r:step marks w.ready when q is done (or, with w.need,
+-- has that many final targets) and calls sched:wake(r, w) if there is
+-- one. sched:close(r), if present, runs before r's descriptor is closed.
+-- A "herd" scheduler has no way to wake one coroutine: its waiters step
+-- the resolver themselves, and r:timeout() is 0 while one of them was
+-- woken by another's step and has not come back yet.
 
 local function can_yield()
   if coroutine.isyieldable then return coroutine.isyieldable() end
@@ -206,28 +265,139 @@ local function can_yield()
   return co ~= nil and not main
 end
 
--- Wait once for the resolver's I/O or timer, the way this context wants,
--- then process what is ready.
-local function wait_once(self)
-  local eng = self._eng
-  local t = self:timeout()
-  if t == nil then
-    -- nothing in flight and nothing due: a query that cannot progress
-    error("mxroute: internal error: waiting with nothing in flight", 3)
-  end
-  local w = self._wait
-  if type(w) == "function" then
-    w(eng:pollfd(), "r", t)
-  elseif w == "yield" and can_yield() then
-    coroutine.yield(self)
-  elseif w ~= "block" and in_cqueues() then
-    in_cqueues().poll(self, t)
-  else
-    return self:step(t)
-  end
-  if self._eng then return self:step(0) end
+-- The cqueues module, when the caller is a thread of a cqueues controller
+-- (not a coroutine nested in one: its resumer would get cqueues' polls).
+-- cqueues is never loaded here: only used when the program loaded it.
+local function in_cqueues()
+  local cq = package.loaded.cqueues
+  if type(cq) ~= "table" or type(cq.running) ~= "function" then return nil end
+  local ctl, main = cq.running()
+  if ctl and main then return cq end
+  return nil
 end
-M._wait_once = wait_once
+
+-- Outside any scheduler: the blocking C wait on the epoll descriptor.
+local BLOCK = {}
+function BLOCK.wait(_, r)
+  r:step(r._eng:timeout() or 0)
+end
+
+-- wait = "yield": hand the resolver (a pollable) to the loop that resumed
+-- the coroutine; in a cqueues thread that is cqueues.poll(r).
+local YIELD = { herd = true }
+function YIELD.wait(_, r)
+  local cq = in_cqueues()
+  if cq then cq.poll(r) else coroutine.yield(r) end
+  if r._eng then r:step(0) end
+end
+
+-- wait = function(fd, events, timeout): the caller's loop suspends us.
+local function function_scheduler(fn)
+  return {
+    herd = true,
+    wait = function(_, r)
+      fn(r._eng:pollfd(), "r", r:timeout())
+      if r._eng then r:step(0) end
+    end,
+  }
+end
+
+-- Inside a cqueues controller: one driver thread per resolver and
+-- controller polls the resolver and steps it; each waiting thread sleeps
+-- on its own condition variable, signalled when its plan is ready, so it
+-- wakes only for its own plan. The driver ends when nobody waits.
+local function cqueues_scheduler(cq)
+  local condition = require "cqueues.condition"
+  local S = {}
+  local function drive(r, d, ctl)
+    while d.n > 0 and r._eng do
+      cq.poll(r, d.cond)
+      if d.n > 0 and r._eng then
+        local ok, err = pcall(r.step, r, 0)
+        if not ok then
+          -- a callback raised: let the waiters start another driver
+          if r._cqd[ctl] == d then r._cqd[ctl] = nil end
+          for _, w in pairs(r._parked) do
+            if w.cond then w.cond:signal() end
+          end
+          error(err, 0)
+        end
+      end
+    end
+    if r._cqd[ctl] == d then r._cqd[ctl] = nil end
+  end
+  function S.wait(_, r, w)
+    local ctl = cq.running()
+    local d = r._cqd[ctl]
+    if not d then
+      d = { n = 0, cond = condition.new() }
+      r._cqd[ctl] = d
+      ctl:wrap(drive, r, d, ctl)
+    end
+    w.cond = condition.new()
+    d.n = d.n + 1
+    cq.poll(w.cond)
+    d.n = d.n - 1
+    if d.n == 0 then d.cond:signal() end
+  end
+  function S.wake(_, _, w)
+    if w.cond then w.cond:signal() end
+  end
+  function S.close(_, r)
+    for _, d in pairs(r._cqd) do d.cond:signal() end
+  end
+  return S
+end
+
+local cq_module, cq_sched
+
+-- The scheduler for a wait starting now.
+local function scheduler(self)
+  local w = self._wait
+  local t = type(w)
+  if t == "table" then
+    if w.close then self._scheds[w] = true end
+    return w
+  elseif t == "function" then
+    local s = self._fsched
+    if not s then
+      s = function_scheduler(w)
+      self._fsched = s
+    end
+    return s
+  elseif w == "yield" then
+    if can_yield() then return YIELD end
+  elseif w ~= "block" then
+    local cq = in_cqueues()
+    if cq then
+      if cq_module ~= cq then cq_module, cq_sched = cq, cqueues_scheduler(cq) end
+      self._scheds[cq_sched] = true
+      return cq_sched
+    end
+  end
+  return BLOCK
+end
+
+local function satisfied(q, need)
+  return q:done() or (need ~= nil and q:ready() >= need)
+end
+
+-- Wait until q is done, or (with need) has at least need final targets,
+-- or the resolver is closed (which completes q with CANCELLED).
+local function await(self, q, need)
+  while self._eng and not satisfied(q, need) do
+    if self:timeout() == nil then
+      error("mxroute: internal error: waiting with nothing in flight", 3)
+    end
+    local sched = scheduler(self)
+    local w = { need = need, ready = false, sched = sched }
+    self._parked[q] = w
+    if need then self._progress[q] = w end
+    local ok, err = pcall(sched.wait, sched, self, w)
+    self._parked[q], self._progress[q], self._unclaimed[q] = nil, nil, nil
+    if not ok then error(err, 0) end
+  end
+end
 
 --- r:resolve(input) -> plan | nil, message, code, info. Waits through the
 -- resolver's waiter; suspends only the calling coroutine.
@@ -237,67 +407,78 @@ function Resolver:resolve(input)
     error("mxroute: resolve: input must be a string", 2)
   end
   local q = self:submit(input)
-  while not q:done() do
-    if not self._eng then break end
-    wait_once(self)
-  end
+  await(self, q)
   return q:result()
 end
 
 local Targets = {}
 Targets.__index = Targets
-Targets.__close = function(st) st:close() end
---- st:close() cancels the rest of a targets() iteration.
+
+--- st:close() ends a targets() iteration early and cancels the lookups
+-- still in flight. Idempotent; also the state's __close (Lua 5.4).
 function Targets:close()
-  if not self.finished then
-    self.finished = true
-    self.query:cancel()
+  if self.finished then return end
+  self.finished, self.closed = true, true
+  local q, r = self.query, self.resolver
+  q:cancel()
+  local w = r._parked[q] -- another coroutine iterating this state
+  if w then wake(r, q, w) end
+end
+Targets.__close = Targets.close
+
+-- The generic-for iterator of targets(): the next target once it is
+-- final, else ends (nil, message, code on failure).
+local function targets_next(st)
+  if st.finished then return nil end
+  local q, i = st.query, st.n + 1
+  if q:ready() < i and not q:done() then await(st.resolver, q, i) end
+  if not st.finished and q:ready() >= i then
+    st.n = i
+    return q:target(i)
   end
+  if st.finished then return nil end
+  st.finished = true
+  local plan, msg, code, info = q:result()
+  if plan then
+    st.plan = plan
+    return nil
+  end
+  st.message, st.code, st.info = msg, code, info
+  return nil, msg, code
 end
 
---- r:targets(input) -> iterator, state, nil, state. Yields targets in
--- delivery order as soon as their preference level is final. On failure
--- the loop ends and state.message / state.code tell why.
+--- r:targets(input) -> iterator, state, nil, state. A generic-for
+-- iterator over the targets in delivery order; each arrives as soon as
+-- its preference level is final, while later levels are still resolving.
+-- When the loop ends, state.plan is the plan, or state.message and
+-- state.code (and state.info) tell why there is none. Breaking out of
+-- the loop cancels the rest on Lua 5.4 (the state is the loop's closing
+-- value); elsewhere call state:close() or let the state be collected.
 function Resolver:targets(input)
   check(self)
   if type(input) ~= "string" then
     error("mxroute: targets: input must be a string", 2)
   end
   local q = self:submit(input)
-  local st = setmetatable({ query = q, n = 0, finished = false }, Targets)
-  local function iter(s)
-    if s.finished then return nil end
-    local i = s.n + 1
-    while true do
-      if q:ready() >= i then
-        s.n = i
-        return q:target(i)
-      end
-      if q:done() then
-        s.finished = true
-        local plan, msg, code = q:result()
-        if not plan then s.message, s.code = msg, code end
-        s.plan = plan
-        return nil
-      end
-      if not self._eng then
-        s.finished = true
-        s.message, s.code = "resolver closed", "CANCELLED"
-        return nil
-      end
-      wait_once(self)
-    end
-  end
-  return iter, st, nil, st
+  local st = setmetatable({ query = q, resolver = self, n = 0, finished = false }, Targets)
+  return targets_next, st, nil, st
 end
 
---- r:close() cancels every pending query (CANCELLED) and runs the due
--- callbacks with that result. Idempotent.
+--- r:close() cancels every pending query (CANCELLED): waiting coroutines
+-- wake up with that result and due callbacks run with it. Idempotent;
+-- also __close and (through the engine) __gc.
 function Resolver:close()
   local eng = self._eng
   if not eng then return end
+  -- stop every watcher of the descriptor before it is closed
+  for s in pairs(self._scheds) do s:close(self) end
+  local cq = package.loaded.cqueues
+  if type(cq) == "table" and type(cq.cancel) == "function" then
+    pcall(cq.cancel, eng:pollfd())
+  end
   self._eng = nil
   eng:close()
+  for q, w in pairs(self._parked) do wake(self, q, w) end
   local pending = {}
   for q in pairs(self._cb) do pending[#pending + 1] = q end
   self._queue = {}

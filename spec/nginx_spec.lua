@@ -153,6 +153,12 @@ function M.try_resolve()
   return ok and "no error" or tostring(err)
 end
 
+-- the resolver made in init_by_lua, shared by every request
+function M.shared()
+  local r = package.loaded.mxtest_shared
+  reply(outcome(r:resolve(ngx.req.get_uri_args().to)))
+end
+
 function M.init()
   reply { init = package.loaded.mxtest_init, init_worker = package.loaded.mxtest_init_worker }
 end
@@ -194,7 +200,12 @@ return M
 
 local HTTP_CONF = [[
     lua_socket_log_errors off;
-    init_by_lua_block { package.loaded.mxtest_init = require("mxtest").try_resolve() }
+    init_by_lua_block {
+        package.loaded.mxtest_init = require("mxtest").try_resolve()
+        package.loaded.mxtest_shared = require("mxroute.ngx").resolver {
+            nameservers = { "%s" }, timeout = 2,
+        }
+    }
     init_worker_by_lua_block { package.loaded.mxtest_init_worker = require("mxtest").try_resolve() }
 ]]
 
@@ -220,6 +231,7 @@ local SERVER_CONF = [[
             return 200 "ok\n";
         }
         location = /init { content_by_lua_block { require("mxtest").init() } }
+        location = /shared { content_by_lua_block { require("mxtest").shared() } }
         location = /badopts { content_by_lua_block { require("mxtest").badopts() } }
         location = /resolvconf { content_by_lua_block { require("mxtest").resolvconf() } }
 ]]
@@ -268,6 +280,10 @@ local RULES = {
   ["lt1.test"] = { MX = MX, delay = 200 },
   ["lt2.test"] = { MX = MX, delay = 200 },
   ["lt3.test"] = { MX = MX, delay = 200 },
+  -- requests sharing one resolver
+  ["sh1.test"] = { MX = MX, delay = 200 },
+  ["sh2.test"] = { MX = MX, delay = 200 },
+  ["sh3.test"] = { MX = MX, delay = 200 },
 
   -- retries and the next nameserver
   ["rot.test"] = { MX = MX },
@@ -341,7 +357,7 @@ describe("mxroute.ngx in nginx", function()
     k = knot.shared()
     f = fault.start(RULES)
     srv = nginx.start {
-      http = HTTP_CONF, server = SERVER_CONF, files = { ["mxtest.lua"] = APP },
+      http = HTTP_CONF:format(f.addr), server = SERVER_CONF, files = { ["mxtest.lua"] = APP },
     }
   end)
 
@@ -694,6 +710,31 @@ describe("mxroute.ngx in nginx", function()
       assert.equal("TIMEOUT", cjson.decode(slow.body).code)
     end)
 
+    it("shares a resolver made in init_by_lua among concurrent requests", function()
+      local b = srv.batch()
+      local reqs = {}
+      for i = 1, 3 do reqs[i] = b:get("/shared?to=sh" .. i .. ".test") end
+      b:wait(10)
+      for i, r in ipairs(reqs) do
+        assert.equal(200, r.status)
+        local out = cjson.decode(r.body)
+        assert.is_true(out.ok, tostring(out.message))
+        assert.equal("sh" .. i .. ".test", out.plan.domain)
+        assert.same({ "mx.ok.test" }, names_of(out.plan))
+      end
+      -- the requests overlapped: every MX query was out before the first
+      -- (delayed) reply, each request on cosockets of its own
+      local last_query, first_reply = 0, math.huge
+      for _, e in ipairs(f.log()) do
+        if e.name and e.name:match("^sh%d%.test$") then
+          if e.event == nil then last_query = math.max(last_query, e.t)
+          elseif e.event == "reply" then first_reply = math.min(first_reply, e.t) end
+        end
+      end
+      assert.equal(3, #f.queries(function(e) return e.name:match("^sh%d%.test$") ~= nil end))
+      assert.is_true(last_query < first_reply)
+    end)
+
     it("closing the resolver cancels a waiting resolution and ends its I/O", function()
       local t0 = now()
       local out = get_json("/close", fault_args { to = "hang2.test", timeout = 3, after = 0.1 })
@@ -925,6 +966,18 @@ describe("mxroute.ngx in nginx", function()
       local at = log:find(bad, 1, true)
       assert.falsy(at, "error log: " .. log:sub(at or 1, (at or 1) + 300))
     end
+    -- query IDs are random: the queries mxroute.ngx sent (no EDNS, unlike
+    -- c-ares) carry (nearly) all different IDs
+    local ids, n, distinct = {}, 0, 0
+    for _, e in ipairs(f.queries()) do
+      if e.edns == false and e.id then
+        n = n + 1
+        if not ids[e.id] then distinct = distinct + 1 end
+        ids[e.id] = true
+      end
+    end
+    assert.is_true(n >= 50, "only " .. n .. " queries")
+    assert.is_true(distinct >= n * 0.95, distinct .. " distinct IDs in " .. n .. " queries")
     local pids = { srv.pid }
     for _, w in ipairs(srv.workers) do pids[#pids + 1] = w end
     srv.stop()

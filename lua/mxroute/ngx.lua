@@ -309,8 +309,8 @@ end
 ---------------------------------------------------------------------------
 -- Wire helpers (only what a transport must read)
 
--- Length of the question section at the start of `body` (the query after
--- its 12-octet header, as built by the C code: one uncompressed name).
+-- Length of the question section of query `pkt` as the C code builds it:
+-- after the 12-octet header, one uncompressed name, type and class.
 local function question_length(pkt)
   local i = 13
   while true do

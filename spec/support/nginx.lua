@@ -376,6 +376,16 @@ function Server:stop()
     for _, p in ipairs(pids) do signal_pid(p, "sigkill") end
     wait_gone(self, pids, STOP_TIMEOUT)
   end
+  if self.watchdog_pid then
+    -- it ends by itself now that nginx is gone; do not wait for its sleep
+    signal_pid(self.watchdog_pid, "sigterm")
+    local deadline = now() + STOP_TIMEOUT
+    while alive(self.watchdog_pid) and now() < deadline do
+      pump(self.watchdog)
+      uv.sleep(5)
+    end
+    pump(self.watchdog)
+  end
   self.final_log = Server.error_log(self)
   cleanup(self)
 end
@@ -408,6 +418,24 @@ local function accepts(port)
   if not c:is_closing() then c:close() end
   uv.run("nowait")
   return result == true
+end
+
+-- A shell loop that stops nginx if this Lua process dies without doing it
+-- (killed by a signal: no finalizer runs), and ends with nginx.
+local function start_watchdog(self)
+  local script = ("while kill -0 %d 2>/dev/null && kill -0 %d 2>/dev/null; do sleep 0.2; done; "
+    .. "kill -TERM %d 2>/dev/null"):format(uv.os_getpid(), self.pid, self.pid)
+  local nullfd = assert(uv.fs_open("/dev/null", "r+", 0))
+  local handle, pid = uv.spawn("/bin/sh", {
+    args = { "-c", script }, stdio = { nullfd, nullfd, nullfd },
+  }, function()
+    if usable(self.watchdog) then self.watchdog:close() end
+  end)
+  uv.fs_close(nullfd)
+  if not handle then return end
+  handle:unref()
+  self.watchdog, self.watchdog_pid = handle, pid
+  record_pid(self, pid, "watchdog")
 end
 
 local function spawn_once(opts, prefix, port, modules)
@@ -468,6 +496,7 @@ local function spawn_once(opts, prefix, port, modules)
       self.workers = children(pid)
       if #self.workers >= 1 then
         for _, w in ipairs(self.workers) do record_pid(self, w, "worker") end
+        start_watchdog(self)
         return self
       end
     end
