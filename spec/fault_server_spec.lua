@@ -769,6 +769,7 @@ describe("fault.start and stop", function()
     g.stop()
     assert.is_true(proc_gone(pid))
     assert.is_false(g.running())
+    assert.same({ 0, 0 }, { g.exit_status() }) -- a clean exit on SIGTERM, not SIGKILL
     assert.equal(0, #udp_exchange(port, query("ok.test"), 1, 300))
     g.stop()
     assert.equal(1, #g.queries("ok.test")) -- the log outlives the process

@@ -282,6 +282,10 @@ function M.start(rules, opts)
   -- exit.  Idempotent.  The log stays readable afterwards.
   function self.stop() stop(uv.loop_mode() == nil) end
 
+  --- How the process ended: exit code and signal number (nil while it
+  -- runs, or when it was not reaped here).
+  function self.exit_status() return exit.code, exit.signal end
+
   --- Whether the process is still running.
   function self.running()
     local st = proc_state(pid)

@@ -450,10 +450,10 @@ local function handle(msg, chan)
   local ctx = {
     proto = chan.proto, id = h.id, opcode = h.opcode, rd = h.rd, name = name,
     qtype = qtype, qclass = qclass, exists = exists, edns = edns,
-    entry_data = exists and entry or rules.default,
+    entry_data = entry,
   }
   local tname = wire.type_name(qtype)
-  local sends = {} -- { at = ms, bytes = s, id = n }
+  local sends = {} -- { at = delay ms, bytes = s, what = log action | close = true }
   local words, rcode, raw_error = {}, nil, nil
   if b.drop then
     sends = {} -- never answer
