@@ -38,7 +38,7 @@ LUAJIT_CFLAGS := $(shell $(PKG_CONFIG) --cflags luajit 2>/dev/null)
 
 BASE_CFLAGS = -std=c99 -D_GNU_SOURCE -Icsrc $(WARNINGS) $(CARES_CFLAGS)
 OPT_CFLAGS  = -fPIC -O2 -g
-ASAN_CFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all \
+ASAN_CFLAGS = -DMXR_TESTING -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer -g -O1
 FUZZ_CFLAGS = -std=c99 -D_GNU_SOURCE -Icsrc $(CARES_CFLAGS) -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \

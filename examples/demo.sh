@@ -66,4 +66,11 @@ show "Dangling MX host: oldcorp.test's primary mail.oldcorp.test no longer exist
 	oldcorp.test
 show "NXDOMAIN: nosuch.example.test does not exist" \
 	user@nosuch.example.test
+
+if ((${#MXROUTE[@]})) && [[ -x /usr/sbin/nginx ]]; then
+	echo
+	echo "== The same from inside nginx: examples/nginx/nginx.conf (mxroute.ngx on cosockets)"
+	LUA_PATH='./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;' LUA_CPATH='./build/lua5.4/?.so;;' \
+		lua5.4 examples/nginx/demo.lua "$NS" postmaster@example.test someone@nomail.test 'bad@@input'
+fi
 exit 0

@@ -55,6 +55,8 @@ build = {
     mxroute = "lua/mxroute.lua",
     ["mxroute.cli"] = "lua/mxroute/cli.lua",
     ["mxroute.json"] = "lua/mxroute/json.lua",
+    ["mxroute.luv"] = "lua/mxroute/luv.lua",
+    ["mxroute.ngx"] = "lua/mxroute/ngx.lua",
   },
   install = {
     bin = {

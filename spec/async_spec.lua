@@ -284,7 +284,7 @@ describe("async without an event library", function()
           for i = b + 1, b + 100 do
             batch[#batch + 1] = function()
               local p, msg = r:resolve("d" .. i .. ".load.test")
-              if load_ok(p, i) then ok = ok + 1 else bad[#bad + 1] = i .. ": " .. tostring(msg) end
+              if load_ok(p, i) then ok = ok + 1 else bad[#bad + 1] = i .. ": " .. tostring(msg) .. " " .. (p and #p.targets .. " targets, skipped " .. #p.skipped .. " " .. tostring(p.skipped[1] and p.skipped[1].code) or "") end
             end
           end
           coroutine.yield("spawn", batch)
@@ -292,6 +292,12 @@ describe("async without an event library", function()
           coroutine.yield("sleep", 0.015)
         end
       end })
+      for _, b in ipairs(bad) do
+        local i = tonumber(b:match("^(%d+)"))
+        local h = "mx.d" .. i .. ".load.test"
+        io.stderr:write(b, " q=", #f.queries(h), " r=", #f.replies(h), " qmx=", #f.queries("d" .. i .. ".load.test"), " rmx=", #f.replies("d" .. i .. ".load.test"), "\n")
+        for _, e in ipairs(f.log()) do if e.name == h then io.stderr:write("  ", e.t, " ", tostring(e.event), " ", e.type, " ", tostring(e.id), "\n") end end
+      end
       assert.same({}, bad)
       assert.equal(N, ok)
       assert.equal(N, peak)

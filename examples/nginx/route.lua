@@ -57,9 +57,6 @@ local r = mxngx.resolver {
 local plan, message, code, info = r:resolve(to)
 r:close()
 
-if plan then return reply(200, { input = to, plan = plan }) end
-local class = mxngx.class(code)
-reply(HTTP_STATUS[class] or 503, {
-  input = to, code = code, class = class, message = message,
-  skipped = info and info.skipped,
-})
+-- the same outcome, and so the same JSON, as `mxroute --json`
+local o = cli.outcome(to, mxngx.class, plan, message, code, info)
+reply(o.plan and 200 or HTTP_STATUS[o.class] or 503, o)

@@ -192,8 +192,6 @@ local function knot_conf(dir, zonedir, zones, port)
     "    listen: 127.0.0.1@" .. port,
     "    rundir: " .. dir .. "/run",
     "    user: root:root",
-    "    udp-workers: 1",
-    "    tcp-workers: 1",
     "    background-workers: 1",
     "log:",
     "  - target: stderr",
