@@ -362,6 +362,19 @@ void mxr_engine_remove(mxr_engine *e, mxr_job *j)
   free(j);
 }
 
+void mxr_engine_cancel(mxr_engine *e, mxr_job *j)
+{
+  qctx *c;
+  if (!e || !j)
+    return;
+  if (!mxr_res_done(j->res))
+    mxr_res_cancel(j->res, MXR_ECANCELLED);
+  /* its queries in flight are ignored from now on */
+  while ((c = j->ctxs) != NULL)
+    ctx_unlink(c);
+  check_done(j);
+}
+
 int mxr_engine_step(mxr_engine *e, double wait)
 {
   struct epoll_event evs[64];

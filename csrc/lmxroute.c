@@ -604,13 +604,15 @@ static int res_target(lua_State *L)
   return 1;
 }
 
+/* q:cancel() — completes the query with CANCELLED; an engine-driven one
+ * is reported done by the next step (so its callback runs). */
 static int res_cancel(lua_State *L)
 {
   lres *r = check_res(L, 1);
-  mxr_res_cancel(r->res, MXR_ECANCELLED);
   if (engine_open(r))
-    mxr_engine_remove(r->eng->e, r->job);
-  r->job = NULL;
+    mxr_engine_cancel(r->eng->e, r->job);
+  else
+    mxr_res_cancel(r->res, MXR_ECANCELLED);
   return 0;
 }
 

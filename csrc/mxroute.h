@@ -430,6 +430,10 @@ mxr_status mxr_engine_add(mxr_engine *e, mxr_res *r, void *ud,
                           mxr_job **job);
 /* Detach (cancelling the resolution if not done). Invalidates job. */
 void mxr_engine_remove(mxr_engine *e, mxr_job *job);
+/* Cancel (MXR_ECANCELLED) unless done, keeping the job attached: the next
+ * mxr_engine_step reports it done like any other, so that whoever waits
+ * for it learns the outcome. */
+void mxr_engine_cancel(mxr_engine *e, mxr_job *job);
 /* Wait up to wait seconds (<= 0: not at all) for I/O or the next timer,
  * then process what is ready. Returns how many resolutions became done
  * (collect them with mxr_engine_next_done). */

@@ -336,6 +336,26 @@ describe("the resolver API", function()
       assert.equal("CANCELLED", code)
       r:close()
     end)
+
+    it("runs a cancelled query's callback at the next step, once, with CANCELLED", function()
+      local r = fault_resolver()
+      local calls = {}
+      local q = r:submit("never.test", function(p, msg, code, qq)
+        calls[#calls + 1] = { p = p, msg = msg, code = code, q = qq }
+      end)
+      r:step(0)
+      q:cancel()
+      assert.equal(0, #calls)          -- never from inside cancel
+      assert.equal(0, r:timeout())     -- due now: the next step reports it
+      assert.equal(1, r:step(1))
+      assert.equal(1, #calls)
+      assert.is_nil(calls[1].p)
+      assert.equal("CANCELLED", calls[1].code)
+      assert.equal(q, calls[1].q)
+      assert.equal(0, r:step(0))
+      r:close()                        -- released: not called again
+      assert.equal(1, #calls)
+    end)
   end)
 
   describe("targets", function()
