@@ -46,7 +46,7 @@ struct mxr_engine {
   mxr_job *dhead, *dtail; /* done, not yet collected */
   mxr_job *dirty;
   size_t pending;         /* attached and not done */
-  int newly_done;         /* done during this step */
+  int ndone;              /* in the done queue */
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, const char *a)
@@ -116,7 +116,7 @@ static void check_done(mxr_job *j)
     e->dhead = j;
   e->dtail = j;
   e->pending--;
-  e->newly_done++;
+  e->ndone++;
 }
 
 static void ctx_unlink(qctx *c)
@@ -153,10 +153,26 @@ static void query_cb(void *arg, int status, int timeouts, unsigned char *abuf,
   free(c);
 }
 
+/* name with '\\' doubled into buf (2 * MXR_NAME_BUF bytes). */
+static const char *escape_name(const char *name, char *buf)
+{
+  char *o = buf;
+  if (!strchr(name, '\\'))
+    return name;
+  for (; *name; name++) {
+    if (*name == '\\')
+      *o++ = '\\';
+    *o++ = *name;
+  }
+  *o = '\0';
+  return buf;
+}
+
 /* Send every query the resolution asks for. */
 static void pump(mxr_job *j)
 {
   mxr_query q;
+  char esc[2 * MXR_NAME_BUF];
   while (mxr_res_next(j->res, &q)) {
     qctx *c = calloc(1, sizeof *c);
     if (!c) {
@@ -170,8 +186,11 @@ static void pump(mxr_job *j)
       j->ctxs->prev = c;
     j->ctxs = c;
     /* ares_query: the name as given, no search list, no ndots. It may
-     * call query_cb before returning (e.g. no usable server). */
-    ares_query(j->e->ch, q.name, ns_c_in, q.type, query_cb, c);
+     * call query_cb before returning (e.g. no usable server). c-ares
+     * reads "\\c" as c, so a backslash in a label is escaped, exactly as
+     * mxr_packet_query does for the other transport. */
+    ares_query(j->e->ch, escape_name(q.name, esc), ns_c_in, q.type,
+               query_cb, c);
   }
   check_done(j);
 }
@@ -191,6 +210,7 @@ mxr_status mxr_engine_new(const mxr_engine_config *cfg, mxr_engine **out,
                           char *err, size_t errlen)
 {
   struct ares_options o;
+  struct in_addr none;
   int mask, rc;
   mxr_engine *e;
   mxr_engine_config dflt;
@@ -222,12 +242,14 @@ mxr_status mxr_engine_new(const mxr_engine_config *cfg, mxr_engine **out,
   }
   memset(&o, 0, sizeof o);
   /* EDNS with 1232 octets (the DNS flag day size); larger answers come
-   * with TC and c-ares retries them over TCP. STAYOPEN keeps the UDP
-   * socket across bursts. NOCHECKRESP hands us SERVFAIL/REFUSED replies
-   * as sent, so packet.c classifies them precisely (c-ares 1.18 would
-   * otherwise report a refused query as a connection failure). */
-  o.flags = ARES_FLAG_EDNS | ARES_FLAG_STAYOPEN | ARES_FLAG_NOSEARCH |
-            ARES_FLAG_NOCHECKRESP;
+   * with TC and c-ares retries them over TCP. No STAYOPEN: an idle
+   * channel closes its UDP socket, so the source port changes between
+   * bursts and a forged answer needs more than the 16-bit ID (c-ares
+   * 1.18 has no per-socket query limit). NOCHECKRESP hands us
+   * SERVFAIL/REFUSED replies as sent, so packet.c classifies them
+   * precisely (c-ares 1.18 would otherwise report a refused query as a
+   * connection failure). */
+  o.flags = ARES_FLAG_EDNS | ARES_FLAG_NOSEARCH | ARES_FLAG_NOCHECKRESP;
   o.ednspsz = 1232;
   o.timeout = cfg->timeout_ms ? cfg->timeout_ms : 2000;
   o.tries = cfg->tries ? cfg->tries : 3;
@@ -238,6 +260,30 @@ mxr_status mxr_engine_new(const mxr_engine_config *cfg, mxr_engine **out,
   o.socket_receive_buffer_size = cfg->rcvbuf ? cfg->rcvbuf : 4 << 20;
   mask = ARES_OPT_FLAGS | ARES_OPT_EDNSPSZ | ARES_OPT_TIMEOUTMS |
          ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB | ARES_OPT_SOCK_RCVBUF;
+  if (cfg->servers) {
+    /* Explicit nameservers: give c-ares every setting it would otherwise
+     * take from /etc/resolv.conf, so that file plays no part (the
+     * servers themselves are set below, with ports). */
+    static char lookups[] = "b";
+    memset(&none, 0, sizeof none);
+    o.servers = &none;
+    o.nservers = 1;
+    o.ndots = 1;
+    o.domains = NULL;
+    o.ndomains = 0;
+    o.lookups = lookups;
+    o.sortlist = NULL;
+    o.nsort = 0;
+    mask |= ARES_OPT_SERVERS | ARES_OPT_NDOTS | ARES_OPT_DOMAINS |
+            ARES_OPT_LOOKUPS | ARES_OPT_SORTLIST | ARES_OPT_NOROTATE;
+    if (!cfg->servers[0]) {
+      set_err(err, errlen, "%s", "empty nameserver list");
+      close(e->epfd);
+      ares_library_cleanup();
+      free(e);
+      return MXR_EBADOPT;
+    }
+  }
   rc = ares_init_options(&e->ch, &o, mask);
   if (rc != ARES_SUCCESS) {
     set_err(err, errlen, "c-ares: %s", ares_strerror(rc));
@@ -285,6 +331,7 @@ static void job_detach(mxr_job *j)
       *pp = j->dnext;
       if (e->dtail == j)
         e->dtail = last;
+      e->ndone--;
     }
   }
   if (j->dirty) {
@@ -380,7 +427,6 @@ int mxr_engine_step(mxr_engine *e, double wait)
   struct epoll_event evs[64];
   int ms = 0, n, i, round;
 
-  e->newly_done = 0;
   if (wait > 0 && !e->dhead && !e->dirty) {
     double t = mxr_engine_timeout(e);
     if (t >= 0 && t < wait)
@@ -407,7 +453,7 @@ int mxr_engine_step(mxr_engine *e, double wait)
   /* Timeouts (ares_process_fd also handles them on every call). */
   ares_process_fd(e->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
   flush_dirty(e);
-  return e->newly_done;
+  return e->ndone;
 }
 
 void *mxr_engine_next_done(mxr_engine *e)
@@ -419,5 +465,6 @@ void *mxr_engine_next_done(mxr_engine *e)
   if (!e->dhead)
     e->dtail = NULL;
   j->dnext = NULL;
+  e->ndone--;
   return j->ud;
 }

@@ -188,7 +188,7 @@ static size_t opt_count(lua_State *L, const char *field)
   if (lua_type(L, -1) != LUA_TNUMBER)
     opt_error(L, field, "expected a positive integer");
   n = lua_tonumber(L, -1);
-  if (n < 1 || n > 1e6 || n != (lua_Number)(size_t)n)
+  if (!(n >= 1 && n <= 1e6) || n != (lua_Number)(size_t)n)
     opt_error(L, field, "expected a positive integer");
   return (size_t)n;
 }
@@ -383,11 +383,16 @@ static int feed_host(lua_State *L, mxr_plan *p, size_t i, int idx)
                     "or nil", mxr_plan_host_name(p, i));
 }
 
-/* Parse records.mx (at top) into an mxr_mx array (a userdata pushed). */
+/* Parse records.mx (at idx) into an mxr_mx array. Pushes the array (a
+ * userdata) and a table anchoring every name string: a name may come
+ * from an __index metamethod, referenced by nothing else. */
 static size_t read_mx(lua_State *L, int idx, mxr_mx **out)
 {
   size_t n = mxr_rawlen(L, idx), k;
   mxr_mx *mx = mxr_newud(L, (n ? n : 1) * sizeof *mx);
+  int anchor;
+  lua_createtable(L, (int)n, 0);
+  anchor = lua_gettop(L);
   for (k = 1; k <= n; k++) {
     lua_Number pref;
     lua_rawgeti(L, idx, (int)k);
@@ -406,13 +411,14 @@ static size_t read_mx(lua_State *L, int idx, mxr_mx **out)
     if (lua_type(L, -2) != LUA_TNUMBER)
       luaL_error(L, "mxroute.plan: mx[%d].pref must be a number", (int)k);
     pref = lua_tonumber(L, -2);
-    if (pref < 0 || pref > 65535 || pref != (lua_Number)(int)pref)
+    if (!(pref >= 0 && pref <= 65535) || pref != (lua_Number)(int)pref)
       luaL_error(L, "mxroute.plan: mx[%d].pref must be 0..65535", (int)k);
     if (lua_type(L, -1) != LUA_TSTRING)
       luaL_error(L, "mxroute.plan: mx[%d].name must be a string", (int)k);
     mx[k - 1].pref = (uint16_t)pref;
-    /* the string stays alive: it is referenced by records.mx */
     mx[k - 1].name = lua_tolstring(L, -1, &mx[k - 1].len);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, anchor, (int)k);
     lua_pop(L, 3);
   }
   *out = mx;
@@ -473,7 +479,7 @@ static int l_plan(lua_State *L)
     else if (lua_type(L, 4) == LUA_TSTRING)
       st = check_code(L, 4, "mxroute.plan: records.mx");
     else if (lua_istable(L, 4)) {
-      n = read_mx(L, 4, &mx); /* pushes 8 */
+      n = read_mx(L, 4, &mx); /* pushes 8 and 9 */
       st = MXR_OK;
     } else
       return luaL_error(L, "mxroute.plan: records.mx must be a list, "

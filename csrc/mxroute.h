@@ -435,8 +435,9 @@ void mxr_engine_remove(mxr_engine *e, mxr_job *job);
  * for it learns the outcome. */
 void mxr_engine_cancel(mxr_engine *e, mxr_job *job);
 /* Wait up to wait seconds (<= 0: not at all) for I/O or the next timer,
- * then process what is ready. Returns how many resolutions became done
- * (collect them with mxr_engine_next_done). */
+ * then process what is ready. Returns how many finished resolutions wait
+ * to be collected with mxr_engine_next_done (those finished in this step
+ * and any finished before, e.g. in mxr_engine_add or _cancel). */
 int mxr_engine_step(mxr_engine *e, double wait);
 /* The ud of the next resolution that became done, or NULL. A done job
  * stays attached until mxr_engine_remove. */

@@ -214,6 +214,7 @@ typedef struct walk {
   char qesc[ESC_BUF];       /* escaped qname */
   rr *rrs;
   size_t nrr;
+  size_t auth; /* offset of the authority section */
   mxr_answer *out;
 } walk;
 
@@ -338,7 +339,41 @@ static mxr_status scan_answers(walk *w, size_t pos) {
     }
     pos += rdlen;
   }
+  w->auth = pos;
   return MXR_OK;
+}
+
+/* A NOERROR reply without the data asked for, not authoritative, whose
+ * authority section holds NS records and no SOA, is a referral: the
+ * server does not recurse and knows nothing about the name. It is not
+ * NODATA (rule 2: a failure never leads to the implicit MX). An
+ * authority section that does not parse is not taken as a referral. */
+static int is_referral(const walk *w) {
+  char name[ESC_BUF];
+  unsigned ns = get16(w->pkt + 8), i, nns = 0;
+  size_t pos = w->auth;
+  if (w->pkt[2] & 0x04) /* AA */
+    return 0;
+  for (i = 0; i < ns; i++) {
+    size_t used = 0;
+    uint16_t type, rdlen;
+    if (!wire_name(w->pkt, w->len, pos, name, &used))
+      return 0;
+    pos += used;
+    if (w->len - pos < 10)
+      return 0;
+    type = get16(w->pkt + pos);
+    rdlen = get16(w->pkt + pos + 8);
+    pos += 10;
+    if (w->len - pos < rdlen)
+      return 0;
+    pos += rdlen;
+    if (type == 6) /* SOA: a negative answer (RFC 2308) */
+      return 0;
+    if (type == 2) /* NS */
+      nns++;
+  }
+  return nns > 0;
 }
 
 /* Follow the CNAME chain from qname (RFC 1034 3.6.2). cur receives its
@@ -590,6 +625,10 @@ static mxr_status parse(walk *w, int id) {
     return fail(w, MXR_ENXDOMAIN, "name does not exist");
   }
   if (n == 0) { /* NODATA */
+    if (hops == 0 && is_referral(w))
+      return fail(w, MXR_ESERVFAIL,
+                  "referral instead of an answer (the server does not "
+                  "recurse)");
     out->chased = hops > 0;
     return MXR_OK;
   }

@@ -329,9 +329,32 @@ static int addr_cmp(const void *va, const void *vb) {
   return (int)a->family - (int)b->family;
 }
 
-static int need_family(const mxr_plan *p, int f) {
+static int is_v4mapped(const mxr_addr *a) {
+  static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return memcmp(a->bytes, prefix, sizeof prefix) == 0;
+}
+
+/* Family f (0: A, 1: AAAA) gives usable addresses under the filter. */
+static int use_family(const mxr_plan *p, int f) {
   mxr_family fam = p->opts->family;
   return f == 0 ? fam != MXR_FAMILY_IPV6 : fam != MXR_FAMILY_IPV4;
+}
+
+/* Family f is asked: usable, or (rule 8) filtered out but one of our own
+ * addresses is of that family, so a host can only be recognised as us
+ * through it. IPv4-mapped self addresses count as IPv4. */
+static int need_family(const mxr_plan *p, int f) {
+  const mxr_opts *o = p->opts;
+  size_t i;
+  if (use_family(p, f))
+    return 1;
+  for (i = 0; i < o->nself_addrs; i++) {
+    const mxr_addr *a = &o->self_addrs[i];
+    int v4 = a->family == 4 || (a->family == 6 && is_v4mapped(a));
+    if (f == 0 ? v4 : a->family == 6)
+      return 1;
+  }
+  return 0;
 }
 
 /* Settle host h: combine its A and AAAA outcomes into the final address
@@ -402,16 +425,15 @@ static mxr_status settle(mxr_plan *p, ihost *h) {
   h->naddrs = kept;
   if (kept > 0) {
     h->skip = MXR_OK;
-  } else if (nfam > 0) {
-    h->skip = MXR_EIGNORED;
   } else {
-    /* No address: a temporary failure of either lookup wins (the host may
-     * well have addresses), then NXDOMAIN, then NODATA. */
-    mxr_status perm = MXR_ENODATA;
+    /* No address: a temporary failure of a usable family's lookup wins
+     * (the host may well have addresses there, rule 9), then IGNORED when
+     * the guard dropped what there was, then NXDOMAIN, then NODATA. */
+    mxr_status perm = nfam > 0 ? MXR_EIGNORED : MXR_ENODATA;
     h->skip = MXR_OK;
     for (f = 0; f < 2; f++) {
       mxr_status st = h->st[f];
-      if (!h->fed[f] || !need_family(p, f) || st == MXR_OK ||
+      if (!h->fed[f] || !use_family(p, f) || st == MXR_OK ||
           st == MXR_ENODATA)
         continue;
       if (mxr_status_class(st) == MXR_CLASS_TEMPORARY) {

@@ -232,6 +232,23 @@ static void test_good(void) {
   is_int(parse(&m, "h.test", MXR_TYPE_A, -1, &a), MXR_OK,
          "NODATA with an authority record");
   mxr_answer_clear(&a);
+
+  /* A referral (no answer, NS in authority, no SOA, AA clear) is not
+   * NODATA: the server does not recurse (rule 2: never the implicit MX). */
+  dm_reply(&m, 1, DM_RESPONSE, 0, "mx.test", MXR_TYPE_MX);
+  dm_put16(&m, 8, 1);
+  dm_name(&m, "test");
+  dm_u16(&m, 2); /* NS */
+  dm_u16(&m, 1);
+  dm_u32(&m, 60);
+  dm_u16(&m, 6);
+  dm_name(&m, "ns.test");
+  is_fail(&m, "mx.test", MXR_TYPE_MX, MXR_ESERVFAIL, "referral",
+          "a referral is a temporary failure, not NODATA");
+  dm_put16(&m, 2, DM_RESPONSE | 0x0400u); /* AA: authoritative NODATA */
+  is_int(parse(&m, "mx.test", MXR_TYPE_MX, -1, &a), MXR_OK,
+         "NS in authority with AA set is NODATA");
+  mxr_answer_clear(&a);
 }
 
 static void test_null_mx(void) {

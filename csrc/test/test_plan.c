@@ -699,6 +699,37 @@ static void test_self_addr(void) {
   mxr_opts_free(o);
 }
 
+/* Rule 8 under the family filter: the filtered family is still asked
+ * when one of our addresses is of it, and only to recognise us. */
+static void test_self_family(void) {
+  mxr_opts *o = mxr_opts_new();
+  char err[MXR_MSG_BUF];
+  const fake f[] = {OKA("mx1.test", "192.0.2.1", "2001:db8::1"),
+                    OKA("mx2.test", "192.0.2.2", "2001:db8::25"), END};
+  mxr_plan *p;
+  mxr_opts_set_family(o, MXR_FAMILY_IPV4);
+  p = run(o, "example.test", MXR_OK, NULL, "10:mx1.test 20:mx2.test", NULL, 1,
+          NOFEED);
+  ok(!mxr_plan_host_wants(p, 0, 6), "ipv4 only and no IPv6 self: no AAAA asked");
+  mxr_plan_free(p);
+  mxr_opts_add_self(o, "2001:db8::25", 12, err, sizeof err);
+  p = run(o, "example.test", MXR_OK, NULL, "10:mx1.test 20:mx2.test", NULL, 1,
+          NOFEED);
+  ok(mxr_plan_host_wants(p, 0, 6), "an IPv6 self address: AAAA still asked");
+  feed(p, f, 0);
+  is_str(render(p), "OK H:mx1.test@10(192.0.2.1) T:mx1.test/192.0.2.1 self=20",
+         "we are mx2 by our IPv6 address although only IPv4 is used");
+  mxr_plan_free(p);
+  {
+    const fake g[] = {{"mx1.test", MXR_ENODATA, "", MXR_ESERVFAIL, ""}, END};
+    p = run(o, "example.test", MXR_OK, NULL, "10:mx1.test", g, 1, 0);
+    is_str(render(p), "NOHOSTS S:mx1.test@10=NODATA",
+           "a failure of the filtered family does not make the host temporary");
+    mxr_plan_free(p);
+  }
+  mxr_opts_free(o);
+}
+
 /* Rule 8 and the header: a level is final only when it and every level
  * before it are resolved and hold none of us. */
 static void test_ready(void) {
@@ -926,6 +957,13 @@ static void test_guard(void) {
     const fake f[] = {OKA("h.test", "10.0.0.1 192.0.2.1", "fe80::1"), END};
     expect(o, "10:h.test", f, "OK H:h.test@10(192.0.2.1) T:h.test/192.0.2.1",
            "partly ignored host: the rest kept, nothing reported");
+  }
+  {
+    /* Rule 9: a temporary failure of the other family beats IGNORED: the
+     * host may well be reachable there. */
+    const fake f[] = {{"h.test", MXR_OK, "10.0.0.1", MXR_ESERVFAIL, ""}, END};
+    expect(o, "10:h.test", f, "SERVFAIL S:h.test@10=SERVFAIL",
+           "ignored A beside a failed AAAA: temporary, not IGNORED");
   }
   {
     const fake f[] = {OKA("h.test", "127.0.0.1", "")}; /* no END: 1 entry */
@@ -1164,6 +1202,7 @@ int main(void) {
   test_max_hosts();
   test_self_name();
   test_self_addr();
+  test_self_family();
   test_ready();
   test_skipped();
   test_mx_to_ip();
