@@ -150,6 +150,8 @@ local function check(self)
   return self._eng
 end
 
+local submit_scheduler -- below, with the schedulers
+
 --- r:submit(input [, callback]) -> query. Starts a resolution without
 -- waiting. callback(plan, message, code, query) runs from r:step once the
 -- plan is complete. The query has done(), result() (plan | nil, message,
@@ -163,8 +165,17 @@ function Resolver:submit(input, callback)
     error("mxroute: submit: callback must be a function", 2)
   end
   local q = core.res(input, self._opts)
-  if callback then self._cb[q] = callback end
   eng:submit(q)
+  if callback then
+    self._cb[q] = callback
+    -- under a scheduler (cqueues, luv) its loop drives the resolver until
+    -- the callback has run
+    local s = submit_scheduler(self)
+    if s then
+      if s.close then self._scheds[s] = true end
+      s:submit(self, q)
+    end
+  end
   return q
 end
 
@@ -254,7 +265,8 @@ end
 -- returns once w may be ready (a spurious return is fine: the caller
 -- checks again). r:step marks w.ready when q is done (or, with w.need,
 -- has that many final targets) and calls sched:wake(r, w) if there is
--- one. sched:close(r), if present, runs before r's descriptor is closed.
+-- one. sched:close(r), if present, runs before r's descriptor is closed;
+-- sched:submit(r, q), if present, when r:submit got a callback.
 -- A "herd" scheduler has no way to wake one coroutine: its waiters step
 -- the resolver themselves, and r:timeout() is 0 while one of them was
 -- woken by another's step and has not come back yet.
@@ -305,14 +317,18 @@ end
 -- Inside a cqueues controller: one driver thread per resolver and
 -- controller polls the resolver and steps it; each waiting thread sleeps
 -- on its own condition variable, signalled when its plan is ready, so it
--- wakes only for its own plan. The driver ends when nobody waits.
+-- wakes only for its own plan. The driver ends when nobody waits and
+-- nothing is in flight (submit callbacks run from it too).
 local function cqueues_scheduler(cq)
   local condition = require "cqueues.condition"
   local S = {}
+  local function busy(r, d)
+    return r._eng and (d.n > 0 or r:timeout() ~= nil)
+  end
   local function drive(r, d, ctl)
-    while d.n > 0 and r._eng do
+    while busy(r, d) do
       cq.poll(r, d.cond)
-      if d.n > 0 and r._eng then
+      if busy(r, d) then
         local ok, err = pcall(r.step, r, 0)
         if not ok then
           -- a callback raised: let the waiters start another driver
@@ -326,7 +342,7 @@ local function cqueues_scheduler(cq)
     end
     if r._cqd[ctl] == d then r._cqd[ctl] = nil end
   end
-  function S.wait(_, r, w)
+  local function driver(r)
     local ctl = cq.running()
     local d = r._cqd[ctl]
     if not d then
@@ -334,6 +350,10 @@ local function cqueues_scheduler(cq)
       r._cqd[ctl] = d
       ctl:wrap(drive, r, d, ctl)
     end
+    return d
+  end
+  function S.wait(_, r, w)
+    local d = driver(r)
     w.cond = condition.new()
     d.n = d.n + 1
     cq.poll(w.cond)
@@ -343,6 +363,7 @@ local function cqueues_scheduler(cq)
   function S.wake(_, _, w)
     if w.cond then w.cond:signal() end
   end
+  function S.submit(_, r) driver(r) end
   function S.close(_, r)
     for _, d in pairs(r._cqd) do d.cond:signal() end
   end
@@ -376,6 +397,19 @@ local function scheduler(self)
     end
   end
   return BLOCK
+end
+
+-- The scheduler object that drives r for a callback given to submit now,
+-- if there is one.
+function submit_scheduler(self)
+  local w = self._wait
+  if type(w) == "table" then
+    return w.submit and w
+  elseif w == nil then
+    local s = scheduler(self)
+    return s ~= BLOCK and s or nil
+  end
+  return nil
 end
 
 local function satisfied(q, need)

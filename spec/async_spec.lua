@@ -14,7 +14,7 @@ local srv, f
 
 -- Names of the fault server: lazy.test's backup answers a second late,
 -- never.test never answers, load.test has N domains whose MX and host
--- addresses are each answered after 100 to 300 ms.
+-- addresses are each answered after 150 to 300 ms.
 local N = 1000
 local function load_rules()
   local rules = {
@@ -27,9 +27,9 @@ local function load_rules()
   }
   for i = 1, N do
     local d = "d" .. i .. ".load.test"
-    rules[d] = { MX = { { 10, "mx." .. d } }, delay = 100 + (i * 37) % 201 }
+    rules[d] = { MX = { { 10, "mx." .. d } }, delay = 150 + (i * 37) % 151 }
     rules["mx." .. d] = { A = "198.51.100." .. (i % 254 + 1), AAAA = ("2001:db8::%x"):format(i),
-                          delay = 100 + (i * 53) % 201 }
+                          delay = 150 + (i * 53) % 151 }
   end
   return rules
 end
@@ -273,18 +273,19 @@ describe("async without an event library", function()
     end)
 
     it("completes 1000 plans in flight at once from 1000 coroutines on one resolver", function()
-      local r = fault_resolver { wait = "yield" }
+      -- (retries in case the fault server's socket buffer drops a query)
+      local r = fault_resolver { wait = "yield", timeout = 1.5, tries = 3 }
       local ok, bad, peak = 0, {}, 0
       run_yield(r, { function()
         -- bursts of 100 every 15 ms, so that the fault server's socket
-        -- buffer takes them; a plan takes at least 200 ms, so all 1000
+        -- buffer takes them; a plan takes at least 300 ms, so all 1000
         -- are in flight after the last burst
         for b = 0, N - 1, 100 do
           local batch = {}
           for i = b + 1, b + 100 do
             batch[#batch + 1] = function()
               local p, msg = r:resolve("d" .. i .. ".load.test")
-              if load_ok(p, i) then ok = ok + 1 else bad[#bad + 1] = i .. ": " .. tostring(msg) .. " " .. (p and #p.targets .. " targets, skipped " .. #p.skipped .. " " .. tostring(p.skipped[1] and p.skipped[1].code) or "") end
+              if load_ok(p, i) then ok = ok + 1 else bad[#bad + 1] = i .. ": " .. tostring(msg) end
             end
           end
           coroutine.yield("spawn", batch)
@@ -292,12 +293,6 @@ describe("async without an event library", function()
           coroutine.yield("sleep", 0.015)
         end
       end })
-      for _, b in ipairs(bad) do
-        local i = tonumber(b:match("^(%d+)"))
-        local h = "mx.d" .. i .. ".load.test"
-        io.stderr:write(b, " q=", #f.queries(h), " r=", #f.replies(h), " qmx=", #f.queries("d" .. i .. ".load.test"), " rmx=", #f.replies("d" .. i .. ".load.test"), "\n")
-        for _, e in ipairs(f.log()) do if e.name == h then io.stderr:write("  ", e.t, " ", tostring(e.event), " ", e.type, " ", tostring(e.id), "\n") end end
-      end
       assert.same({}, bad)
       assert.equal(N, ok)
       assert.equal(N, peak)

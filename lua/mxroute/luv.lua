@@ -12,8 +12,9 @@
 -- keeps running its other handles. Per resolver in use, one uv poll handle
 -- watches the resolver's descriptor and one timer its c-ares timers; they
 -- step the resolver and resume exactly the coroutines whose plans are
--- ready. Both handles exist only while some coroutine waits, so uv.run()
--- returns once every lookup is done. Outside a coroutine (e.g. straight in
+-- ready, and run the callbacks of r:submit(input, callback). Both handles
+-- exist only while some coroutine waits or something is in flight, so
+-- uv.run() returns once every lookup is done. Outside a coroutine (e.g. straight in
 -- a luv callback) a lookup blocks the thread instead. See doc/async.md.
 local M = {}
 
@@ -76,12 +77,15 @@ function M.waiter(uv, opts)
     d.timer:close()
   end
 
-  -- After a step: stop when nobody waits, else arm the timer for the
-  -- resolver's next timer (or at once for coroutines due to resume).
+  -- After a step: stop when nobody waits and nothing is in flight, else
+  -- arm the timer for the resolver's next timer (or at once for
+  -- coroutines due to resume).
   local function rearm(d)
     if d.closed then return end
-    if d.n == 0 or d.r:closed() then return stop(d) end
-    local t = d.ready[1] and 0 or d.r:timeout()
+    if d.r:closed() then return stop(d) end
+    local t = d.r:timeout()
+    if d.n == 0 and t == nil then return stop(d) end
+    if d.ready[1] then t = 0 end
     if t then d.timer:start(ms(t), 0, d.tick) else d.timer:stop() end
   end
 
@@ -147,6 +151,13 @@ function M.waiter(uv, opts)
       d.parked[w], d.n = nil, d.n - 1
     end
     if d.n == 0 and not d.flushing then rearm(d) end
+  end
+
+  --- r:submit got a callback: drive r from the loop until it has run
+  -- (and as long as anything else is in flight).
+  function S.submit(_, r)
+    local d = drivers[r] or start(r)
+    if not (d.busy or d.flushing) then rearm(d) end
   end
 
   --- w is ready: resume its coroutine from the loop, outside r:step.
