@@ -573,16 +573,25 @@ static int l_res(lua_State *L)
   return 1;
 }
 
+/* A query closed early (<close>, or collected) counts as done and
+ * cancelled, so that whoever still holds it gets an answer. */
 static int res_done(lua_State *L)
 {
-  lua_pushboolean(L, mxr_res_done(check_res(L, 1)->res));
+  lres *r = luaL_checkudata(L, 1, RES_MT);
+  lua_pushboolean(L, !r->res || mxr_res_done(r->res));
   return 1;
 }
 
 /* q:result() -> plan | nil, message, code, info; raises if not done */
 static int res_result(lua_State *L)
 {
-  lres *r = check_res(L, 1);
+  lres *r = luaL_checkudata(L, 1, RES_MT);
+  if (!r->res) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "query was closed");
+    lua_pushstring(L, mxr_status_name(MXR_ECANCELLED));
+    return 3;
+  }
   if (!mxr_res_done(r->res))
     return luaL_error(L, "mxroute: query is not done");
   return push_plan_result(L, mxr_res_plan(r->res));

@@ -101,6 +101,31 @@ describe("lifetime", function()
     end)
   end)
 
+    it("runs the callback of a query closed early with <close> (Lua 5.4), once, with CANCELLED", function()
+      if _VERSION ~= "Lua 5.4" then
+        pending("Lua 5.4 only")
+        return
+      end
+      local chunk = assert(load([[
+        local r, got = ...
+        do
+          local q <close> = r:submit("never.test", function(_, _, code, qq)
+            got[#got + 1] = { code = code, done = qq:done() }
+          end)
+        end
+      ]], "=close", "t"))
+      local r = fault_resolver()
+      local got = {}
+      chunk(r, got)
+      collect()
+      r:step(0)
+      assert.equal(0, #got)
+      r:close() -- must not raise on the closed query
+      assert.equal(1, #got)
+      assert.equal("CANCELLED", got[1].code)
+      assert.is_true(got[1].done)
+    end)
+
   describe("collection", function()
     it("detaches a query nobody holds from the engine", function()
       local r = fault_resolver()
