@@ -14,62 +14,15 @@ local type, error, pairs, ipairs, tostring = type, error, pairs, ipairs, tostrin
 local setmetatable, getmetatable, next = setmetatable, getmetatable, next
 local floor = math.floor
 
--- Fields the planner understands (validated in C, names checked here).
-local PLAN_FIELDS = {
-  self = true, family = true, prefer = true, seed = true,
-  allow_mx_to_ip = true, ignore_targets = true, max_hosts = true,
-  max_addrs = true,
-}
+local options = require "mxroute.options"
+local PLAN_FIELDS = options.PLAN_FIELDS
+local RESOLVER_FIELDS = { wait = true }
+for k in pairs(options.RESOLVER_FIELDS) do RESOLVER_FIELDS[k] = true end
 
--- Resolver-only fields.
-local RESOLVER_FIELDS = {
-  nameservers = true, timeout = true, tries = true, wait = true,
-}
-
-local function check_fields(opts, where, allowed, also)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then
-    error(where .. ": options must be a table", 3)
-  end
-  for k in pairs(opts) do
-    if not (allowed[k] or (also and also[k])) then
-      error(where .. ": unknown option '" .. tostring(k) .. "'", 3)
-    end
-  end
-  return opts
-end
-
-local function planner_opts(opts, where)
-  local ok, o = pcall(core.opts, opts)
-  if not ok then
-    error((tostring(o):gsub("^mxroute:", where .. ":")), 3)
-  end
-  return o
-end
-
--- "192.0.2.1", "192.0.2.1:5353", "[2001:db8::1]:53", "2001:db8::1"
--- -> the c-ares form "ip:port" / "[ip6]:port", or nil, why.
-local function nameserver(s)
-  if type(s) ~= "string" then return nil, "expected a string" end
-  local ip, port = s:match("^(%d+%.%d+%.%d+%.%d+):?(%d*)$")
-  if ip then
-    for o in ip:gmatch("%d+") do
-      if #o > 3 or tonumber(o) > 255 then return nil, "bad IPv4 address" end
-    end
-  else
-    ip, port = s:match("^%[([%x:%.]+)%]:?(%d*)$")
-    if not ip and s:find(":", 1, true) and s:match("^[%x:%.]+$") then
-      ip, port = s, ""
-    end
-    if not ip or not ip:find(":", 1, true) then
-      return nil, "expected IP[:PORT]"
-    end
-    ip = "[" .. ip .. "]"
-  end
-  if port == "" then port = "53" end
-  local p = tonumber(port)
-  if not p or p < 1 or p > 65535 then return nil, "bad port" end
-  return ip .. ":" .. p
+-- v, or raise msg at the level of the caller's caller (the user).
+local function need_opt(v, msg)
+  if v == nil then error(msg, 3) end
+  return v
 end
 
 local Resolver = {}
@@ -89,43 +42,26 @@ end
 --- mxroute.resolver(opts) -> resolver. Every field optional (DESIGN 3);
 -- a bad field raises an error naming it.
 function M.resolver(opts)
-  opts = check_fields(opts, "mxroute.resolver", PLAN_FIELDS, RESOLVER_FIELDS)
+  local where = "mxroute.resolver"
+  opts = need_opt(options.fields(opts, where, PLAN_FIELDS, RESOLVER_FIELDS))
   local cfg = {}
   if opts.nameservers ~= nil then
-    local ns = opts.nameservers
-    if type(ns) == "string" then ns = { ns } end
-    if type(ns) ~= "table" or #ns == 0 then
-      error("mxroute.resolver: option 'nameservers': expected a non-empty list of IP[:PORT]", 2)
-    end
-    local list = {}
-    for i, s in ipairs(ns) do
-      local v, why = nameserver(s)
-      if not v then
-        error(("mxroute.resolver: option 'nameservers': '%s' %s"):format(tostring(s), why), 2)
-      end
-      list[i] = v
-    end
+    local list = need_opt(options.nameservers(opts.nameservers, where))
+    for i, ns in ipairs(list) do list[i] = ns.name end
     cfg.servers = table.concat(list, ",")
   end
   if opts.timeout ~= nil then
-    local t = opts.timeout
-    if type(t) ~= "number" or t ~= t or t <= 0 or t > 3600 then
-      error("mxroute.resolver: option 'timeout': expected seconds > 0", 2)
-    end
+    local t = need_opt(options.timeout(opts.timeout, where))
     cfg.timeout_ms = math.max(1, floor(t * 1000 + 0.5))
   end
   if opts.tries ~= nil then
-    local n = opts.tries
-    if type(n) ~= "number" or n ~= floor(n) or n < 1 or n > 20 then
-      error("mxroute.resolver: option 'tries': expected an integer 1..20", 2)
-    end
-    cfg.tries = n
+    cfg.tries = need_opt(options.tries(opts.tries, where))
   end
   local wait = opts.wait
   if not valid_wait(wait) then
     error("mxroute.resolver: option 'wait': expected \"yield\", \"block\", a function or a scheduler", 2)
   end
-  local o = planner_opts(opts, "mxroute.resolver")
+  local o = need_opt(options.planner(opts, where))
   local ok, eng = pcall(core.engine, cfg)
   if not ok then
     error((tostring(eng):gsub("^mxroute:", "mxroute.resolver:")), 2)
@@ -551,16 +487,13 @@ function M.plan(records, opts)
   if type(records) ~= "table" then
     error("mxroute.plan: records must be a table", 2)
   end
-  opts = check_fields(opts, "mxroute.plan", PLAN_FIELDS)
-  return core.plan(records, planner_opts(opts, "mxroute.plan"))
+  opts = need_opt(options.fields(opts, "mxroute.plan", PLAN_FIELDS))
+  return core.plan(records, need_opt(options.planner(opts, "mxroute.plan")))
 end
 
 --- mxroute.class(code) -> "permanent" | "temporary" | "loop" | "invalid".
 function M.class(code)
-  if type(code) ~= "string" or not core.codes[code] then
-    error("mxroute.class: unknown code '" .. tostring(code) .. "'", 2)
-  end
-  return core.codes[code]
+  return need_opt(options.class(code, "mxroute.class"))
 end
 
 return M

@@ -57,6 +57,7 @@ build = {
     ["mxroute.json"] = "lua/mxroute/json.lua",
     ["mxroute.luv"] = "lua/mxroute/luv.lua",
     ["mxroute.ngx"] = "lua/mxroute/ngx.lua",
+    ["mxroute.options"] = "lua/mxroute/options.lua",
   },
   install = {
     bin = {

@@ -59,8 +59,8 @@ local M = {
   codes = core.codes, -- code -> class
 }
 
-local type, error, pairs, ipairs, tostring, tonumber, pcall =
-  type, error, pairs, ipairs, tostring, tonumber, pcall
+local type, error, pairs, ipairs, tostring, pcall =
+  type, error, pairs, ipairs, tostring, pcall
 local setmetatable, getmetatable = setmetatable, getmetatable
 local byte, char, sub, lower = string.byte, string.char, string.sub, string.lower
 local floor, ceil = math.floor, math.ceil
@@ -83,13 +83,13 @@ local GUARD = 1
 -- REFUSED).
 local NEXT_SERVER_RCODES = { [2] = true, [4] = true, [5] = true }
 
--- Fields the planner understands (validated in C) and resolver fields.
-local PLAN_FIELDS = {
-  self = true, family = true, prefer = true, seed = true,
-  allow_mx_to_ip = true, ignore_targets = true, max_hosts = true,
-  max_addrs = true,
-}
-local RESOLVER_FIELDS = { nameservers = true, timeout = true, tries = true }
+local options = require "mxroute.options"
+
+-- v, or raise msg at the level of the caller's caller (the user).
+local function need_opt(v, msg)
+  if v == nil then error(msg, 3) end
+  return v
+end
 
 ---------------------------------------------------------------------------
 -- Query IDs from the OS
@@ -138,43 +138,13 @@ end
 -- Options
 
 local function check_fields(opts, where)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then error(where .. ": options must be a table", 3) end
-  for k in pairs(opts) do
-    if k == "wait" then
-      error(where .. ": option 'wait' does not apply: mxroute.ngx always waits on cosockets", 3)
-    end
-    if not (PLAN_FIELDS[k] or RESOLVER_FIELDS[k]) then
-      error(where .. ": unknown option '" .. tostring(k) .. "'", 3)
-    end
+  if type(opts) == "table" and opts.wait ~= nil then
+    return nil, where .. ": option 'wait' does not apply: mxroute.ngx always waits on cosockets"
   end
-  return opts
+  return options.fields(opts, where, options.PLAN_FIELDS, options.RESOLVER_FIELDS)
 end
 
--- "192.0.2.1", "192.0.2.1:5353", "[2001:db8::1]:53", "2001:db8::1"
--- -> { host = "192.0.2.1" | "[2001:db8::1]", port = n }, or nil, why.
-local function nameserver(s)
-  if type(s) ~= "string" then return nil, "expected a string" end
-  local ip, port = s:match("^(%d+%.%d+%.%d+%.%d+):?(%d*)$")
-  local host
-  if ip then
-    for o in ip:gmatch("%d+") do
-      if #o > 3 or tonumber(o) > 255 then return nil, "bad IPv4 address" end
-    end
-    host = ip
-  else
-    ip, port = s:match("^%[([%x:%.]+)%]:?(%d*)$")
-    if not ip and s:find(":", 1, true) and s:match("^[%x:%.]+$") then
-      ip, port = s, ""
-    end
-    if not ip or not ip:find(":", 1, true) then return nil, "expected IP[:PORT]" end
-    host = "[" .. ip .. "]"
-  end
-  if port == "" then port = "53" end
-  local p = tonumber(port)
-  if not p or p < 1 or p > 65535 or p ~= floor(p) then return nil, "bad port" end
-  return { host = host, port = p, name = host .. ":" .. p }
-end
+local nameserver = options.nameserver
 
 --- mxroute.ngx.parse_resolv_conf(text) -> list of "IP:PORT" strings: the
 -- `nameserver` lines of a resolv.conf(5) text, at most three (like the C
@@ -207,22 +177,6 @@ local function system_nameservers()
   return default_nameservers
 end
 
-local function nameserver_list(ns, where)
-  if type(ns) == "string" then ns = { ns } end
-  if type(ns) ~= "table" or #ns == 0 then
-    error(where .. ": option 'nameservers': expected a non-empty list of IP[:PORT]", 3)
-  end
-  local list = {}
-  for i, s in ipairs(ns) do
-    local v, why = nameserver(s)
-    if not v then
-      error(("%s: option 'nameservers': '%s' %s"):format(where, tostring(s), why), 3)
-    end
-    list[i] = v
-  end
-  return list
-end
-
 ---------------------------------------------------------------------------
 -- The resolver
 
@@ -238,29 +192,14 @@ local WEAK_KEYS = { __mode = "k" }
 -- A bad field raises an error naming it. Creating a resolver does no I/O.
 function M.resolver(opts)
   local where = "mxroute.ngx.resolver"
-  opts = check_fields(opts, where)
-  local ns
-  if opts.nameservers ~= nil then
-    ns = nameserver_list(opts.nameservers, where)
-  else
-    ns = nameserver_list(system_nameservers(), where)
-  end
+  opts = need_opt(check_fields(opts, where))
+  local ns = need_opt(options.nameservers(opts.nameservers or system_nameservers(), where))
   local timeout, tries = 2, 3
   if opts.timeout ~= nil then
-    timeout = opts.timeout
-    if type(timeout) ~= "number" or timeout ~= timeout or timeout <= 0 or timeout > 3600 then
-      error(where .. ": option 'timeout': expected seconds > 0", 2)
-    end
-    timeout = math.max(0.001, timeout)
+    timeout = math.max(0.001, need_opt(options.timeout(opts.timeout, where)))
   end
-  if opts.tries ~= nil then
-    tries = opts.tries
-    if type(tries) ~= "number" or tries ~= floor(tries) or tries < 1 or tries > 20 then
-      error(where .. ": option 'tries': expected an integer 1..20", 2)
-    end
-  end
-  local ok, o = pcall(core.opts, opts)
-  if not ok then error((tostring(o):gsub("^mxroute:", where .. ":")), 2) end
+  if opts.tries ~= nil then tries = need_opt(options.tries(opts.tries, where)) end
+  local o = need_opt(options.planner(opts, where))
   return setmetatable({
     _opts = o, _ns = ns, _timeout = timeout, _tries = tries,
     _attempts = tries * #ns, -- tries rounds over the nameserver list
@@ -788,10 +727,7 @@ end
 
 --- mxroute.ngx.class(code) -> "permanent" | "temporary" | "loop" | "invalid".
 function M.class(code)
-  if type(code) ~= "string" or not core.codes[code] then
-    error("mxroute.ngx.class: unknown code '" .. tostring(code) .. "'", 2)
-  end
-  return core.codes[code]
+  return need_opt(options.class(code, "mxroute.ngx.class"))
 end
 
 return M
