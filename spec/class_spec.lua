@@ -1,16 +1,9 @@
 -- Error classes of the stable codes (DESIGN section 1, "Error classes"),
 -- and that a failing plan reports a code of the right class.
 local mxroute = require "mxroute"
+local plans = require "support.plans"
 
-local CLASSES = {
-  BADNAME = "invalid", BADOPT = "invalid",
-  NXDOMAIN = "permanent", NODATA = "permanent", NULLMX = "permanent",
-  NOHOSTS = "permanent", IGNORED = "permanent", TOOMANY = "permanent",
-  LOOP = "loop",
-  SERVFAIL = "temporary", REFUSED = "temporary", TIMEOUT = "temporary",
-  FORMERR = "temporary", CNAMELOOP = "temporary", NETWORK = "temporary",
-  NOMEM = "temporary", CANCELLED = "temporary",
-}
+local CLASSES = plans.CLASSES
 
 local ORDER = {
   "BADNAME", "BADOPT", "NXDOMAIN", "NODATA", "NULLMX", "NOHOSTS", "IGNORED",

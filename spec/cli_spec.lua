@@ -7,23 +7,11 @@
 -- the specs (luajit or lua5.4). Run from the repository root.
 local cjson = require "cjson"
 local knot = require "support.knot"
+local util = require "support.util"
 local cli = require "mxroute.cli"
 
-local LUA = os.getenv("MXR_LUA")
-if not LUA or LUA == "" then
-  LUA = rawget(_G, "jit") and "luajit" or "lua5.4"
-end
-
-local function quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function read_file(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local LUA = util.interpreter()
+local quote = util.quote
 
 -- Run bin/mxroute with the argument list; returns stdout, stderr, status.
 -- `script` replaces the script path, `cwd` the working directory; with
@@ -38,7 +26,7 @@ local function mxroute(args, script, cwd, raw)
   local p = assert(io.popen(cmd, "r"))
   local text = p:read("*a")
   p:close()
-  local err = read_file(errfile)
+  local err = assert(util.read_file(errfile))
   os.remove(errfile)
   local out, status = text:match("^(.*)\n(%d+)$")
   return out, err, tonumber(status)
@@ -83,15 +71,7 @@ local function main(args)
 end
 
 -- A 127.0.0.1 UDP port that nobody listens on (bound, then released).
-local function closed_port()
-  local uv = require "luv"
-  local udp = uv.new_udp()
-  assert(udp:bind("127.0.0.1", 0))
-  local port = udp:getsockname().port
-  udp:close()
-  uv.run("nowait")
-  return port
-end
+local closed_port = util.dead_port
 
 describe("mxroute command line", function()
   local ns
@@ -544,18 +524,14 @@ describe("mxroute command line", function()
     end)
 
     it("runs through a symlink from any directory", function()
-      local dir = os.tmpname()
-      os.remove(dir)
-      assert(os.execute("mkdir " .. quote(dir)))
-      local pwd = io.popen("pwd")
-      local root = pwd:read("*l")
-      pwd:close()
+      local dir = util.make_dir("cli")
+      local root = util.absolute(".")
       assert(os.execute("ln -s " .. quote(root .. "/bin/mxroute") .. " "
                         .. quote(dir .. "/mx")))
       local out, err, status = mxroute({ "--version" }, dir .. "/mx", "/")
       local out2, _, status2 = mxroute({ "--nameserver", ns, "--json",
                                          "simple.mx.test" }, dir .. "/mx", "/")
-      os.execute("rm -rf " .. quote(dir))
+      util.remove_dir(dir)
       assert.are.equal("", err)
       assert.are.equal(0, status)
       assert.are.equal("mxroute " .. require("mxroute").version .. "\n", out)
@@ -565,19 +541,16 @@ describe("mxroute command line", function()
 
     it("runs installed, with its modules found through the Lua paths",
        function()
-      local dir = os.tmpname()
-      os.remove(dir)
+      local dir = util.make_dir("cli")
       assert(os.execute("mkdir -p " .. quote(dir .. "/bin")))
       assert(os.execute("cp bin/mxroute " .. quote(dir .. "/bin/mxroute")))
-      local pwd = io.popen("pwd")
-      local root = pwd:read("*l")
-      pwd:close()
+      local root = util.absolute(".")
       local flavour = LUA:find("luajit", 1, true) and "luajit" or "lua5.4"
       local out, err, status = mxroute({ "--version" }, table.concat {
         "env LUA_PATH=", quote(root .. "/lua/?.lua;;"), " LUA_CPATH=",
         quote(root .. "/build/" .. flavour .. "/?.so;;"), " ", LUA, " ",
         quote(dir .. "/bin/mxroute") }, "/", true)
-      os.execute("rm -rf " .. quote(dir))
+      util.remove_dir(dir)
       assert.are.equal("", err)
       assert.are.equal(0, status)
       assert.are.equal("mxroute " .. require("mxroute").version .. "\n", out)

@@ -3,21 +3,18 @@
 local uv = require "luv"
 local fault = require "support.fault"
 local wire = require "support.dnswire"
+local util = require "support.util"
+
+local shell_quote = util.quote
 
 ---------------------------------------------------------------------------
 -- Clients
-
-local function shell_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
 
 -- Run kdig against `f` and parse what it prints.
 local function kdig(f, name, qtype, ...)
   local cmd = { "kdig", "@127.0.0.1", "-p", tostring(f.port), "+time=1", "+retry=0",
                 shell_quote(name), qtype, ... }
-  local p = assert(io.popen(table.concat(cmd, " ") .. " 2>&1"))
-  local out = p:read("*a")
-  p:close()
+  local out = util.capture(table.concat(cmd, " ") .. " 2>&1")
   local r = { text = out, flags = {}, answers = {} }
   r.status = out:match("status: ([%w ]-);")
   r.id = tonumber(out:match("id: (%d+)"))
@@ -139,21 +136,10 @@ local function parse(msg)
   return m
 end
 
-local function proc_gone(pid)
-  local f = io.open("/proc/" .. pid .. "/stat")
-  if not f then return true end
-  local st = f:read("*a"):match("^%d+ %b() (%a)")
-  f:close()
-  return st == "Z"
-end
+local function proc_gone(pid) return not util.alive(pid) end
 
 local function wait_gone(pid, seconds)
-  local deadline = now_ms() + seconds * 1000
-  while now_ms() < deadline do
-    if proc_gone(pid) then return true end
-    uv.sleep(20)
-  end
-  return proc_gone(pid)
+  return util.wait_until(function() return proc_gone(pid) end, seconds, 20)
 end
 
 local function tmpname(suffix)
@@ -838,8 +824,7 @@ describe("fault.start and stop", function()
   -- A child interpreter with MXR_TEST_TMP set starts a server and leaves
   -- without closing its state (no finalizers run).
   it("records its pid under MXR_TEST_TMP and dies with its parent", function()
-    local dir = tmpname("")
-    assert(os.execute("mkdir -p " .. shell_quote(dir)))
+    local dir = util.make_dir("fault-spec")
     local script = [[
       local fault = require "support.fault"
       local f = fault.start { ["ok.test"] = { A = "192.0.2.1" } }
@@ -858,6 +843,6 @@ describe("fault.start and stop", function()
     assert.equal(pid, recorded)
     assert.equal(dir, sdir:sub(1, #dir))
     assert.is_true(wait_gone(tonumber(pid), 3))
-    os.execute("rm -rf " .. shell_quote(dir))
+    util.remove_dir(dir)
   end)
 end)

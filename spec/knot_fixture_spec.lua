@@ -2,13 +2,12 @@
 -- client (kdig), independently of mxroute.
 
 local knot = require "support.knot"
+local util = require "support.util"
+
+local alive = util.alive
 
 local function kdig(srv, args)
-  local cmd = ("kdig @%s -p %d +time=1 +retry=0 %s 2>&1"):format(srv.host, srv.port, args)
-  local p = assert(io.popen(cmd, "r"))
-  local out = p:read("*a")
-  p:close()
-  return out
+  return util.capture(("kdig @%s -p %d +time=1 +retry=0 %s 2>&1"):format(srv.host, srv.port, args))
 end
 
 local function status(out)
@@ -37,23 +36,12 @@ local function rdatas(out, rrtype)
   return list
 end
 
-local function alive(pid)
-  local f = io.open("/proc/" .. pid .. "/stat")
-  if not f then return false end
-  local stat = f:read("*a")
-  f:close()
-  local state = stat:match("^%d+ %b() (%a)")
-  return state ~= "Z" and state ~= "X"
-end
-
 local function zone_names()
   local names = {}
-  local p = assert(io.popen("ls spec/zones"))
-  for file in p:lines() do
+  for file in util.capture("ls spec/zones"):gmatch("[^\n]+") do
     local zone = file:match("^(.+)%.zone$")
     if zone then names[#names + 1] = zone end
   end
-  p:close()
   return names
 end
 

@@ -9,7 +9,10 @@ local uv = require "luv"
 local cjson = require "cjson"
 local knot = require "support.knot"
 local fault = require "support.fault"
+local cases = require "support.fault_cases"
 local nginx = require "support.nginx"
+local plans = require "support.plans"
+local util = require "support.util"
 local mxroute = require "mxroute"
 
 -- The test application, loaded inside nginx as module "mxtest".
@@ -236,46 +239,10 @@ local SERVER_CONF = [[
         location = /resolvconf { content_by_lua_block { require("mxtest").resolvconf() } }
 ]]
 
--- Fault server rules (spec/support/README.md, "Fault server").
-local MX = { { 10, "mx.ok.test" } }
-local RULES = {
-  ["mx.ok.test"] = { A = "192.0.2.1", AAAA = "2001:db8::1" },
-  ["ok.test"] = { MX = MX },
-
-  -- MX failures; the name has an address, so a fallback to the implicit
-  -- MX would give a plan
-  ["servfail.test"] = { A = "192.0.2.2", types = { MX = { rcode = "SERVFAIL" } } },
-  ["refused.test"] = { A = "192.0.2.2", types = { MX = { rcode = "REFUSED" } } },
-  ["nxdomain.test"] = { A = "192.0.2.2", types = { MX = { rcode = "NXDOMAIN" } } },
-  ["drop.test"] = { A = "192.0.2.2", types = { MX = { drop = true } } },
-
-  -- broken replies
-  ["short.test"] = { MX = MX, short = true },
-  ["short11.test"] = { MX = MX, short = 11 },
-  ["empty.test"] = { MX = MX, short = 0 },
-  ["truncated.test"] = { MX = MX, malformed = "truncated" },
-  ["count.test"] = { MX = MX, malformed = "count" },
-  ["nameloop.test"] = { MX = MX, malformed = "loop" },
-  ["rdlength.test"] = { MX = MX, malformed = "rdlength" },
-  ["wrongid.test"] = { MX = MX, wrong_id = true },
-  ["wrongid-ok.test"] = { MX = MX, wrong_id = true, then_ok = true },
-  ["qr0.test"] = { MX = MX, qr0 = true },
-  ["opcode.test"] = { MX = MX, opcode = 2 },
-  ["wrongname.test"] = { MX = MX, question = "ok.test" },
-  ["wrongtype.test"] = { MX = MX, qtype = "A" },
-  ["noquestion.test"] = { MX = MX, question = false },
-  ["foreign.test"] = { MX = MX, owner = "evil.test" },
-
-  -- truncation
-  ["tc.test"] = { MX = MX, tc = true },
-
-  -- every host answer delayed: one round trip for all hosts
-  ["parallel.test"] = { MX = { { 10, "a.parallel.test" }, { 10, "b.parallel.test" },
-                               { 20, "c.parallel.test" } } },
-  ["a.parallel.test"] = { A = "192.0.2.21", AAAA = "2001:db8::21", delay = 200 },
-  ["b.parallel.test"] = { A = "192.0.2.22", delay = 200 },
-  ["c.parallel.test"] = { AAAA = "2001:db8::23", delay = 200 },
-
+-- Fault server rules: the faults the core resolver is checked against
+-- (support/fault_cases.lua), and what only nginx needs.
+local MX = cases.MX
+local RULES = cases.rules {
   -- light threads of one request on one resolver
   ["lt1.test"] = { MX = MX, delay = 200 },
   ["lt2.test"] = { MX = MX, delay = 200 },
@@ -294,29 +261,9 @@ local RULES = {
   ["hang.test"] = { drop = true },
   ["hang2.test"] = { drop = true },
 }
-for _, rc in ipairs { 6, 11, 15 } do
-  RULES[("rcode%d.test"):format(rc)] = { rcode = rc, keep_answers = true, MX = MX, A = "192.0.2.9" }
-end
 
-local function now() return uv.hrtime() / 1e9 end
-
-local function alive(pid)
-  local f = io.open("/proc/" .. pid .. "/stat")
-  if not f then return false end
-  local st = f:read("*a"):match("^%d+ %b() (%a)")
-  f:close()
-  return st ~= "Z" and st ~= "X"
-end
-
--- A UDP port on 127.0.0.1 where nothing listens (right now).
-local function dead_port()
-  local u = uv.new_udp()
-  assert(u:bind("127.0.0.1", 0))
-  local port = u:getsockname().port
-  u:close()
-  uv.run("nowait")
-  return port
-end
+local now, alive, dead_port = util.now, util.alive, util.dead_port
+local sorted, names_of = plans.sorted, plans.names_of
 
 -- Round trip through JSON, so that plans from the core and from nginx
 -- compare alike.
@@ -329,26 +276,7 @@ local function split(s)
   return t
 end
 
-local function sorted(t)
-  local c = {}
-  for i, v in ipairs(t) do c[i] = v end
-  table.sort(c)
-  return c
-end
-
-local function hosts_of(plan)
-  local out = {}
-  for i, h in ipairs(plan.hosts) do
-    out[i] = { name = h.name, pref = h.pref, addrs = sorted(h.addrs) }
-  end
-  return norm(out)
-end
-
-local function names_of(plan)
-  local out = {}
-  for i, h in ipairs(plan.hosts) do out[i] = h.name end
-  return out
-end
+local function hosts_of(plan) return norm(plans.hosts_of(plan)) end
 
 describe("mxroute.ngx in nginx", function()
   local k, f, srv
@@ -594,48 +522,19 @@ describe("mxroute.ngx in nginx", function()
 
     it("takes the right reply that follows one with a wrong ID", function()
       local p = ok("wrongid-ok.test", fault_args())
-      assert.same(norm { { name = "mx.ok.test", pref = 10, addrs = { "192.0.2.1", "2001:db8::1" } } },
-                  hosts_of(p))
+      assert.same(cases.OK_HOSTS, hosts_of(p))
       local reps = f.replies("wrongid-ok.test")
       assert.equal("wrong_id", reps[#reps - 1].action)
       assert.equal("then_ok", reps[#reps].action)
     end)
 
     it("asks again over TCP after a truncated UDP answer", function()
-      local p = ok("tc.test", fault_args())
-      assert.same({ "mx.ok.test" }, names_of(p))
-      local qs = f.queries { name = "tc.test", type = "MX" }
-      assert.equal(2, #qs)
-      assert.equal("udp", qs[1].proto)
-      assert.equal("tc", qs[1].action)
-      assert.equal("tcp", qs[2].proto)
-      assert.equal("answer", qs[2].action)
-      assert.is_true(qs[1].t <= qs[2].t)
+      cases.assert_tc(ok("tc.test", fault_args()), f)
     end)
 
     it("sends every A/AAAA query of a plan before any host answer comes back", function()
       local p = ok("parallel.test", fault_args { timeout = 2 })
-      local hosts = hosts_of(p)
-      table.sort(hosts, function(a, b) return a.name < b.name end)
-      assert.same(norm {
-        { name = "a.parallel.test", pref = 10, addrs = { "192.0.2.21", "2001:db8::21" } },
-        { name = "b.parallel.test", pref = 10, addrs = { "192.0.2.22" } },
-        { name = "c.parallel.test", pref = 20, addrs = { "2001:db8::23" } },
-      }, hosts)
-      local queries, replies = {}, {}
-      for _, e in ipairs(f.log()) do
-        if e.name and e.name:match("^%a%.parallel%.test$") then
-          if e.event == nil then queries[#queries + 1] = e
-          elseif e.event == "reply" then replies[#replies + 1] = e end
-        end
-      end
-      assert.equal(6, #queries) -- A and AAAA of three hosts, once each
-      assert.equal(6, #replies)
-      local last_query, first_reply = 0, math.huge
-      for _, e in ipairs(queries) do last_query = math.max(last_query, e.t) end
-      for _, e in ipairs(replies) do first_reply = math.min(first_reply, e.t) end
-      assert.is_true(last_query < first_reply,
-        ("last host query at %.3f s, first host reply at %.3f s"):format(last_query, first_reply))
+      cases.assert_parallel(p, f)
     end)
 
     it("serves several light threads of one request on one resolver", function()
@@ -648,13 +547,7 @@ describe("mxroute.ngx in nginx", function()
       assert.same({ "lt1.test", "lt2.test", "lt3.test" },
                   { out[1].plan.domain, out[2].plan.domain, out[3].plan.domain })
       -- the three MX queries were all out before the first (delayed) reply
-      local last_query, first_reply = 0, math.huge
-      for _, e in ipairs(f.log()) do
-        if e.name and e.name:match("^lt%d%.test$") then
-          if e.event == nil then last_query = math.max(last_query, e.t)
-          elseif e.event == "reply" then first_reply = math.min(first_reply, e.t) end
-        end
-      end
+      local _, _, last_query, first_reply = cases.exchanges(f.log(), "^lt%d%.test$")
       assert.is_true(last_query < first_reply)
     end)
 
@@ -724,14 +617,8 @@ describe("mxroute.ngx in nginx", function()
       end
       -- the requests overlapped: every MX query was out before the first
       -- (delayed) reply, each request on cosockets of its own
-      local last_query, first_reply = 0, math.huge
-      for _, e in ipairs(f.log()) do
-        if e.name and e.name:match("^sh%d%.test$") then
-          if e.event == nil then last_query = math.max(last_query, e.t)
-          elseif e.event == "reply" then first_reply = math.min(first_reply, e.t) end
-        end
-      end
-      assert.equal(3, #f.queries(function(e) return e.name:match("^sh%d%.test$") ~= nil end))
+      local queries, _, last_query, first_reply = cases.exchanges(f.log(), "^sh%d%.test$")
+      assert.equal(3, #queries)
       assert.is_true(last_query < first_reply)
     end)
 
@@ -835,26 +722,20 @@ describe("mxroute.ngx in nginx", function()
     local N = 200
 
     setup(function()
-      local base = os.getenv("MXR_TEST_TMP")
-      dir = assert(uv.fs_mkdtemp(((base and base ~= "") and base or "/tmp") .. "/bulkzone.XXXXXX"))
+      dir = util.make_dir("bulkzone")
       local lines = { "$ORIGIN bulk.test.", "$TTL 300",
                       "@ SOA ns hostmaster 1 3600 900 604800 300", "@ NS ns", "ns A 192.0.2.53" }
       for i = 1, N do
         lines[#lines + 1] = ("d%d MX 10 mx.d%d"):format(i, i)
         lines[#lines + 1] = ("mx.d%d A 203.0.113.%d"):format(i, i)
       end
-      local fh = assert(io.open(dir .. "/bulk.test.zone", "w"))
-      fh:write(table.concat(lines, "\n"), "\n")
-      fh:close()
+      util.write_file(dir .. "/bulk.test.zone", table.concat(lines, "\n") .. "\n")
       bulk = knot.start { zones = dir }
     end)
 
     teardown(function()
       if bulk then bulk.stop() end
-      if dir then
-        os.remove(dir .. "/bulk.test.zone")
-        os.remove(dir)
-      end
+      util.remove_dir(dir)
     end)
 
     it("resolves 200 domains in 200 concurrent requests on one worker", function()

@@ -5,6 +5,7 @@
 -- rule under test makes it fail.  Randomness is covered in
 -- plan_random_spec.lua, input parsing in input_spec.lua.
 local mxroute = require "mxroute"
+local plans = require "support.plans"
 
 local D = "example.com"
 
@@ -17,75 +18,15 @@ local function mxlist(...)
   return out
 end
 
-local function copy_sorted(t)
-  local c = {}
-  for i, v in ipairs(t) do c[i] = v end
-  table.sort(c)
-  return c
-end
-
-local function family_of(addr)
-  return addr:find(":", 1, true) and "ipv6" or "ipv4"
-end
-
--- The documented fields of a plan only (DESIGN section 2).
-local function doc(p)
-  local out = {
-    input = p.input, domain = p.domain, implicit = p.implicit,
-    hosts = {}, targets = {}, skipped = {}, self_pref = p.self_pref,
-  }
-  for i, h in ipairs(p.hosts) do
-    local addrs = {}
-    for j, a in ipairs(h.addrs) do addrs[j] = a end
-    out.hosts[i] = { name = h.name, pref = h.pref, addrs = addrs }
-  end
-  for i, t in ipairs(p.targets) do
-    out.targets[i] = { host = t.host, pref = t.pref, addr = t.addr,
-                       family = t.family }
-  end
-  for i, s in ipairs(p.skipped or {}) do
-    out.skipped[i] = { name = s.name, pref = s.pref, code = s.code }
-  end
-  return out
-end
+local sorted, family_of, doc = plans.sorted, plans.family_of, plans.doc
+local names_of, skipped_of, expected_targets = plans.names_of, plans.skipped_of, plans.expected_targets
+local raises_naming = plans.raises_naming
 
 -- Same as doc(), but each host's addresses sorted and targets left out:
 -- for hosts whose address order is random.
 local function doc_sorted(p)
   local out = doc(p)
-  for _, h in ipairs(out.hosts) do h.addrs = copy_sorted(h.addrs) end
-  out.targets = nil
-  return out
-end
-
--- Skipped entries ordered by preference then name (DESIGN fixes no order).
-local function skipped_of(p)
-  local s = doc(p).skipped
-  table.sort(s, function(a, b)
-    if a.pref ~= b.pref then return a.pref < b.pref end
-    return a.name < b.name
-  end)
-  return s
-end
-
-local function names_of(p)
-  local t = {}
-  for i, h in ipairs(p.hosts) do t[i] = h.name end
-  return t
-end
-
--- Rule 13: the targets are the hosts' addresses in order, each once.
-local function expected_targets(p)
-  local seen, out = {}, {}
-  for _, h in ipairs(p.hosts) do
-    for _, a in ipairs(h.addrs) do
-      if not seen[a] then
-        seen[a] = true
-        out[#out + 1] = { host = h.name, pref = h.pref, addr = a,
-                          family = family_of(a) }
-      end
-    end
-  end
+  out.hosts, out.targets = plans.hosts_of(p), nil
   return out
 end
 
@@ -104,15 +45,6 @@ local function fails(expected_code, input, opts)
   assert.is_true(#msg > 0)
   assert.is_nil(msg:find("%c"))
   return msg
-end
-
-local function raises_naming(field, fn)
-  local ok, err = pcall(fn)
-  assert.is_false(ok, "expected an error naming " .. field)
-  -- as a word: "mx" must not be found inside "mxroute"
-  local pat = "%f[%w_]" .. field:gsub("%p", "%%%0") .. "%f[^%w_]"
-  assert.truthy(tostring(err):find(pat),
-                "error does not name " .. field .. ": " .. tostring(err))
 end
 
 describe("mxroute.plan", function()
@@ -384,9 +316,9 @@ describe("mxroute.plan", function()
         }, { seed = seed })
         local n = names_of(p)
         assert.same({ "y.example.com", "z.example.com" },
-                    copy_sorted { n[1], n[2] })
+                    sorted { n[1], n[2] })
         assert.same({ "a.example.com", "b.example.com" },
-                    copy_sorted { n[3], n[4] })
+                    sorted { n[3], n[4] })
         assert.same({ 10, 10, 20, 20 },
                     { p.hosts[1].pref, p.hosts[2].pref, p.hosts[3].pref,
                       p.hosts[4].pref })
@@ -454,7 +386,7 @@ describe("mxroute.plan", function()
                     { family_of(a[1]), family_of(a[2]), family_of(a[3]),
                       family_of(a[4]) })
         assert.same({ "2001:db8::1", "2001:db8::11" },
-                    copy_sorted { a[1], a[2] })
+                    sorted { a[1], a[2] })
         -- preference orders within a host, never across hosts
         assert.same({ "mx1.example.com", "mx2.example.com" }, names_of(p))
       end
@@ -467,7 +399,7 @@ describe("mxroute.plan", function()
         assert.same({ "ipv4", "ipv4", "ipv6", "ipv6" },
                     { family_of(a[1]), family_of(a[2]), family_of(a[3]),
                       family_of(a[4]) })
-        assert.same({ "192.0.2.1", "192.0.2.11" }, copy_sorted { a[1], a[2] })
+        assert.same({ "192.0.2.1", "192.0.2.11" }, sorted { a[1], a[2] })
       end
     end)
 
@@ -975,7 +907,7 @@ describe("mxroute.plan", function()
         addrs = { ["a.example.com"] = { "192.0.2.1", "192.0.2.1", "192.0.2.1",
                                         "192.0.2.2" } },
       }, { max_addrs = 2 })
-      assert.same({ "192.0.2.1", "192.0.2.2" }, copy_sorted(p.hosts[1].addrs))
+      assert.same({ "192.0.2.1", "192.0.2.2" }, sorted(p.hosts[1].addrs))
     end)
 
     it("limits the addresses per host by default", function()

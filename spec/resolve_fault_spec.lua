@@ -3,47 +3,18 @@
 -- a crash or a hang; and the query log shows what was asked, over which
 -- protocol, and when (DESIGN section 1, rules 2, 7, 9, 12 and 14).
 local fault = require "support.fault"
+local cases = require "support.fault_cases"
+local plans = require "support.plans"
+local util = require "support.util"
 local mxroute = require "mxroute"
 local uv = require "luv"
 
-local function now() return uv.hrtime() / 1e9 end
+local now = util.now
+local hosts_of, skipped_of = plans.hosts_of, plans.skipped_of
 
--- Every answer that a broken reply would carry, if it were taken as data.
-local MX = { { 10, "mx.ok.test" } }
-
-local RULES = {
-  -- a working host, the exchange of every MX above
-  ["mx.ok.test"] = { A = "192.0.2.1", AAAA = "2001:db8::1" },
-  ["ok.test"] = { MX = MX },
-
-  -- MX failures; the name has an address, so a fallback to the implicit
-  -- MX would give a plan
-  ["servfail.test"] = { A = "192.0.2.2", types = { MX = { rcode = "SERVFAIL" } } },
-  ["refused.test"] = { A = "192.0.2.2", types = { MX = { rcode = "REFUSED" } } },
-  ["nxdomain.test"] = { A = "192.0.2.2", types = { MX = { rcode = "NXDOMAIN" } } },
-  ["drop.test"] = { A = "192.0.2.2", types = { MX = { drop = true } } },
-  ["formerr.test"] = { A = "192.0.2.2", types = { MX = { rcode = "FORMERR" } } },
-
-  -- broken replies
-  ["short.test"] = { MX = MX, short = true },
-  ["short11.test"] = { MX = MX, short = 11 },
-  ["empty.test"] = { MX = MX, short = 0 },
-  ["truncated.test"] = { MX = MX, malformed = "truncated" },
-  ["count.test"] = { MX = MX, malformed = "count" },
-  ["nameloop.test"] = { MX = MX, malformed = "loop" },
-  ["rdlength.test"] = { MX = MX, malformed = "rdlength" },
-  ["wrongid.test"] = { MX = MX, wrong_id = true },
-  ["wrongid-ok.test"] = { MX = MX, wrong_id = true, then_ok = true },
-  ["qr0.test"] = { MX = MX, qr0 = true },
-  ["opcode.test"] = { MX = MX, opcode = 2 },
-  ["wrongname.test"] = { MX = MX, question = "ok.test" },
-  ["wrongtype.test"] = { MX = MX, qtype = "A" },
-  ["noquestion.test"] = { MX = MX, question = false },
-  ["foreign.test"] = { MX = MX, owner = "evil.test" },
-
-  -- truncation
-  ["tc.test"] = { MX = MX, tc = true },
-
+-- The shared fault cases (support/fault_cases.lua), and what only the
+-- core resolver is checked against.
+local RULES = cases.rules {
   -- host lookups failing
   ["hostfail.test"] = { MX = { { 10, "asf.hostfail.test" }, { 20, "aaaadrop.hostfail.test" },
                                { 30, "good.hostfail.test" } } },
@@ -56,13 +27,6 @@ local RULES = {
   ["sf.alltemp.test"] = { A = "192.0.2.14", rcode = "SERVFAIL" },
   ["to.alltemp.test"] = { A = "192.0.2.15", drop = true },
   -- gone.alltemp.test is not listed: NXDOMAIN
-
-  -- two round trips: every host answer delayed
-  ["parallel.test"] = { MX = { { 10, "a.parallel.test" }, { 10, "b.parallel.test" },
-                               { 20, "c.parallel.test" } } },
-  ["a.parallel.test"] = { A = "192.0.2.21", AAAA = "2001:db8::21", delay = 200 },
-  ["b.parallel.test"] = { A = "192.0.2.22", delay = 200 },
-  ["c.parallel.test"] = { AAAA = "2001:db8::23", delay = 200 },
 
   -- an MX host that is a CNAME
   ["cnamehost.test"] = { MX = { { 10, "alias.cnamehost.test" } } },
@@ -80,9 +44,6 @@ local RULES = {
   ["b.bounded.test"] = { A = "192.0.2.52" },
   ["c.bounded.test"] = { A = "192.0.2.53" },
 }
-for rc = 6, 15 do
-  RULES[("rcode%d.test"):format(rc)] = { rcode = rc, keep_answers = true, MX = MX, A = "192.0.2.9" }
-end
 
 describe("resolution against the fault server", function()
   local f
@@ -91,9 +52,7 @@ describe("resolution against the fault server", function()
   teardown(function() if f then f.stop() end end)
 
   local function resolver(opts)
-    local o = { nameservers = { f.addr }, timeout = 0.3, tries = 1 }
-    for k, v in pairs(opts or {}) do o[k] = v end
-    return mxroute.resolver(o)
+    return plans.resolver({ nameservers = { f.addr }, timeout = 0.3, tries = 1 }, opts)
   end
 
   -- Resolve on a fresh resolver; also returns the seconds it took.
@@ -137,25 +96,7 @@ describe("resolution against the fault server", function()
     return t
   end
 
-  local function hosts_of(p)
-    local out = {}
-    for i, h in ipairs(p.hosts) do
-      local a = {}
-      for j, x in ipairs(h.addrs) do a[j] = x end
-      table.sort(a)
-      out[i] = { name = h.name, pref = h.pref, addrs = a }
-    end
-    return out
-  end
-
-  local function skipped_of(p)
-    local s = {}
-    for i, e in ipairs(p.skipped or {}) do s[i] = { name = e.name, pref = e.pref, code = e.code } end
-    table.sort(s, function(a, b) return a.pref < b.pref end)
-    return s
-  end
-
-  local OK_HOSTS = { { name = "mx.ok.test", pref = 10, addrs = { "192.0.2.1", "2001:db8::1" } } }
+  local OK_HOSTS = cases.OK_HOSTS
 
   it("resolves the working domain (the baseline of every fault)", function()
     assert.same(OK_HOSTS, hosts_of(ok("ok.test")))
@@ -256,14 +197,7 @@ describe("resolution against the fault server", function()
 
   describe("truncation", function()
     it("retries a TC answer over TCP and uses the TCP answer", function()
-      assert.same(OK_HOSTS, hosts_of(ok("tc.test")))
-      local qs = f.queries { name = "tc.test", type = "MX" }
-      assert.equal(2, #qs)
-      assert.equal("udp", qs[1].proto)
-      assert.equal("tc", qs[1].action)
-      assert.equal("tcp", qs[2].proto)
-      assert.equal("answer", qs[2].action)
-      assert.is_true(qs[1].t <= qs[2].t)
+      cases.assert_tc(ok("tc.test"), f)
     end)
   end)
 
@@ -293,30 +227,7 @@ describe("resolution against the fault server", function()
   describe("round trips (rule 7)", function()
     it("sends every A/AAAA query of a plan before any host answer comes back", function()
       local p, dt = ok("parallel.test", { timeout = 1 })
-      local hosts = hosts_of(p)
-      table.sort(hosts, function(a, b) return a.name < b.name end)
-      assert.same({
-        { name = "a.parallel.test", pref = 10, addrs = { "192.0.2.21", "2001:db8::21" } },
-        { name = "b.parallel.test", pref = 10, addrs = { "192.0.2.22" } },
-        { name = "c.parallel.test", pref = 20, addrs = { "2001:db8::23" } },
-      }, hosts)
-      local function host_entry(e)
-        return e.name and e.name:match("^%a%.parallel%.test$") ~= nil
-      end
-      local queries, replies = {}, {}
-      for _, e in ipairs(f.log()) do
-        if host_entry(e) then
-          if e.event == nil then queries[#queries + 1] = e
-          elseif e.event == "reply" then replies[#replies + 1] = e end
-        end
-      end
-      assert.equal(6, #queries) -- A and AAAA of three hosts, once each
-      assert.equal(6, #replies)
-      local last_query, first_reply = 0, math.huge
-      for _, e in ipairs(queries) do last_query = math.max(last_query, e.t) end
-      for _, e in ipairs(replies) do first_reply = math.min(first_reply, e.t) end
-      assert.is_true(last_query < first_reply,
-                     ("last host query at %.3f s, first host reply at %.3f s"):format(last_query, first_reply))
+      cases.assert_parallel(p, f)
       assert.equal(1, #f.queries { name = "parallel.test", type = "MX" })
       -- the host answers cost one delayed round trip, not one per query
       assert.is_true(dt >= 0.2 and dt < 1.0, "took " .. dt .. " s")

@@ -3,15 +3,14 @@
 -- section 1, with the exact outcome spec/zones/README.md gives for each
 -- test domain.
 local knot = require "support.knot"
+local plans = require "support.plans"
+local util = require "support.util"
 local mxroute = require "mxroute"
-local uv = require "luv"
 
 local srv
 
 local function resolver(opts)
-  local o = { nameservers = { srv.addr }, timeout = 1, tries = 2 }
-  for k, v in pairs(opts or {}) do o[k] = v end
-  return mxroute.resolver(o)
+  return plans.resolver({ nameservers = { srv.addr }, timeout = 1, tries = 2 }, opts)
 end
 
 -- One resolution on a fresh resolver (closed afterwards).
@@ -22,71 +21,12 @@ local function resolve(input, opts)
   return p, msg, code, info
 end
 
-local function copy_sorted(t)
-  local c = {}
-  for i, v in ipairs(t) do c[i] = v end
-  table.sort(c)
-  return c
-end
-
-local function family_of(addr)
-  return addr:find(":", 1, true) and "ipv6" or "ipv4"
-end
-
--- The hosts of a plan, each host's addresses sorted (their order is
--- random, rule 7).
-local function hosts_of(p)
-  local out = {}
-  for i, h in ipairs(p.hosts) do
-    out[i] = { name = h.name, pref = h.pref, addrs = copy_sorted(h.addrs) }
-  end
-  return out
-end
-
-local function names_of(p)
-  local out = {}
-  for i, h in ipairs(p.hosts) do out[i] = h.name end
-  return out
-end
+local sorted, hosts_of, names_of = plans.sorted, plans.hosts_of, plans.names_of
+local skipped_of, expected_targets, targets_of = plans.skipped_of, plans.expected_targets, plans.targets_of
 
 local function addrs_of_targets(p)
   local out = {}
   for i, t in ipairs(p.targets) do out[i] = t.addr end
-  return out
-end
-
--- Skipped entries ordered by preference then name (DESIGN fixes no order).
-local function skipped_of(p)
-  local s = {}
-  for i, e in ipairs(p.skipped or {}) do
-    s[i] = { name = e.name, pref = e.pref, code = e.code }
-  end
-  table.sort(s, function(a, b)
-    if a.pref ~= b.pref then return a.pref < b.pref end
-    return a.name < b.name
-  end)
-  return s
-end
-
--- Rule 13: the targets are the hosts' addresses in order, each once.
-local function expected_targets(p)
-  local seen, out = {}, {}
-  for _, h in ipairs(p.hosts) do
-    for _, a in ipairs(h.addrs) do
-      if not seen[a] then
-        seen[a] = true
-        out[#out + 1] = { host = h.name, pref = h.pref, addr = a, family = family_of(a) }
-      end
-    end
-  end
-  return out
-end
-
-local function targets_of(p)
-  local out = {}
-  for i, t in ipairs(p.targets) do
-    out[i] = { host = t.host, pref = t.pref, addr = t.addr, family = t.family }
-  end
   return out
 end
 
@@ -171,8 +111,8 @@ describe("resolution against Knot", function()
 
     it("keeps all three hosts of the pool at preference 10", function()
       local p = ok("pool.mx.test")
-      assert.same(POOL, copy_sorted(names_of(p)))
-      assert.same({ "192.0.2.21", "192.0.2.22", "192.0.2.23" }, copy_sorted(addrs_of_targets(p)))
+      assert.same(POOL, sorted(names_of(p)))
+      assert.same({ "192.0.2.21", "192.0.2.22", "192.0.2.23" }, sorted(addrs_of_targets(p)))
     end)
 
     it("gives the same order to fresh resolvers with the same seed", function()
@@ -206,30 +146,30 @@ describe("resolution against Knot", function()
 
     it("keeps all four addresses of the multihomed host", function()
       local a, p = addrs()
-      assert.same({ "192.0.2.31", "192.0.2.32", "2001:db8::31", "2001:db8::32" }, copy_sorted(a))
+      assert.same({ "192.0.2.31", "192.0.2.32", "2001:db8::31", "2001:db8::32" }, sorted(a))
       assert.equal(4, #p.targets)
     end)
 
     it("keeps only the A addresses with family ipv4", function()
       local a, p = addrs { family = "ipv4" }
-      assert.same(V4, copy_sorted(a))
+      assert.same(V4, sorted(a))
       for _, t in ipairs(p.targets) do assert.equal("ipv4", t.family) end
     end)
 
     it("keeps only the AAAA addresses with family ipv6", function()
       local a, p = addrs { family = "ipv6" }
-      assert.same(V6, copy_sorted(a))
+      assert.same(V6, sorted(a))
       for _, t in ipairs(p.targets) do assert.equal("ipv6", t.family) end
     end)
 
     it("puts IPv6 first with prefer ipv6 and IPv4 first with prefer ipv4", function()
       for seed = 1, 10 do
         local a = addrs { prefer = "ipv6", seed = seed }
-        assert.same(V6, copy_sorted { a[1], a[2] })
-        assert.same(V4, copy_sorted { a[3], a[4] })
+        assert.same(V6, sorted { a[1], a[2] })
+        assert.same(V4, sorted { a[3], a[4] })
         a = addrs { prefer = "ipv4", seed = seed }
-        assert.same(V4, copy_sorted { a[1], a[2] })
-        assert.same(V6, copy_sorted { a[3], a[4] })
+        assert.same(V4, sorted { a[1], a[2] })
+        assert.same(V6, sorted { a[3], a[4] })
       end
     end)
 
@@ -609,21 +549,13 @@ describe("resolution against Knot", function()
     -- TIMEOUT), so a plan or BADNAME proves that nothing was asked
     local closed
 
-    setup(function()
-      local u = uv.new_udp()
-      assert(u:bind("127.0.0.1", 0))
-      closed = "127.0.0.1:" .. u:getsockname().port
-      u:close()
-      uv.run("nowait")
-    end)
+    setup(function() closed = "127.0.0.1:" .. util.dead_port() end)
 
     local function dead(opts)
-      local o = { nameservers = { closed }, timeout = 2, tries = 1 }
-      for k, v in pairs(opts or {}) do o[k] = v end
-      return mxroute.resolver(o)
+      return plans.resolver({ nameservers = { closed }, timeout = 2, tries = 1 }, opts)
     end
 
-    local function now() return uv.hrtime() / 1e9 end
+    local now = util.now
 
     it("checks that the closed nameserver really fails", function()
       local r = dead { timeout = 0.3 }

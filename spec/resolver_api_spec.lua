@@ -4,25 +4,22 @@
 -- (spec/zones/) and, for answers that must never come, the fault server.
 local knot = require "support.knot"
 local fault = require "support.fault"
+local plans = require "support.plans"
+local util = require "support.util"
 local mxroute = require "mxroute"
-local uv = require "luv"
 
-local function now() return uv.hrtime() / 1e9 end
+local now, raises_naming = util.now, plans.raises_naming
 
 local srv, f
 
 local function resolver(opts)
-  local o = { nameservers = { srv.addr }, timeout = 1, tries = 2 }
-  for k, v in pairs(opts or {}) do o[k] = v end
-  return mxroute.resolver(o)
+  return plans.resolver({ nameservers = { srv.addr }, timeout = 1, tries = 2 }, opts)
 end
 
 -- A resolver on the fault server, where slow.test's second host never
 -- answers.
 local function fault_resolver(opts)
-  local o = { nameservers = { f.addr }, timeout = 5, tries = 1 }
-  for k, v in pairs(opts or {}) do o[k] = v end
-  return mxroute.resolver(o)
+  return plans.resolver({ nameservers = { f.addr }, timeout = 5, tries = 1 }, opts)
 end
 
 local FAULT_RULES = {
@@ -31,14 +28,6 @@ local FAULT_RULES = {
   ["fast.slow.test"] = { A = "192.0.2.1" },
   ["stuck.slow.test"] = { drop = true },
 }
-
--- pcall(fn) must fail with a message naming `field` as a word.
-local function raises_naming(field, fn)
-  local ok, err = pcall(fn)
-  assert.is_false(ok, "expected an error naming " .. field)
-  local pat = "%f[%w_]" .. field:gsub("%p", "%%%0") .. "%f[^%w_]"
-  assert.truthy(tostring(err):find(pat), "error does not name " .. field .. ": " .. tostring(err))
-end
 
 local function raises_matching(pat, fn)
   local ok, err = pcall(fn)
@@ -443,15 +432,7 @@ describe("the resolver API", function()
   end)
 
   describe("mxroute.class", function()
-    local CLASSES = {
-      BADNAME = "invalid", BADOPT = "invalid",
-      NXDOMAIN = "permanent", NODATA = "permanent", NULLMX = "permanent",
-      NOHOSTS = "permanent", IGNORED = "permanent", TOOMANY = "permanent",
-      LOOP = "loop",
-      SERVFAIL = "temporary", REFUSED = "temporary", TIMEOUT = "temporary",
-      FORMERR = "temporary", CNAMELOOP = "temporary", NETWORK = "temporary",
-      NOMEM = "temporary", CANCELLED = "temporary",
-    }
+    local CLASSES = plans.CLASSES
 
     it("classes every code", function()
       local n = 0

@@ -9,25 +9,16 @@
 -- Works under Lua 5.4 and LuaJIT.  See spec/support/README.md.
 local uv = require "luv"
 local cjson = require "cjson"
+local util = require "support.util"
 
 local M = {}
 
-local function absolute(path)
-  if path:sub(1, 1) == "/" then return path end
-  return uv.cwd() .. "/" .. path:gsub("^%./", "")
-end
-
-local here = debug.getinfo(1, "S").source:match("^@(.*)[/\\]") or "."
 --- Path of the server program.
-M.program = absolute(here .. "/faultd.lua")
+M.program = util.dir .. "/faultd.lua"
 
 --- The interpreter the server runs under: $MXR_LUA, else the one running
 -- this code (lua5.4 or luajit).
-function M.interpreter()
-  local env = os.getenv("MXR_LUA")
-  if env and env ~= "" then return env end
-  return _VERSION == "Lua 5.4" and "lua5.4" or "luajit"
-end
+M.interpreter = util.interpreter
 
 -- Process handles by pid, held here until the exit is seen, so that a
 -- server object collected before its process was reaped leaves a handle
@@ -51,40 +42,6 @@ end
 -- servers started and not yet stopped, by pid; weak, so that a server
 -- object nobody holds is collected and its finalizer stops the process
 local live = setmetatable({}, { __mode = "v" })
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write_file(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
-
--- A fresh private directory under $MXR_TEST_TMP, else under $TMPDIR or /tmp.
-local function make_dir()
-  local base = os.getenv("MXR_TEST_TMP")
-  if base and base ~= "" then
-    uv.fs_mkdir(base, 448)
-    return assert(uv.fs_mkdtemp(base .. "/fault.XXXXXX")), true
-  end
-  return assert(uv.fs_mkdtemp((os.getenv("TMPDIR") or "/tmp") .. "/mxr-fault.XXXXXX")), false
-end
-
--- Remove the files this module creates in `dir`, then `dir`.  Plain os
--- calls only: this also runs from finalizers at exit, when luv's loop
--- may already be gone.
-local function remove_tree(dir)
-  for _, name in ipairs { "rules.lua", "log.jsonl", "ready", "ready.tmp", "stderr", "pid" } do
-    os.remove(dir .. "/" .. name)
-  end
-  os.remove(dir)
-end
 
 -- Lua source for a plain value; raises on functions and other
 -- non-serialisable values.
@@ -133,12 +90,6 @@ function M.serialize(rules)
   return table.concat(out)
 end
 
--- State of a process from /proc: nil when gone, "Z" for a zombie, …
-local function proc_state(pid)
-  local stat = read_file("/proc/" .. pid .. "/stat")
-  return stat and stat:match("^%d+ %b() (%a)")
-end
-
 -- Does `entry` pass `filter`?  nil: all; string: that name; table:
 -- every field equal (names compared as DNS names); function: predicate.
 local function matches(entry, filter)
@@ -184,18 +135,18 @@ end
 function M.start(rules, opts)
   reap_exited()
   opts = opts or {}
-  local dir, shared = make_dir()
+  local dir, shared = util.make_dir("fault")
   local rules_path
   if type(rules) == "string" then
-    rules_path = absolute(rules)
+    rules_path = util.absolute(rules)
   elseif type(rules) == "table" then
     rules_path = dir .. "/rules.lua"
     local ok, src = pcall(M.serialize, rules)
     if not ok then
-      remove_tree(dir)
+      util.remove_dir(dir)
       error(src, 2)
     end
-    write_file(rules_path, src)
+    util.write_file(rules_path, src)
   else
     error("fault.start: rules must be a table or a path", 2)
   end
@@ -221,7 +172,7 @@ function M.start(rules, opts)
   uv.fs_close(null)
   uv.fs_close(errfd)
   if not proc then
-    remove_tree(dir)
+    util.remove_dir(dir)
     error("fault.start: cannot run " .. lua .. ": " .. tostring(pid), 2)
   end
   -- never keep a caller's uv.run() waiting for us
@@ -229,37 +180,19 @@ function M.start(rules, opts)
   handles[pid] = proc
 
   local self = { host = "127.0.0.1", pid = pid, dir = dir, log_path = log_path }
-  local pids_dir = os.getenv("MXR_TEST_TMP")
-  local pid_file
-  if pids_dir and pids_dir ~= "" then
-    uv.fs_mkdir(pids_dir .. "/pids", 493)
-    pid_file = pids_dir .. "/pids/" .. pid
-    write_file(pid_file, pid .. "\n")
-  end
+  local pid_file = util.record_pid(pid)
 
   local stopped, final_log = false, nil
-
-  -- Let libuv collect an exited child: the handle must be referenced for
-  -- a "nowait" run to poll at all.
-  local function reap_now()
-    if proc:is_closing() then return end
-    proc:ref()
-    uv.run("nowait")
-    if not proc:is_closing() then proc:unref() end
-  end
 
   -- Wait until the process is gone; `reap` lets libuv collect it (not
   -- from a finalizer or inside a uv.run callback: uv.run must not nest).
   local function wait_gone(seconds, reap)
-    local deadline = uv.hrtime() + seconds * 1e9
-    while uv.hrtime() < deadline do
-      if reap then reap_now() end
+    return util.wait_until(function()
+      if reap then util.pump(proc) end
       if exit.code then return true end
-      local st = proc_state(pid)
-      if st == nil or (st == "Z" and not reap) then return true end
-      uv.sleep(5)
-    end
-    return false
+      local st = util.proc_state(pid)
+      return st == nil or (st == "Z" and not reap)
+    end, seconds, 5)
   end
 
   local function stop(reap)
@@ -267,15 +200,15 @@ function M.start(rules, opts)
     stopped = true
     live[pid] = nil
     if not exit.code then
-      uv.kill(pid, "sigterm")
+      util.kill(pid, "sigterm")
       if not wait_gone(3, reap) then
-        uv.kill(pid, "sigkill")
+        util.kill(pid, "sigkill")
         wait_gone(2, reap)
       end
     end
     if pid_file then os.remove(pid_file) end
-    final_log = read_file(log_path)
-    if not shared then remove_tree(dir) end
+    final_log = util.read_file(log_path)
+    if not shared then util.remove_dir(dir) end
   end
 
   --- Stop the server (SIGTERM, then SIGKILL after 3 s) and wait for it to
@@ -288,13 +221,12 @@ function M.start(rules, opts)
 
   --- Whether the process is still running.
   function self.running()
-    local st = proc_state(pid)
-    return not exit.code and st ~= nil and st ~= "Z"
+    return not exit.code and util.alive(pid)
   end
 
   --- All log entries, decoded, in order.
   function self.log()
-    return decode_log(final_log or read_file(log_path))
+    return decode_log(final_log or util.read_file(log_path))
   end
 
   --- Query entries (not reply events) passing `filter` (see README).
@@ -318,38 +250,28 @@ function M.start(rules, opts)
   --- Wait up to `seconds` (default 5) until at least `n` (default 1)
   -- query entries pass `filter`; returns them, or nil on timeout.
   function self.wait(filter, n, seconds)
-    local deadline = uv.hrtime() + (seconds or 5) * 1e9
-    repeat
+    return util.wait_until(function()
       local got = self.queries(filter)
-      if #got >= (n or 1) then return got end
-      uv.sleep(5)
-    until uv.hrtime() > deadline
-    return nil
+      return #got >= (n or 1) and got
+    end, seconds or 5, 5) or nil
   end
 
   -- stop the server when this object is collected or the state closes
-  local function finalizer() stop(false) end
-  if newproxy then -- Lua 5.1 / LuaJIT: only userdata have __gc
-    local p = newproxy(true)
-    getmetatable(p).__gc = finalizer
-    self._sentinel = p
-  else
-    self._sentinel = setmetatable({}, { __gc = finalizer })
-  end
+  self._sentinel = util.sentinel(function() stop(false) end)
   live[pid] = self
 
   -- wait for the ready file
-  local deadline = uv.hrtime() + (opts.timeout or 5) * 1e9
+  local deadline = util.now() + (opts.timeout or 5)
   local can_reap = uv.loop_mode() == nil
   while true do
-    if can_reap then reap_now() end
-    local port = tonumber(read_file(ready) or "")
+    if can_reap then util.pump(proc) end
+    local port = tonumber(util.read_file(ready) or "")
     if port then
       self.port = port
       break
     end
-    if exit.code or uv.hrtime() > deadline then
-      local why = read_file(err_path) or ""
+    if exit.code or util.now() > deadline then
+      local why = util.read_file(err_path) or ""
       stop(can_reap)
       error("fault.start: server did not come up"
         .. (exit.code and (" (exit " .. exit.code .. ")") or " within timeout")

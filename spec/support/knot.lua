@@ -21,10 +21,24 @@
 --
 -- Temporary files live under $MXR_TEST_TMP when it is set (and the server's
 -- pid is recorded in $MXR_TEST_TMP/pids/ so that spec/support/run-tests can
--- kill it whatever happens), else in a fresh `mktemp -d` directory that
--- stop() removes. When knotd is not installed, NSD is used instead.
+-- kill it whatever happens), else in a fresh directory under $TMPDIR
+-- (default /tmp) that stop() removes. When knotd is not installed, NSD is
+-- used instead. Shared helpers: support/util.lua.
 
 local uv = require "luv"
+
+-- support.util, also when this file runs as a script (knot.sh) without
+-- ./spec on LUA_PATH: then from the directory of this file.
+local util
+do
+  local ok, mod = pcall(require, "support.util")
+  if ok then
+    util = mod
+  else
+    local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
+    util = dofile(here .. "/util.lua")
+  end
+end
 
 local M = {}
 
@@ -32,67 +46,11 @@ local READY_TIMEOUT = 10     -- seconds until every zone must answer SOA
 local POLL_INTERVAL = 50     -- milliseconds between readiness probes
 local STOP_TIMEOUT = 5       -- seconds between SIGTERM and SIGKILL
 local START_ATTEMPTS = 8     -- ports tried when knotd cannot bind
-local MARKER = ".mxr-dns-fixture"
 
 local running = {}           -- servers this process must stop at exit
 
--- Shell helpers ---------------------------------------------------------
-
-local function quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
--- os.execute returns a number in Lua 5.1/LuaJIT, true|nil,... in 5.2+.
-local function execute(cmd)
-  local a, _, c = os.execute(cmd)
-  if type(a) == "number" then return a == 0 end
-  return a == true and (c == nil or c == 0)
-end
-
-local function capture(cmd)
-  local p = assert(io.popen(cmd, "r"))
-  local out = p:read("*a")
-  p:close()
-  return out
-end
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write_file(path, text)
-  local f = assert(io.open(path, "wb"))
-  assert(f:write(text))
-  assert(f:close())
-end
-
-local function sleep_ms(ms)
-  uv.sleep(ms)
-end
-
-local function now()
-  return uv.hrtime() / 1e9
-end
-
--- A luv handle that is still usable (not closing, not finalized).
-local function usable(h)
-  if not h then return false end
-  local ok, closing = pcall(h.is_closing, h)
-  return ok and not closing
-end
-
--- Run whatever is ready on the luv loop (process exits, handle closes)
--- without blocking; tolerate being called from inside a running loop.
--- The process handle is unreferenced (so that a spec's own uv.run() does
--- not wait for the server); reference it meanwhile so the loop polls.
-local function pump(h)
-  local reffed = usable(h) and pcall(h.ref, h)
-  pcall(uv.run, "nowait")
-  if reffed and usable(h) then pcall(h.unref, h) end
+local function default_zones()
+  return util.dir .. "/../zones"
 end
 
 -- Find an executable in PATH or in the usual sbin/bin directories.
@@ -104,38 +62,6 @@ local function find_exe(name)
     if st and st.type == "file" then return p end
   end
   return nil
-end
-
-local function this_dir()
-  local src = debug.getinfo(1, "S").source
-  local dir = src:match("^@(.*)/[^/]*$") or "."
-  return dir
-end
-
-local function default_zones()
-  return this_dir() .. "/../zones"
-end
-
-local function make_tmpdir()
-  local base = os.getenv("MXR_TEST_TMP")
-  local template
-  if base and base ~= "" then
-    template = base .. "/dns.XXXXXX"
-  else
-    template = (os.getenv("TMPDIR") or "/tmp") .. "/mxr-dns.XXXXXX"
-  end
-  local dir = capture("mktemp -d " .. quote(template) .. " 2>/dev/null"):gsub("%s+$", "")
-  assert(dir ~= "", "support.knot: cannot create a temporary directory from " .. template)
-  write_file(dir .. "/" .. MARKER, "")
-  return dir
-end
-
-local function pid_dir()
-  local base = os.getenv("MXR_TEST_TMP")
-  if not base or base == "" then return nil end
-  local dir = base .. "/pids"
-  uv.fs_mkdir(dir, 493) -- 0755; fails harmlessly if it exists
-  return dir
 end
 
 local function list_zones(dir)
@@ -151,36 +77,6 @@ local function list_zones(dir)
   table.sort(zones)
   assert(#zones > 0, "support.knot: no *.zone files in " .. dir)
   return zones
-end
-
--- A port that is free for both UDP and TCP on 127.0.0.1 right now.
-local function free_port()
-  for _ = 1, 100 do
-    local udp = uv.new_udp()
-    local port
-    if udp:bind("127.0.0.1", 0) then
-      port = udp:getsockname().port
-    end
-    local ok = false
-    if port then
-      local tcp = uv.new_tcp()
-      -- libuv may report EADDRINUSE only at listen time.
-      ok = tcp:bind("127.0.0.1", port) and tcp:listen(1, function() end) and true or false
-      tcp:close()
-    end
-    udp:close()
-    pump(nil)
-    if ok then return port end
-  end
-  error("support.knot: no free port found on 127.0.0.1")
-end
-
--- Process liveness: a zombie counts as gone (nobody may reap orphans).
-local function alive(pid)
-  local stat = read_file("/proc/" .. pid .. "/stat")
-  if not stat then return false end
-  local state = stat:match("^%d+ %b() (%a)")
-  return state ~= "Z" and state ~= "X"
 end
 
 -- Server configuration --------------------------------------------------
@@ -244,28 +140,18 @@ end
 -- Every zone answers SOA (one kdig run asks them all). Probe over TCP
 -- first: a refused connection fails at once, where UDP waits a second.
 local function all_zones_answer(kdig, port, zones, tcp)
-  local parts = { quote(kdig), "@127.0.0.1", "-p", tostring(port), "+short", "+time=1", "+retry=0",
+  local parts = { util.quote(kdig), "@127.0.0.1", "-p", tostring(port), "+short", "+time=1", "+retry=0",
     tcp and "+tcp" or "+notcp" }
   for _, z in ipairs(zones) do
-    parts[#parts + 1] = quote(z .. ".")
+    parts[#parts + 1] = util.quote(z .. ".")
     parts[#parts + 1] = "SOA"
   end
-  local out = capture(table.concat(parts, " ") .. " 2>/dev/null")
+  local out = util.capture(table.concat(parts, " ") .. " 2>/dev/null")
   local n = 0
   for line in out:gmatch("[^\n]+") do
     if line:match("%S+%.%s+%S+%.%s+%d+") then n = n + 1 end
   end
   return n >= #zones
-end
-
--- An object whose finalizer calls fn.
-local function sentinel(fn)
-  if newproxy then -- luacheck: ignore 113
-    local p = newproxy(true) -- luacheck: ignore 113
-    getmetatable(p).__gc = fn
-    return p
-  end
-  return setmetatable({}, { __gc = fn })
 end
 
 -- Server object ---------------------------------------------------------
@@ -275,33 +161,25 @@ Server.__index = Server
 
 local function cleanup(self)
   if self.pidfile then os.remove(self.pidfile) end
-  if self.dir and read_file(self.dir .. "/" .. MARKER) then
-    execute("rm -rf " .. quote(self.dir))
-  end
+  util.remove_dir(self.dir)
   running[self] = nil
 end
 
 -- Wait until the server process is gone; true if it went in time.
 local function wait_gone(self, timeout)
-  local deadline = now() + timeout
-  while true do
-    pump(self.handle)
+  return util.wait_until(function()
+    util.pump(self.handle)
     -- Our own child counts as gone once luv has reaped it; another
     -- process (or ours when the loop is already finalized) once /proc
     -- says it is gone or a zombie.
-    if self.exited then return true end
-    if not usable(self.handle) and not alive(self.pid) then return true end
-    if now() > deadline then return false end
-    sleep_ms(10)
-  end
+    return self.exited or not util.usable(self.handle) and not util.alive(self.pid)
+  end, timeout, 10)
 end
 
 local function signal(self, sig)
   if self.exited then return end
-  if usable(self.handle) and pcall(self.handle.kill, self.handle, sig) then return end
-  if alive(self.pid) and not pcall(uv.kill, self.pid, sig) then
-    execute("kill -" .. sig:sub(4):upper() .. " " .. self.pid .. " 2>/dev/null")
-  end
+  if util.usable(self.handle) and pcall(self.handle.kill, self.handle, sig) then return end
+  util.kill(self.pid, sig)
 end
 
 --- Stop the server and remove its temporary files. Idempotent.
@@ -324,55 +202,38 @@ local function spawn_once(opts, kind, exe, dir, zonedir, zones, port, kdig)
   local sock = dir .. "/run/knot.sock"
   local args
   if kind == "knot" then
-    write_file(conf, knot_conf(dir, zonedir, zones, port))
+    util.write_file(conf, knot_conf(dir, zonedir, zones, port))
     args = { "-c", conf, "-s", sock }
   else
-    write_file(conf, nsd_conf(dir, zonedir, zones, port))
+    util.write_file(conf, nsd_conf(dir, zonedir, zones, port))
     args = { "-d", "-c", conf }
   end
-  local logfd = assert(uv.fs_open(log, "w", 420))
-  local nullfd = assert(uv.fs_open("/dev/null", "r", 0))
   local self = setmetatable({
     host = "127.0.0.1", port = port, addr = "127.0.0.1:" .. port,
     kind = kind, dir = dir, conf = conf, log = log, zones = zones,
     zonedir = zonedir,
   }, Server)
-  local handle, pid = uv.spawn(exe, {
-    args = args,
-    stdio = { nullfd, logfd, logfd },
-    detached = opts.detach and true or false,
-  }, function(code, sig)
-    self.exited, self.code, self.signal = true, code, sig
-    if usable(self.handle) then self.handle:close() end
-  end)
-  uv.fs_close(logfd)
-  uv.fs_close(nullfd)
+  local handle, pid = util.spawn(self, exe, { args = args, detached = opts.detach and true or false }, log)
   if not handle then
     error("support.knot: cannot start " .. exe .. ": " .. tostring(pid))
   end
-  self.handle, self.pid = handle, pid
-  handle:unref()
   self.stop = function() return Server.stop(self) end
   if not opts.detach then
     -- Stop it when the Lua state closes (busted exits through
     -- os.exit(code, true)). Finalizers run in reverse order of creation,
     -- so a sentinel made after the luv handle runs while the handle and
     -- the loop still work. newproxy: Lua 5.1/LuaJIT; 5.2+ finalizes tables.
-    self.sentinel = sentinel(function() pcall(Server.stop, self) end)
+    self.sentinel = util.sentinel(function() pcall(Server.stop, self) end)
     running[self] = true -- strong reference: never collected before exit
   end
 
-  local pids = pid_dir()
-  if pids then
-    self.pidfile = pids .. "/" .. kind .. "-" .. pid .. ".pid"
-    write_file(self.pidfile, pid .. "\n")
-  end
+  self.pidfile = util.record_pid(pid, kind .. "-" .. pid .. ".pid")
 
-  local deadline = now() + (opts.timeout or READY_TIMEOUT)
+  local deadline = util.now() + (opts.timeout or READY_TIMEOUT)
   while true do
-    pump(handle)
+    util.pump(handle)
     if self.exited then
-      local text = read_file(log) or ""
+      local text = util.read_file(log) or ""
       self.stopped = true
       cleanup(self)
       return nil, text
@@ -380,12 +241,12 @@ local function spawn_once(opts, kind, exe, dir, zonedir, zones, port, kdig)
     if all_zones_answer(kdig, port, zones, true) and all_zones_answer(kdig, port, zones, false) then
       return self
     end
-    if now() > deadline then
+    if util.now() > deadline then
       self:stop()
       error(("support.knot: %s on port %d did not serve every zone within %gs; log:\n%s")
-        :format(kind, port, opts.timeout or READY_TIMEOUT, read_file(log) or ""))
+        :format(kind, port, opts.timeout or READY_TIMEOUT, util.read_file(log) or ""))
     end
-    sleep_ms(POLL_INTERVAL)
+    uv.sleep(POLL_INTERVAL)
   end
 end
 
@@ -405,10 +266,10 @@ function M.start(opts)
 
   local lastlog = ""
   for _ = 1, START_ATTEMPTS do
-    local dir = make_tmpdir()
+    local dir = util.make_dir("dns")
     uv.fs_mkdir(dir .. "/run", 493)
     uv.fs_mkdir(dir .. "/db", 493)
-    local srv, log = spawn_once(opts, kind, exe, dir, zonedir, zones, free_port(), kdig)
+    local srv, log = spawn_once(opts, kind, exe, dir, zonedir, zones, util.free_port(true), kdig)
     if srv then return srv end
     lastlog = log
     -- Somebody took the port between our probe and knotd's bind: retry.
@@ -450,7 +311,7 @@ end
 
 -- Stop a server that `start` left running, given its pid.
 local function stop_pid(pid)
-  local cmdline = read_file("/proc/" .. pid .. "/cmdline")
+  local cmdline = util.read_file("/proc/" .. pid .. "/cmdline")
   if not cmdline then return true end
   local argv = {}
   for a in cmdline:gmatch("[^%z]+") do argv[#argv + 1] = a end
@@ -464,10 +325,10 @@ local function stop_pid(pid)
     if argv[i] == "-c" then conf = argv[i + 1] end
   end
   local self = setmetatable({ pid = tonumber(pid), dir = conf and conf:match("^(.*)/[^/]*$") }, Server)
-  local pids = pid_dir()
+  local pids = util.pid_dir()
   if pids then self.pidfile = pids .. "/" .. (exe == "knotd" and "knot" or "nsd") .. "-" .. pid .. ".pid" end
   self:stop()
-  return not alive(pid)
+  return not util.alive(pid)
 end
 
 local function serve(zonedir)

@@ -23,17 +23,17 @@
 -- Temporary files live under $MXR_TEST_TMP when it is set (and the pids of
 -- the master and worker processes are recorded in $MXR_TEST_TMP/pids/ so
 -- that spec/support/run-tests can kill them whatever happens), else in a
--- fresh `mktemp -d` directory that stop() removes. The HTTP client is a
--- small HTTP/1.0 client on luv: no curl needed. Works under Lua 5.4 and
--- LuaJIT.
+-- fresh directory under $TMPDIR (default /tmp) that stop() removes. The
+-- HTTP client is a small HTTP/1.0 client on luv: no curl needed. Works
+-- under Lua 5.4 and LuaJIT. Shared helpers: support/util.lua.
 local uv = require "luv"
+local util = require "support.util"
 
 local M = {}
 
 local READY_TIMEOUT = 10   -- seconds until nginx must accept connections
 local STOP_TIMEOUT = 5     -- seconds between SIGTERM and SIGKILL
 local START_ATTEMPTS = 5   -- ports tried when nginx cannot bind
-local MARKER = ".mxr-nginx-fixture"
 
 M.NGINX = "/usr/sbin/nginx"
 M.MODULE_DIRS = { "/usr/lib/nginx/modules", "/usr/share/nginx/modules" }
@@ -44,102 +44,9 @@ local running = {} -- servers to stop at exit
 
 -- Helpers ---------------------------------------------------------------
 
-local function quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function execute(cmd)
-  local a, _, c = os.execute(cmd)
-  if type(a) == "number" then return a == 0 end
-  return a == true and (c == nil or c == 0)
-end
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write_file(path, text)
-  local f = assert(io.open(path, "wb"))
-  assert(f:write(text))
-  assert(f:close())
-end
-
-local function now() return uv.hrtime() / 1e9 end
-
-local function usable(h)
-  if not h then return false end
-  local ok, closing = pcall(h.is_closing, h)
-  return ok and not closing
-end
-
--- Run what is ready on the luv loop (process exits) without blocking; the
--- process handle is unreferenced, so reference it meanwhile.
-local function pump(h)
-  local reffed = usable(h) and pcall(h.ref, h)
-  pcall(uv.run, "nowait")
-  if reffed and usable(h) then pcall(h.unref, h) end
-end
-
-local function this_dir()
-  local src = debug.getinfo(1, "S").source
-  return src:match("^@(.*)/[^/]*$") or "."
-end
-
 --- Absolute path of the checkout (two levels above this file).
 function M.repo()
-  return assert(uv.fs_realpath(this_dir() .. "/../.."))
-end
-
-local function make_tmpdir()
-  local base = os.getenv("MXR_TEST_TMP")
-  local template
-  if base and base ~= "" then
-    uv.fs_mkdir(base, 493)
-    template = base .. "/nginx.XXXXXX"
-  else
-    template = (os.getenv("TMPDIR") or "/tmp") .. "/mxr-nginx.XXXXXX"
-  end
-  local dir = assert(uv.fs_mkdtemp(template), "support.nginx: cannot create " .. template)
-  write_file(dir .. "/" .. MARKER, "")
-  return dir
-end
-
-local function pid_dir()
-  local base = os.getenv("MXR_TEST_TMP")
-  if not base or base == "" then return nil end
-  local dir = base .. "/pids"
-  uv.fs_mkdir(base, 493)
-  uv.fs_mkdir(dir, 493)
-  return dir
-end
-
--- A port free for TCP on 127.0.0.1 right now.
-local function free_port()
-  for _ = 1, 100 do
-    local tcp = uv.new_tcp()
-    local port
-    if tcp:bind("127.0.0.1", 0) and tcp:listen(1, function() end) then
-      port = tcp:getsockname().port
-    end
-    tcp:close()
-    pump(nil)
-    if port then return port end
-  end
-  error("support.nginx: no free port on 127.0.0.1")
-end
-
-local function proc_state(pid)
-  local stat = read_file("/proc/" .. pid .. "/stat")
-  return stat and stat:match("^%d+ %b() (%a)")
-end
-
-local function alive(pid)
-  local st = proc_state(pid)
-  return st ~= nil and st ~= "Z" and st ~= "X"
+  return assert(uv.fs_realpath(util.dir .. "/../.."))
 end
 
 -- Pids of the children of `ppid` (nginx workers of a master).
@@ -150,7 +57,7 @@ local function children(ppid)
     local name = uv.fs_scandir_next(req)
     if not name then break end
     if name:match("^%d+$") then
-      local stat = read_file("/proc/" .. name .. "/stat")
+      local stat = util.read_file("/proc/" .. name .. "/stat")
       local pp = stat and stat:match("^%d+ %b() %a (%d+)")
       if pp and tonumber(pp) == ppid then out[#out + 1] = tonumber(name) end
     end
@@ -165,15 +72,6 @@ local function find_module(file)
     if uv.fs_stat(p) then return p end
   end
   return nil
-end
-
-local function sentinel(fn)
-  if newproxy then -- luacheck: ignore 113
-    local p = newproxy(true) -- luacheck: ignore 113
-    getmetatable(p).__gc = fn
-    return p
-  end
-  return setmetatable({}, { __gc = fn })
 end
 
 -- HTTP/1.0 client -------------------------------------------------------
@@ -216,13 +114,13 @@ Batch.__index = Batch
 
 --- A set of concurrent requests to 127.0.0.1:port.
 function M.batch(port)
-  return setmetatable({ port = port, list = {}, seq = 0, t0 = now() }, Batch)
+  return setmetatable({ port = port, list = {}, seq = 0, t0 = util.now() }, Batch)
 end
 
 --- b:get(path) -> response table, filled in once complete (.done). The
 -- connection is opened at once; the loop runs in run_until / wait.
 function Batch:get(path)
-  local res = { path = path, done = false, started = now() }
+  local res = { path = path, done = false, started = util.now() }
   local list = self.list
   list[#list + 1] = res
   local c = uv.new_tcp()
@@ -234,7 +132,7 @@ function Batch:get(path)
     res.done = true
     self.seq = self.seq + 1
     res.seq = self.seq
-    res.elapsed = now() - res.started
+    res.elapsed = util.now() - res.started
     if not c:is_closing() then c:close() end
   end
   c:connect("127.0.0.1", self.port, function(err)
@@ -255,13 +153,10 @@ end
 --- b:run_until(pred, seconds) -> true once pred() holds, false after
 -- `seconds` (default 10), pumping the event loop meanwhile.
 function Batch.run_until(_, pred, seconds)
-  local deadline = now() + (seconds or 10)
-  while true do
+  return util.wait_until(function()
     uv.run("nowait")
-    if pred() then return true end
-    if now() > deadline then return false end
-    uv.sleep(2)
-  end
+    return pred()
+  end, seconds or 10, 2) and true or false
 end
 
 --- b:wait(seconds) -> the responses, in the order requested, once all are
@@ -337,30 +232,18 @@ end
 local function cleanup(self)
   for _, f in ipairs(self.pidfiles or {}) do os.remove(f) end
   self.pidfiles = {}
-  if self.prefix and read_file(self.prefix .. "/" .. MARKER) and not self.keep then
-    execute("rm -rf " .. quote(self.prefix))
-  end
+  if not self.keep then util.remove_dir(self.prefix) end
   running[self] = nil
-end
-
-local function signal_pid(pid, sig)
-  if alive(pid) and not pcall(uv.kill, pid, sig) then
-    execute("kill -" .. sig:sub(4):upper() .. " " .. pid .. " 2>/dev/null")
-  end
 end
 
 -- Wait until the master and the given workers are gone.
 local function wait_gone(self, pids, timeout)
-  local deadline = now() + timeout
-  while true do
-    pump(self.handle)
-    local any = false
-    if not self.exited and (usable(self.handle) or alive(self.pid)) then any = true end
-    for _, p in ipairs(pids) do if alive(p) then any = true end end
-    if not any then return true end
-    if now() > deadline then return false end
-    uv.sleep(10)
-  end
+  return util.wait_until(function()
+    util.pump(self.handle)
+    if not self.exited and (util.usable(self.handle) or util.alive(self.pid)) then return false end
+    for _, p in ipairs(pids) do if util.alive(p) then return false end end
+    return true
+  end, timeout, 10)
 end
 
 --- Stop nginx (SIGTERM: fast shutdown; SIGKILL to master and workers if
@@ -370,21 +253,20 @@ function Server:stop()
   self.stopped = true
   local pids = children(self.pid)
   for _, p in ipairs(self.workers or {}) do pids[#pids + 1] = p end
-  if not self.exited then signal_pid(self.pid, "sigterm") end
+  if not self.exited then util.kill(self.pid, "sigterm") end
   if not wait_gone(self, pids, STOP_TIMEOUT) then
-    signal_pid(self.pid, "sigkill")
-    for _, p in ipairs(pids) do signal_pid(p, "sigkill") end
+    util.kill(self.pid, "sigkill")
+    for _, p in ipairs(pids) do util.kill(p, "sigkill") end
     wait_gone(self, pids, STOP_TIMEOUT)
   end
   if self.watchdog_pid then
     -- it ends by itself now that nginx is gone; do not wait for its sleep
-    signal_pid(self.watchdog_pid, "sigterm")
-    local deadline = now() + STOP_TIMEOUT
-    while alive(self.watchdog_pid) and now() < deadline do
-      pump(self.watchdog)
-      uv.sleep(5)
-    end
-    pump(self.watchdog)
+    util.kill(self.watchdog_pid, "sigterm")
+    util.wait_until(function()
+      util.pump(self.watchdog)
+      return not util.alive(self.watchdog_pid)
+    end, STOP_TIMEOUT, 5)
+    util.pump(self.watchdog) -- reap it
   end
   self.final_log = Server.error_log(self)
   cleanup(self)
@@ -392,17 +274,14 @@ end
 
 --- Text of the error log and of nginx's stderr (also after stop()).
 function Server:error_log()
-  local log = read_file(self.prefix .. "/error.log")
+  local log = util.read_file(self.prefix .. "/error.log")
   if not log then return self.final_log or "" end
-  return log .. (read_file(self.prefix .. "/stderr.log") or "")
+  return log .. (util.read_file(self.prefix .. "/stderr.log") or "")
 end
 
 local function record_pid(self, pid, kind)
-  local dir = pid_dir()
-  if not dir then return end
-  local f = dir .. "/nginx-" .. kind .. "-" .. pid .. ".pid"
-  write_file(f, pid .. "\n")
-  self.pidfiles[#self.pidfiles + 1] = f
+  local f = util.record_pid(pid, "nginx-" .. kind .. "-" .. pid .. ".pid")
+  if f then self.pidfiles[#self.pidfiles + 1] = f end
 end
 
 -- Whether something accepts TCP connections on 127.0.0.1:port.
@@ -410,11 +289,10 @@ local function accepts(port)
   local c = uv.new_tcp()
   local result
   c:connect("127.0.0.1", port, function(err) result = err == nil end)
-  local deadline = now() + 1
-  while result == nil and now() < deadline do
+  util.wait_until(function()
     uv.run("nowait")
-    uv.sleep(2)
-  end
+    return result ~= nil
+  end, 1, 2)
   if not c:is_closing() then c:close() end
   uv.run("nowait")
   return result == true
@@ -429,7 +307,7 @@ local function start_watchdog(self)
   local handle, pid = uv.spawn("/bin/sh", {
     args = { "-c", script }, stdio = { nullfd, nullfd, nullfd },
   }, function()
-    if usable(self.watchdog) then self.watchdog:close() end
+    if util.usable(self.watchdog) then self.watchdog:close() end
   end)
   uv.fs_close(nullfd)
   if not handle then return end
@@ -441,15 +319,13 @@ end
 local function spawn_once(opts, prefix, port, modules)
   local conf = prefix .. "/nginx.conf"
   local text = opts.conf and opts.conf(prefix, port) or conf_text(opts, prefix, port, modules)
-  write_file(conf, text)
+  util.write_file(conf, text)
   local args = { "-p", opts.conf and opts.prefix or prefix, "-c", conf }
   if not text:find("\ndaemon%s+off") then
     args[#args + 1] = "-g"
     args[#args + 1] = "daemon off;"
   end
-  write_file(prefix .. "/error.log", "")
-  local logfd = assert(uv.fs_open(prefix .. "/stderr.log", "w", 420))
-  local nullfd = assert(uv.fs_open("/dev/null", "r", 0))
+  util.write_file(prefix .. "/error.log", "")
   local self = setmetatable({
     host = "127.0.0.1", port = port, url = "http://127.0.0.1:" .. port,
     prefix = prefix, conf = conf, pidfiles = {}, keep = opts.keep,
@@ -460,38 +336,27 @@ local function spawn_once(opts, prefix, port, modules)
   for k, v in pairs(uv.os_environ()) do
     if not k:match("^LUA_") then env[#env + 1] = k .. "=" .. v end
   end
-  local handle, pid = uv.spawn(opts.nginx or M.NGINX, {
-    args = args,
-    stdio = { nullfd, logfd, logfd },
-    env = env,
-  }, function(code, sig)
-    self.exited, self.code, self.signal = true, code, sig
-    if usable(self.handle) then self.handle:close() end
-  end)
-  uv.fs_close(logfd)
-  uv.fs_close(nullfd)
+  local handle, pid = util.spawn(self, opts.nginx or M.NGINX, { args = args, env = env }, prefix .. "/stderr.log")
   if not handle then error("support.nginx: cannot start nginx: " .. tostring(pid)) end
-  self.handle, self.pid = handle, pid
-  handle:unref()
   self.stop = function() return Server.stop(self) end
   self.get = function(path, seconds) return M.get(port, path, seconds) end
   self.batch = function() return M.batch(port) end
   self.error_log = function() return Server.error_log(self) end
-  self.sentinel = sentinel(function() pcall(Server.stop, self) end)
+  self.sentinel = util.sentinel(function() pcall(Server.stop, self) end)
   running[self] = true
   record_pid(self, pid, "master")
 
-  local deadline = now() + (opts.timeout or READY_TIMEOUT)
+  local deadline = util.now() + (opts.timeout or READY_TIMEOUT)
   while true do
-    pump(handle)
+    util.pump(handle)
     if self.exited then
-      local log = (read_file(prefix .. "/stderr.log") or "") .. (read_file(prefix .. "/error.log") or "")
+      local log = (util.read_file(prefix .. "/stderr.log") or "") .. (util.read_file(prefix .. "/error.log") or "")
       self.stopped = true
       self.keep = true -- leave the files for the message
       cleanup(self)
       return nil, log
     end
-    local pid_ok = opts.conf or tonumber(read_file(prefix .. "/nginx.pid") or "") == pid
+    local pid_ok = opts.conf or tonumber(util.read_file(prefix .. "/nginx.pid") or "") == pid
     if pid_ok and accepts(port) then
       self.workers = children(pid)
       if #self.workers >= 1 then
@@ -500,7 +365,7 @@ local function spawn_once(opts, prefix, port, modules)
         return self
       end
     end
-    if now() > deadline then
+    if util.now() > deadline then
       local log = Server.error_log(self)
       self:stop()
       error(("support.nginx: nginx on port %d did not come up within %gs; log:\n%s")
@@ -533,14 +398,14 @@ function M.start(opts)
   end
   local lastlog = ""
   for _ = 1, START_ATTEMPTS do
-    local prefix = make_tmpdir()
+    local prefix = util.make_dir("nginx")
     uv.fs_chmod(prefix, 493) -- workers may run as another user
     for _, d in ipairs { "/tmp", "/lua", "/logs" } do uv.fs_mkdir(prefix .. d, 493) end
-    for name, text in pairs(opts.files or {}) do write_file(prefix .. "/lua/" .. name, text) end
-    local srv, log = spawn_once(opts, prefix, free_port(), modules)
+    for name, text in pairs(opts.files or {}) do util.write_file(prefix .. "/lua/" .. name, text) end
+    local srv, log = spawn_once(opts, prefix, util.free_port(), modules)
     if srv then return srv end
     lastlog = log
-    execute("rm -rf " .. quote(prefix))
+    util.remove_dir(prefix)
     if not log:find("in use", 1, true) then break end
   end
   error("support.nginx: nginx failed to start; log:\n" .. lastlog)
