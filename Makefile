@@ -20,7 +20,7 @@ FUZZ_SECONDS ?= 60
 DEB_PACKAGES = build-essential pkg-config lua5.4 liblua5.4-dev libc-ares-dev \
 	lua-busted lua-check lua-cqueues lua-luv lua-cjson knot knot-dnsutils \
 	nginx-light libnginx-mod-http-lua luajit2 libluajit2-5.1-dev valgrind \
-	clang libclang-rt-14-dev perl
+	clang libclang-rt-14-dev perl procps
 # Services that installing these packages starts (on ports 53 and 80):
 # package:service.
 DEB_SERVICES = knot:knot nginx-light:nginx libnginx-mod-http-lua:nginx

@@ -568,6 +568,10 @@ local function bind_both(port)
   local ok, err = u:bind("127.0.0.1", port)
   if not ok then u:close(); return nil, err end
   local actual = u:getsockname().port
+  -- a burst of a thousand queries must not overflow the default receive
+  -- buffer (the kernel caps this at net.core.rmem_max)
+  if u.recv_buffer_size then pcall(u.recv_buffer_size, u, 4 * 1024 * 1024) end
+  if u.send_buffer_size then pcall(u.send_buffer_size, u, 4 * 1024 * 1024) end
   local t = uv.new_tcp()
   ok, err = t:bind("127.0.0.1", actual)
   if ok then ok, err = t:listen(64, guarded(on_connection)) end
