@@ -186,7 +186,7 @@ bench: deps
 # its committed corpus csrc/fuzz/corpus/NAME/ (or .../fuzz_NAME/) in
 # build/fuzz/corpus/, so that runs do not pollute it. Crashes land in
 # build/fuzz/artifacts/.
-build/fuzz/%: csrc/fuzz/%.c $(CORE_SRCS) $(wildcard csrc/*.h)
+build/fuzz/%: csrc/fuzz/%.c $(CORE_SRCS) $(wildcard csrc/*.h csrc/fuzz/*.h)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRCS) $(CARES_LIBS)
 

@@ -3,48 +3,16 @@
 -- a small scheduler written here, lazy targets and their failure contract.
 -- cqueues and luv have their own specs (async_cqueues, async_luv); this one
 -- also proves that mxroute needs neither.
-local knot = require "support.knot"
-local fault = require "support.fault"
-local mxroute = require "mxroute"
-local uv = require "luv" -- clock and sleep for the spec only
+local cases = require "support.async_cases"
+local util = require "support.util"
+local uv = require "luv" -- sleep for the spec only
 
-local function now() return uv.hrtime() / 1e9 end
+local now = util.now
 
 local srv, f
 
--- Names of the fault server: lazy.test's backup answers a second late,
--- never.test never answers, load.test has N domains whose MX and host
--- addresses are each answered after 150 to 300 ms.
-local N = 1000
-local function load_rules()
-  local rules = {
-    ["lazy.test"] = { MX = { { 10, "best.lazy.test" }, { 20, "backup.lazy.test" } } },
-    ["best.lazy.test"] = { A = "192.0.2.1", AAAA = "2001:db8::1" },
-    ["backup.lazy.test"] = { A = "192.0.2.2", AAAA = "2001:db8::2", delay = 1000 },
-    ["never.test"] = { drop = true },
-    ["quick.test"] = { MX = { { 10, "mx.quick.test" } } },
-    ["mx.quick.test"] = { A = "192.0.2.3" },
-  }
-  for i = 1, N do
-    local d = "d" .. i .. ".load.test"
-    rules[d] = { MX = { { 10, "mx." .. d } }, delay = 150 + (i * 37) % 151 }
-    rules["mx." .. d] = { A = "198.51.100." .. (i % 254 + 1), AAAA = ("2001:db8::%x"):format(i),
-                          delay = 150 + (i * 53) % 151 }
-  end
-  return rules
-end
-
-local function resolver(opts)
-  local o = { nameservers = { srv.addr }, timeout = 1, tries = 2 }
-  for k, v in pairs(opts or {}) do o[k] = v end
-  return mxroute.resolver(o)
-end
-
-local function fault_resolver(opts)
-  local o = { nameservers = { f.addr }, timeout = 5, tries = 1 }
-  for k, v in pairs(opts or {}) do o[k] = v end
-  return mxroute.resolver(o)
-end
+local function resolver(opts) return cases.resolver(srv.addr, opts) end
+local function fault_resolver(opts) return cases.fault_resolver(f.addr, opts) end
 
 local function list_targets(list)
   local out = {}
@@ -93,21 +61,8 @@ local function run_yield(r, tasks)
   end
 end
 
--- Does plan p hold exactly the targets of load.test name i?
-local function load_ok(p, i)
-  if not p or p.domain ~= "d" .. i .. ".load.test" then return false end
-  local have, want = {}, { "198.51.100." .. (i % 254 + 1), ("2001:db8::%x"):format(i) }
-  for _, t in ipairs(p.targets) do have[#have + 1] = t.addr end
-  table.sort(have)
-  table.sort(want)
-  return table.concat(have, " ") == table.concat(want, " ")
-end
-
 describe("async without an event library", function()
-  setup(function()
-    srv = knot.shared()
-    f = fault.start(load_rules())
-  end)
+  setup(function() srv, f = cases.servers { load = cases.N } end)
   teardown(function() if f then f.stop() end end)
 
   describe("the pollable resolver", function()
@@ -186,13 +141,10 @@ describe("async without an event library", function()
 
     it("sleeps in the kernel: no CPU time while a query goes unanswered for 1 s", function()
       local r = fault_resolver { timeout = 1, tries = 1 }
-      local c0, t0 = os.clock(), now()
-      local p, _, code = r:resolve("never.test")
-      local cpu, wall = os.clock() - c0, now() - t0
-      assert.is_nil(p)
-      assert.equal("TIMEOUT", code)
-      assert.is_true(wall >= 0.9, "waited only " .. wall .. " s")
-      assert.is_true(cpu < 0.1, "used " .. cpu .. " s of CPU in " .. wall .. " s")
+      local res
+      cases.assert_sleeps(function() res = { r:resolve("never.test") } end)
+      assert.is_nil(res[1])
+      assert.equal("TIMEOUT", res[3])
       r:close()
     end)
   end)
@@ -222,26 +174,19 @@ describe("async without an event library", function()
 
     it("gives each of many coroutines on one resolver its own plan", function()
       local r = resolver { wait = "yield" }
-      local domains = { "simple.mx.test", "backup.mx.test", "pool.mx.test", "addr.nomx.test",
-                        "alias.cname.test", "nosuch.mx.test", "null.nullmx.test", "multi.mx.test" }
       local got, tasks = {}, {}
       for round = 1, 5 do
-        for _, d in ipairs(domains) do
+        for _, d in ipairs(cases.DOMAINS) do
           tasks[#tasks + 1] = function()
             local p, _, code = r:resolve(d)
-            got[#got + 1] = { d = d, round = round, domain = p and p.domain, code = code }
+            got[#got + 1] = { d = d, round = round, outcome = p and p.domain or code }
           end
         end
       end
       run_yield(r, tasks)
       assert.equal(#tasks, #got)
-      local want = { ["nosuch.mx.test"] = "NXDOMAIN", ["null.nullmx.test"] = "NULLMX" }
       for _, g in ipairs(got) do
-        if want[g.d] then
-          assert.equal(want[g.d], g.code)
-        else
-          assert.equal(g.d, g.domain)
-        end
+        assert.equal(cases.expected(g.d), g.outcome)
       end
       assert.equal(0, r:pending())
       r:close()
@@ -275,134 +220,60 @@ describe("async without an event library", function()
     it("completes 1000 plans in flight at once from 1000 coroutines on one resolver", function()
       -- (retries in case the fault server's socket buffer drops a query)
       local r = fault_resolver { wait = "yield", timeout = 1.5, tries = 3 }
-      local ok, bad, peak = 0, {}, 0
+      local load, peak = cases.load_counter(r), 0
       run_yield(r, { function()
         -- bursts of 100 every 15 ms, so that the fault server's socket
         -- buffer takes them; a plan takes at least 300 ms, so all 1000
         -- are in flight after the last burst
-        for b = 0, N - 1, 100 do
+        for b = 0, cases.N - 1, 100 do
           local batch = {}
           for i = b + 1, b + 100 do
-            batch[#batch + 1] = function()
-              local p, msg = r:resolve("d" .. i .. ".load.test")
-              if load_ok(p, i) then ok = ok + 1 else bad[#bad + 1] = i .. ": " .. tostring(msg) end
-            end
+            batch[#batch + 1] = function() load.resolve(i) end
           end
           coroutine.yield("spawn", batch)
           peak = math.max(peak, r:pending())
           coroutine.yield("sleep", 0.015)
         end
       end })
-      assert.same({}, bad)
-      assert.equal(N, ok)
-      assert.equal(N, peak)
-      assert.equal(0, r:pending())
+      load.check(peak)
       r:close()
     end)
 
     it("lets the others complete while one coroutine waits for an answer that never comes", function()
       local r = fault_resolver { wait = "yield", timeout = 2, tries = 1 }
-      local order = {}
-      run_yield(r, {
-        function()
-          local _, _, code = r:resolve("never.test")
-          order[#order + 1] = "never:" .. code
-        end,
-        function()
-          for _ = 1, 3 do
-            local p = r:resolve("quick.test")
-            order[#order + 1] = "quick:" .. p.targets[1].addr
-          end
-        end,
-      })
-      assert.same({ "quick:192.0.2.3", "quick:192.0.2.3", "quick:192.0.2.3", "never:TIMEOUT" }, order)
+      cases.assert_race(r, function(tasks) run_yield(r, tasks) end)
       r:close()
     end)
 
     it("sleeps in the kernel: no CPU time while a query goes unanswered for 1 s", function()
       local r = fault_resolver { wait = "yield", timeout = 1, tries = 1 }
       local code
-      local c0, t0 = os.clock(), now()
-      run_yield(r, { function() code = select(3, r:resolve("never.test")) end })
-      local cpu, wall = os.clock() - c0, now() - t0
+      cases.assert_sleeps(function()
+        run_yield(r, { function() code = select(3, r:resolve("never.test")) end })
+      end)
       assert.equal("TIMEOUT", code)
-      assert.is_true(wall >= 0.9, "waited only " .. wall .. " s")
-      assert.is_true(cpu < 0.1, "used " .. cpu .. " s of CPU in " .. wall .. " s")
       r:close()
     end)
 
-    it("wakes a waiting coroutine with CANCELLED when the resolver is closed", function()
+    it("wakes the waiting coroutines with CANCELLED when the resolver is closed", function()
       local r = fault_resolver { wait = "yield" }
-      local got = {}
-      run_yield(r, {
-        function() got.resolve = { r:resolve("never.test") } end,
-        function()
-          local it, st = r:targets("never.test")
-          for _ in it, st do got.target = true end
-          got.targets = st
-        end,
-        function()
-          coroutine.yield("sleep", 0.1)
-          r:close()
-        end,
-      })
-      assert.is_nil(got.resolve[1])
-      assert.equal("CANCELLED", got.resolve[3])
-      assert.is_nil(got.target)
-      assert.equal("CANCELLED", got.targets.code)
-      assert.equal("string", type(got.targets.message))
+      cases.assert_close_wakes(r, function(tasks) run_yield(r, tasks) end, function()
+        coroutine.yield("sleep", 0.1)
+        r:close()
+      end)
     end)
   end)
 
   describe("targets", function()
-    -- Iterate lazy.test with `run` (a function running a function in the
-    -- waiter's way); returns what was seen when each target arrived.
-    local function lazy_run(r, run)
-      local seen = {}
-      local asked = #f.queries({ name = "backup.lazy.test" })
-      local replied = #f.replies({ name = "backup.lazy.test" })
-      local t0 = now()
-      run(function()
-        local it, st = r:targets("lazy.test")
-        for t in it, st do
-          local s = { host = t.host, at = now() - t0, pending = r:pending() }
-          if #seen == 0 then
-            -- the backup's A/AAAA were asked with the best host's...
-            s.backup_asked = f.wait({ name = "backup.lazy.test" }, asked + 2, 0.5) ~= nil
-            -- ...but have not been answered yet
-            s.backup_replies = #f.replies({ name = "backup.lazy.test" }) - replied
-          end
-          seen[#seen + 1] = s
-        end
-        seen.code = st.code
-        seen.plan = st.plan
-      end)
-      return seen
-    end
-
-    local function check_lazy(seen)
-      assert.equal(4, #seen) -- best: 2 addresses, backup: 2
-      assert.equal("best.lazy.test", seen[1].host)
-      assert.is_true(seen[1].backup_asked, "the backup's addresses were not asked in parallel")
-      assert.equal(0, seen[1].backup_replies)
-      assert.equal(1, seen[1].pending)
-      assert.is_true(seen[1].at < 0.8, "first target after " .. seen[1].at .. " s")
-      assert.equal("best.lazy.test", seen[2].host)
-      assert.equal("backup.lazy.test", seen[3].host)
-      assert.is_true(seen[3].at >= 0.9, "backup target after " .. seen[3].at .. " s")
-      assert.is_nil(seen.code)
-      assert.equal(4, #seen.plan.targets)
-    end
-
     it("yields the best level while a backup host is still resolving (blocking)", function()
       local r = fault_resolver()
-      check_lazy(lazy_run(r, function(fn) fn() end))
+      cases.assert_lazy(f, r, function(tasks) tasks[1]() end)
       r:close()
     end)
 
     it("yields the best level while a backup host is still resolving (wait = 'yield')", function()
       local r = fault_resolver { wait = "yield" }
-      check_lazy(lazy_run(r, function(fn) run_yield(r, { fn }) end))
+      cases.assert_lazy(f, r, function(tasks) run_yield(r, tasks) end)
       r:close()
     end)
 
@@ -463,11 +334,7 @@ describe("async without an event library", function()
     end)
 
     it("cancels the rest when a loop breaks out of it or a <close> variable goes (Lua 5.4)", function()
-      if _VERSION ~= "Lua 5.4" then
-        pending("Lua 5.4 only: LuaJIT has no closing values; call state:close()")
-        return
-      end
-      local chunk = assert(load([[
+      local chunk = cases.load54([[
         local r = ...
         local seen = 0
         for t in r:targets("lazy.test") do
@@ -482,7 +349,11 @@ describe("async without an event library", function()
         end
         after_block = r:pending()
         return seen, after_break, after_block
-      ]], "=break", "t"))
+      ]], "break")
+      if not chunk then
+        pending("Lua 5.4 only: LuaJIT has no closing values; call state:close()")
+        return
+      end
       local r = fault_resolver()
       local t0 = now()
       local seen, after_break, after_block = chunk(r)
@@ -502,12 +373,6 @@ describe("async without an event library", function()
   end)
 
   describe("optional event libraries", function()
-    local function lua_bin()
-      local env = os.getenv("MXR_LUA")
-      if env and env ~= "" then return env end
-      return jit and "luajit" or "lua5.4"
-    end
-
     it("are not needed: require 'mxroute' works and resolves where cqueues and luv cannot load", function()
       local build = jit and "./build/luajit/?.so" or "./build/lua5.4/?.so"
       local script = [[
@@ -524,19 +389,12 @@ describe("async without an event library", function()
         assert(not ok and tostring(err):find("luv"), tostring(err))
         print("ok", #p.targets, n, co().hosts[1].name, package.loaded.cqueues, package.loaded.luv)
       ]]
-      local path = os.getenv("MXR_TEST_TMP") or "/tmp"
-      local file = path .. "/nodeps_" .. tostring(os.time()) .. "_" .. math.random(1e6) .. ".lua"
-      local fh = assert(io.open(file, "w"))
-      fh:write(script)
-      fh:close()
-      -- no ";;": the system's module directories are not searched
-      local cmd = ("cd %q && LUA_PATH='./lua/?.lua;./lua/?/init.lua' LUA_CPATH='%s' %s %q %s 2>&1"):format(
-        os.getenv("MXR_ROOT") or ".", build, lua_bin(), file, srv.addr)
-      local p = assert(io.popen(cmd))
-      local out = p:read("*a")
-      local okc = p:close()
-      os.remove(file)
-      assert.is_truthy(okc, out)
+      local out, status = cases.run_script(script, function(file)
+        -- no ";;": the system's module directories are not searched
+        return ("LUA_PATH='./lua/?.lua;./lua/?/init.lua' LUA_CPATH=%s %s %s %s"):format(
+          util.quote(build), util.interpreter(), file, util.quote(srv.addr))
+      end)
+      assert.equal(0, status, out)
       assert.equal("ok\t3\t3\tmx.simple.mx.test\tnil\tnil\n", out)
     end)
   end)

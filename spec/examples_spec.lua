@@ -3,6 +3,8 @@
 -- default domains) and the test zones (domains given as arguments), and
 -- print real delivery targets in delivery order.
 local knot = require "support.knot"
+local cases = require "support.async_cases"
+local util = require "support.util"
 local mxroute = require "mxroute"
 
 local EXAMPLES = { "coroutines", "cqueues", "luv" }
@@ -11,26 +13,16 @@ local DEFAULTS = { "postmaster@example.test", "bigmail.test", "partner.test",
 
 local demo, shared
 
-local function sh(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function lua_bin()
-  local env = os.getenv("MXR_LUA")
-  if env and env ~= "" then return env end
-  return jit and "luajit" or "lua5.4"
-end
-
 -- Run an example; returns its output, or fails the test.
 local function run(name, args, env)
-  local cmd = { "cd", sh(os.getenv("MXR_ROOT") or "."), "&&" }
-  for k, v in pairs(env or {}) do cmd[#cmd + 1] = k .. "=" .. sh(v) end
-  cmd[#cmd + 1] = lua_bin()
-  cmd[#cmd + 1] = sh("examples/" .. name .. ".lua")
-  for _, a in ipairs(args or {}) do cmd[#cmd + 1] = sh(a) end
-  local p = assert(io.popen(table.concat(cmd, " ") .. " 2>&1; echo \"exit=$?\""))
-  local out = p:read("*a")
-  p:close()
-  assert.truthy(out:find("exit=0\n$"), name .. " failed:\n" .. out)
-  return (out:gsub("exit=0\n$", ""))
+  local cmd = {}
+  for k, v in pairs(env or {}) do cmd[#cmd + 1] = k .. "=" .. util.quote(v) end
+  cmd[#cmd + 1] = util.interpreter()
+  cmd[#cmd + 1] = util.quote("examples/" .. name .. ".lua")
+  for _, a in ipairs(args or {}) do cmd[#cmd + 1] = util.quote(a) end
+  local out, status = cases.shell(table.concat(cmd, " "))
+  assert.equal(0, status, name .. " failed:\n" .. out)
+  return out
 end
 
 -- Output lines by input: { targets = { "pref host addr", ... }, code = }.
@@ -84,10 +76,7 @@ local function check(out, addr, inputs)
 end
 
 local function read(path)
-  local fh = assert(io.open((os.getenv("MXR_ROOT") or ".") .. "/" .. path, "rb"))
-  local s = fh:read("*a")
-  fh:close()
-  return s
+  return assert(util.read_file((os.getenv("MXR_ROOT") or ".") .. "/" .. path), path)
 end
 
 -- An example without its leading comment lines (#! and the doc comment).

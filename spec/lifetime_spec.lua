@@ -2,29 +2,24 @@
 -- flight with CANCELLED; a query, resolver or coroutine nobody holds any
 -- more is collected and takes its c-ares state with it; callbacks run
 -- after c-ares has returned; and valgrind finds no leak or bad access.
-local knot = require "support.knot"
-local fault = require "support.fault"
+local cases = require "support.async_cases"
+local util = require "support.util"
 local mxroute = require "mxroute"
 
 local srv, f
 
-local RULES = {
-  ["never.test"] = { drop = true },
-  ["slow.test"] = { MX = { { 10, "mx.slow.test" } }, delay = 300 },
-  ["mx.slow.test"] = { A = "192.0.2.5" },
-  ["lazy.test"] = { MX = { { 10, "best.lazy.test" }, { 20, "backup.lazy.test" } } },
-  ["best.lazy.test"] = { A = "192.0.2.1" },
-  ["backup.lazy.test"] = { A = "192.0.2.2", delay = 2000 },
-}
-
-local function fault_resolver(opts)
-  local o = { nameservers = { f.addr }, timeout = 5, tries = 1 }
-  for k, v in pairs(opts or {}) do o[k] = v end
-  return mxroute.resolver(o)
-end
+local function fault_resolver(opts) return cases.fault_resolver(f.addr, opts) end
 
 local function collect()
   for _ = 1, 4 do collectgarbage("collect") end
+end
+
+-- Collect garbage: nothing of `weak` may survive, and r must have `left`
+-- (default 0) lookups in flight afterwards.
+local function assert_collected(weak, r, left)
+  collect()
+  assert.is_nil(next(weak))
+  assert.equal(left or 0, r:pending())
 end
 
 -- Descriptors open in this process.
@@ -36,17 +31,8 @@ local function open_fds()
   return n
 end
 
-local function lua_bin()
-  local env = os.getenv("MXR_LUA")
-  if env and env ~= "" then return env end
-  return jit and "luajit" or "lua5.4"
-end
-
 describe("lifetime", function()
-  setup(function()
-    srv = knot.shared()
-    f = fault.start(RULES)
-  end)
+  setup(function() srv, f = cases.servers() end)
   teardown(function() if f then f.stop() end end)
 
   describe("close", function()
@@ -82,11 +68,7 @@ describe("lifetime", function()
     end)
 
     it("is what leaving a <close> block does (Lua 5.4)", function()
-      if _VERSION ~= "Lua 5.4" then
-        pending("Lua 5.4 only")
-        return
-      end
-      local chunk = assert(load([[
+      local chunk = cases.load54([[
         local mxroute, addr = ...
         local q
         do
@@ -94,7 +76,11 @@ describe("lifetime", function()
           q = r:submit("never.test")
         end
         return q
-      ]], "=close", "t"))
+      ]], "close")
+      if not chunk then
+        pending("Lua 5.4 only")
+        return
+      end
       local q = chunk(mxroute, f.addr)
       assert.is_true(q:done())
       assert.equal("CANCELLED", select(3, q:result()))
@@ -102,18 +88,18 @@ describe("lifetime", function()
   end)
 
     it("runs the callback of a query closed early with <close> (Lua 5.4), once, with CANCELLED", function()
-      if _VERSION ~= "Lua 5.4" then
-        pending("Lua 5.4 only")
-        return
-      end
-      local chunk = assert(load([[
+      local chunk = cases.load54([[
         local r, got = ...
         do
           local q <close> = r:submit("never.test", function(_, _, code, qq)
             got[#got + 1] = { code = code, done = qq:done() }
           end)
         end
-      ]], "=close", "t"))
+      ]], "close")
+      if not chunk then
+        pending("Lua 5.4 only")
+        return
+      end
       local r = fault_resolver()
       local got = {}
       chunk(r, got)
@@ -133,9 +119,7 @@ describe("lifetime", function()
       for i = 1, 10 do weak[i] = r:submit("never.test") end
       local held = r:submit("never.test")
       assert.equal(11, r:pending())
-      collect()
-      assert.is_nil(next(weak))
-      assert.equal(1, r:pending())
+      assert_collected(weak, r, 1)
       held:cancel()
       assert.equal(0, r:pending())
       r:close()
@@ -170,9 +154,7 @@ describe("lifetime", function()
         weak[co2] = true
       end
       assert.equal(10, r:pending())
-      collect()
-      assert.is_nil(next(weak))
-      assert.equal(0, r:pending())
+      assert_collected(weak, r)
       assert.is_nil(r:timeout())
       r:close()
     end)
@@ -194,9 +176,7 @@ describe("lifetime", function()
         weak[cq] = true
         assert.equal(3, r:pending())
       end
-      collect()
-      assert.is_nil(next(weak))
-      assert.equal(0, r:pending())
+      assert_collected(weak, r)
       r:close()
     end)
 
@@ -209,9 +189,7 @@ describe("lifetime", function()
         weak[st] = true
       end
       assert.equal(1, r:pending())
-      collect()
-      assert.is_nil(next(weak))
-      assert.equal(0, r:pending())
+      assert_collected(weak, r)
       r:close()
     end)
   end)
@@ -258,14 +236,13 @@ describe("lifetime", function()
   end)
 
   describe("valgrind", function()
-    local valgrind = os.execute("command -v valgrind >/dev/null 2>&1")
-    valgrind = valgrind == true or valgrind == 0
+    local valgrind = util.execute("command -v valgrind >/dev/null 2>&1")
 
     it("finds no leak or invalid access in resolvers, abandoned coroutines, close and collection", function()
       if not valgrind then
         error("valgrind is not installed (it is a dependency of make test)")
       end
-      if lua_bin() ~= "lua5.4" then
+      if util.interpreter() ~= "lua5.4" then
         pending("runs under lua5.4: LuaJIT needs a valgrind-aware build")
         return
       end
@@ -342,20 +319,13 @@ describe("lifetime", function()
         collect()
         print("script done")
       ]]
-      local dir = os.getenv("MXR_TEST_TMP") or "/tmp"
-      local file = dir .. "/valgrind_" .. os.time() .. "_" .. math.random(1e6) .. ".lua"
-      local fh = assert(io.open(file, "w"))
-      fh:write(script)
-      fh:close()
-      local cmd = ("cd %q && valgrind -q --leak-check=full --error-exitcode=99 "
-        .. "--errors-for-leak-kinds=definite,indirect,possible lua5.4 %q %s %s 2>&1; echo \"exit=$?\""):format(
-        os.getenv("MXR_ROOT") or ".", file, srv.addr, f.addr)
-      local p = assert(io.popen(cmd))
-      local out = p:read("*a")
-      p:close()
-      os.remove(file)
+      local out, status = cases.run_script(script, function(file)
+        return ("valgrind -q --leak-check=full --error-exitcode=99 "
+          .. "--errors-for-leak-kinds=definite,indirect,possible lua5.4 %s %s %s"):format(
+          file, util.quote(srv.addr), util.quote(f.addr))
+      end)
       assert.truthy(out:find("script done", 1, true), out)
-      assert.truthy(out:find("exit=0", 1, true), out)
+      assert.equal(0, status, out)
       assert.is_nil(out:find("==%d+==", 1), out) -- -q: valgrind prints only errors
     end)
   end)

@@ -55,6 +55,56 @@ static void mx_reply(dm *m) {
   dm_reply(m, 0x1234, DM_RESPONSE, 0, "mx.test", MXR_TYPE_MX);
 }
 
+/* A reply without records, rcode and question as given, to the query
+ * "mx.test MX". */
+typedef struct bare_case {
+  unsigned rcode;
+  const char *qname;
+  uint16_t qtype;
+  mxr_status want;
+  const char *msg;
+  const char *what;
+} bare_case;
+
+/* Each reply must fail as the case says. */
+static void bare_fail(const bare_case *c, size_t n) {
+  dm m;
+  for (size_t i = 0; i < n; i++) {
+    dm_reply(&m, 1, DM_RESPONSE, c[i].rcode, c[i].qname, c[i].qtype);
+    is_fail(&m, "mx.test", MXR_TYPE_MX, c[i].want, c[i].msg, c[i].what);
+  }
+}
+
+/* A reply to qname/qtype whose one answer record, owned by qname, has
+ * the type, class and RDATA (rdata, len octets) given. */
+typedef struct rr_case {
+  const char *qname;
+  uint16_t qtype;
+  unsigned type;
+  unsigned klass;
+  const char *rdata;
+  size_t len;
+  const char *msg;
+  const char *what;
+} rr_case;
+#define RDATA(s) s, sizeof(s) - 1
+
+/* Each such reply must be FORMERR, its message naming the fault. */
+static void rr_formerr(const rr_case *c, size_t n) {
+  dm m;
+  for (size_t i = 0; i < n; i++) {
+    size_t at;
+    dm_reply(&m, 1, DM_RESPONSE, 0, c[i].qname, c[i].qtype);
+    at = dm_rr_begin(&m, c[i].qname, c[i].type, c[i].klass, 60);
+    for (size_t k = 0; k < c[i].len; k++)
+      dm_u8(&m, (unsigned char)c[i].rdata[k]);
+    dm_rr_end(&m, at);
+    is_fail(&m, c[i].qname, c[i].qtype, MXR_EFORMERR, c[i].msg, c[i].what);
+  }
+}
+
+#define NCASES(a) (sizeof(a) / sizeof((a)[0]))
+
 /* ------------------------------------------------------------------ */
 /* queries                                                             */
 
@@ -325,19 +375,17 @@ static void test_nodata_nx(void) {
   dm_reply(&m, 1, DM_RESPONSE, 2, "mx.test", MXR_TYPE_MX);
   seed(&m, "servfail");
   is_fail(&m, "mx.test", MXR_TYPE_MX, MXR_ESERVFAIL, "SERVFAIL", "SERVFAIL");
-  dm_reply(&m, 1, DM_RESPONSE, 5, "mx.test", MXR_TYPE_MX);
-  is_fail(&m, "mx.test", MXR_TYPE_MX, MXR_EREFUSED, "REFUSED", "REFUSED");
-  /* Even a SERVFAIL must be about our question. */
-  dm_reply(&m, 1, DM_RESPONSE, 2, "other.test", MXR_TYPE_MX);
-  is_fail(&m, "mx.test", MXR_TYPE_MX, MXR_EFORMERR, "another name",
-          "SERVFAIL for another question");
-
-  dm_reply(&m, 1, DM_RESPONSE, 1, "mx.test", MXR_TYPE_MX);
-  is_fail(&m, "mx.test", MXR_TYPE_MX, MXR_EFORMERR, "FORMERR (rcode 1)",
-          "rcode 1 FORMERR");
-  dm_reply(&m, 1, DM_RESPONSE, 4, "mx.test", MXR_TYPE_MX);
-  is_fail(&m, "mx.test", MXR_TYPE_MX, MXR_EFORMERR, "NOTIMP (rcode 4)",
-          "rcode 4 NOTIMP");
+  {
+    static const bare_case rcodes[] = {
+        {5, "mx.test", MXR_TYPE_MX, MXR_EREFUSED, "REFUSED", "REFUSED"},
+        /* Even a SERVFAIL must be about our question. */
+        {2, "other.test", MXR_TYPE_MX, MXR_EFORMERR, "another name",
+         "SERVFAIL for another question"},
+        {1, "mx.test", MXR_TYPE_MX, MXR_EFORMERR, "FORMERR (rcode 1)", "rcode 1 FORMERR"},
+        {4, "mx.test", MXR_TYPE_MX, MXR_EFORMERR, "NOTIMP (rcode 4)", "rcode 4 NOTIMP"},
+    };
+    bare_fail(rcodes, NCASES(rcodes));
+  }
   for (unsigned rc = 6; rc <= 15; rc++) {
     char what[64], msg[64];
     snprintf(what, sizeof what, "rcode %u", rc);
@@ -411,12 +459,14 @@ static void test_header(void) {
   dm_mx(&m, "other.test", 60, 10, "mx1.example");
   is_fail(&m, "mx.test", MXR_TYPE_MX, MXR_EFORMERR,
           "reply is for another name (other.test)", "question name mismatch");
-  dm_reply(&m, 1, DM_RESPONSE, 0, "mx.test.evil", MXR_TYPE_MX);
-  is_fail(&m, "mx.test", MXR_TYPE_MX, MXR_EFORMERR, "another name",
-          "question name with a suffix");
-  dm_reply(&m, 1, DM_RESPONSE, 0, "mx.test", MXR_TYPE_A);
-  is_fail(&m, "mx.test", MXR_TYPE_MX, MXR_EFORMERR, "another type (1)",
-          "question type mismatch");
+  {
+    static const bare_case questions[] = {
+        {0, "mx.test.evil", MXR_TYPE_MX, MXR_EFORMERR, "another name",
+         "question name with a suffix"},
+        {0, "mx.test", MXR_TYPE_A, MXR_EFORMERR, "another type (1)", "question type mismatch"},
+    };
+    bare_fail(questions, NCASES(questions));
+  }
   dm_reply(&m, 1, DM_RESPONSE, 0, "mx.test", MXR_TYPE_MX);
   dm_put16(&m, m.n - 2, 3); /* CH */
   is_fail(&m, "mx.test", MXR_TYPE_MX, MXR_EFORMERR, "another class (3)",
@@ -613,72 +663,28 @@ static void test_owners(void) {
   is_fail(&m, "mx.test", MXR_TYPE_MX, MXR_EFORMERR, "owned by mx.test",
           "record beside a CNAME");
 
-  dm_reply(&m, 1, DM_RESPONSE, 0, "h.test", MXR_TYPE_A);
   {
-    size_t at = dm_rr_begin(&m, "h.test", MXR_TYPE_A, 3, 60);
-    dm_u32(&m, 0x01020304);
-    dm_rr_end(&m, at);
+    /* RDATA in wire form: names as length-prefixed labels, "\0" the root */
+    static const rr_case bad_rdata[] = {
+        {"h.test", MXR_TYPE_A, MXR_TYPE_A, 3, RDATA("\1\2\3\4"), "class 3",
+         "A record of class CH"},
+        {"h.test", MXR_TYPE_A, MXR_TYPE_A, 1, RDATA("\1\2\3\4\5"), "RDLENGTH 5",
+         "A with RDLENGTH 5"},
+        {"h.test", MXR_TYPE_AAAA, MXR_TYPE_AAAA, 1, RDATA("\x20\x01\x0d\xb8"), "RDLENGTH 4",
+         "AAAA with RDLENGTH 4"},
+        {"mx.test", MXR_TYPE_MX, MXR_TYPE_MX, 1, RDATA("\0\12"), "bad MX record",
+         "MX with RDLENGTH 2"},
+        /* pref 10, mx1.example, then a trailing octet inside RDATA */
+        {"mx.test", MXR_TYPE_MX, MXR_TYPE_MX, 1, RDATA("\0\12\3mx1\7example\0\0"),
+         "bad MX record", "MX with a trailing octet"},
+        {"mx.test", MXR_TYPE_MX, MXR_TYPE_CNAME, 1, RDATA("\4real\4test\0\0"),
+         "bad CNAME record", "CNAME with a trailing octet"},
+        /* a CNAME target with a '.' inside a label cannot be asked for */
+        {"mx.test", MXR_TYPE_MX, MXR_TYPE_CNAME, 1, RDATA("\3a.b\0"), "not a host name",
+         "CNAME target with a dot inside a label"},
+    };
+    rr_formerr(bad_rdata, NCASES(bad_rdata));
   }
-  is_fail(&m, "h.test", MXR_TYPE_A, MXR_EFORMERR, "class 3",
-          "A record of class CH");
-
-  dm_reply(&m, 1, DM_RESPONSE, 0, "h.test", MXR_TYPE_A);
-  {
-    size_t at = dm_rr_begin(&m, "h.test", MXR_TYPE_A, 1, 60);
-    dm_u32(&m, 0x01020304);
-    dm_u8(&m, 5);
-    dm_rr_end(&m, at);
-  }
-  is_fail(&m, "h.test", MXR_TYPE_A, MXR_EFORMERR, "RDLENGTH 5",
-          "A with RDLENGTH 5");
-  dm_reply(&m, 1, DM_RESPONSE, 0, "h.test", MXR_TYPE_AAAA);
-  {
-    size_t at = dm_rr_begin(&m, "h.test", MXR_TYPE_AAAA, 1, 60);
-    dm_u32(&m, 0x20010db8);
-    dm_rr_end(&m, at);
-  }
-  is_fail(&m, "h.test", MXR_TYPE_AAAA, MXR_EFORMERR, "RDLENGTH 4",
-          "AAAA with RDLENGTH 4");
-  mx_reply(&m);
-  {
-    size_t at = dm_rr_begin(&m, "mx.test", MXR_TYPE_MX, 1, 60);
-    dm_u16(&m, 10);
-    dm_rr_end(&m, at);
-  }
-  is_fail(&m, "mx.test", MXR_TYPE_MX, MXR_EFORMERR, "bad MX record",
-          "MX with RDLENGTH 2");
-  mx_reply(&m);
-  {
-    size_t at = dm_rr_begin(&m, "mx.test", MXR_TYPE_MX, 1, 60);
-    dm_u16(&m, 10);
-    dm_name(&m, "mx1.example");
-    dm_u8(&m, 0); /* trailing octet inside RDATA */
-    dm_rr_end(&m, at);
-  }
-  is_fail(&m, "mx.test", MXR_TYPE_MX, MXR_EFORMERR, "bad MX record",
-          "MX with a trailing octet");
-  mx_reply(&m);
-  {
-    size_t at = dm_rr_begin(&m, "mx.test", MXR_TYPE_CNAME, 1, 60);
-    dm_name(&m, "real.test");
-    dm_u8(&m, 0);
-    dm_rr_end(&m, at);
-  }
-  is_fail(&m, "mx.test", MXR_TYPE_MX, MXR_EFORMERR, "bad CNAME record",
-          "CNAME with a trailing octet");
-  /* a CNAME target with a '.' inside a label cannot be asked for */
-  mx_reply(&m);
-  {
-    size_t at = dm_rr_begin(&m, "mx.test", MXR_TYPE_CNAME, 1, 60);
-    dm_u8(&m, 3);
-    dm_u8(&m, 'a');
-    dm_u8(&m, '.');
-    dm_u8(&m, 'b');
-    dm_u8(&m, 0);
-    dm_rr_end(&m, at);
-  }
-  is_fail(&m, "mx.test", MXR_TYPE_MX, MXR_EFORMERR, "not a host name",
-          "CNAME target with a dot inside a label");
 }
 
 static void test_compression(void) {

@@ -211,6 +211,95 @@ static void expect(const mxr_opts *o, const char *mxspec, const fake *f,
   mxr_plan_free(p);
 }
 
+/* One plan to check: its input and MX outcome (the exchanges of mxspec),
+ * the rendering it must give and, when msg is set, the message. */
+typedef struct plan_case {
+  const char *input;
+  mxr_status mxst;
+  const char *canon;
+  const char *mxspec;
+  const char *want;
+  const char *what;
+  const char *msg;
+  const char *msg_what;
+} plan_case;
+
+/* Run every case with the addresses of f (seed 1, fed in order). */
+static void check_plans(const mxr_opts *o, const fake *f, const plan_case *c, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    mxr_plan *p = run(o, c[i].input, c[i].mxst, c[i].canon, c[i].mxspec, f, 1, 0);
+    is_str(render(p), c[i].want, "%s", c[i].what);
+    if (c[i].msg)
+      is_str(message(p), c[i].msg, "%s", c[i].msg_what);
+    mxr_plan_free(p);
+  }
+}
+
+#define NCASES(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The index of host name in p, or SIZE_MAX when p has no such host. */
+static size_t host_index(mxr_plan *p, const char *name) {
+  size_t i;
+  for (i = 0; i < mxr_plan_host_count(p); i++)
+    if (strcmp(mxr_plan_host_name(p, i), name) == 0)
+      return i;
+  return SIZE_MAX;
+}
+
+/* Feed both lookups (A, then AAAA) of host i from the fake. */
+static void feed_host(mxr_plan *p, const fake *f, size_t i) {
+  feed_one(p, f, i, 4);
+  feed_one(p, f, i, 6);
+}
+
+/* How often each order of three items came out of 6000 shuffles. */
+typedef struct orders {
+  const char *const *perms; /* the 6 permutations, 3 characters each */
+  int count[6];
+  int other;                /* plans whose order is none of them */
+} orders;
+
+/* Writes the order (3 characters) of a plan's result into order; returns
+ * 0 when the result does not have the three items. */
+typedef int (*order_fn)(const mxr_result *r, char order[4], void *ctx);
+
+/* 6000 plans of example.test with the exchanges of mxspec, fed from f,
+ * shuffled by one generator seeded with seed: each one's order counted. */
+static void count_orders(orders *t, const mxr_opts *o, const char *mxspec, const fake *f,
+                         uint64_t seed, order_fn order_of, void *ctx) {
+  mxr_rng rng;
+  int i, k;
+  mxr_rng_seed(&rng, seed);
+  for (i = 0; i < 6000; i++) {
+    mxr_plan *p = new_plan(o, "example.test");
+    mxr_result r;
+    char order[4];
+    size_t n = parse_mx(mxspec);
+    mxr_plan_set_mx(p, MXR_OK, NULL, mxs, n, &rng);
+    feed(p, f, 0);
+    mxr_plan_result(p, &r);
+    k = 6; /* none of the permutations, unless order_of finds the items */
+    if (order_of(&r, order, ctx))
+      for (k = 0; k < 6 && strcmp(order, t->perms[k]) != 0; k++)
+        ;
+    if (k < 6)
+      t->count[k]++;
+    else
+      t->other++;
+    mxr_plan_free(p);
+  }
+}
+
+/* Of 6000 shuffles, each order must come 1000 +- 150 times. */
+static void check_uniform(const orders *t, const char *what) {
+  int k;
+  for (k = 0; k < 6; k++)
+    ok(t->count[k] >= 850 && t->count[k] <= 1150,
+       "%s order %s appears %d times of 6000 (1000 +- 150)", what, t->perms[k],
+       t->count[k]);
+}
+
 #define OKA(name, a4, a6) {name, MXR_OK, a4, MXR_OK, a6}
 #define END {NULL, MXR_OK, NULL, MXR_OK, NULL}
 
@@ -269,36 +358,27 @@ static void test_implicit(void) {
                     {"bare.test", MXR_OK, "", MXR_ENODATA, ""},
                     {"tmp.test", MXR_ETIMEOUT, "", MXR_ENODATA, ""},
                     END};
-  mxr_plan *p = run(o, "u@Example.TEST", MXR_ENODATA, NULL, "", f, 1, 0);
-  is_str(render(p),
-         "OK H:example.test@0(192.0.2.10) T:example.test/192.0.2.10 implicit",
-         "NODATA: the domain itself at preference 0, implicit");
-  mxr_plan_free(p);
-  p = run(o, "example.test", MXR_OK, NULL, "", f, 1, 0);
-  is_str(render(p),
-         "OK H:example.test@0(192.0.2.10) T:example.test/192.0.2.10 implicit",
-         "an empty MX answer is NODATA too");
-  mxr_plan_free(p);
-  p = run(o, "alias.test", MXR_ENODATA, "Real.Test.", "", f, 1, 0);
-  is_str(render(p), "OK H:real.test@0(192.0.2.11) T:real.test/192.0.2.11 implicit",
-         "the implicit host is the CNAME target (canon)");
-  mxr_plan_free(p);
-  p = run(o, "bare.test", MXR_ENODATA, NULL, "", f, 1, 0);
-  is_str(render(p), "NOHOSTS S:bare.test@0=NODATA implicit",
-         "implicit MX without address: NOHOSTS");
-  is_str(message(p), "bare.test: no usable mail host (bare.test: NODATA)",
-         "NOHOSTS message says why");
-  mxr_plan_free(p);
-  p = run(o, "nx.test", MXR_ENODATA, NULL, "", f, 1, 0);
-  is_str(render(p), "NOHOSTS S:nx.test@0=NXDOMAIN implicit",
-         "implicit MX whose name has vanished: NOHOSTS");
-  mxr_plan_free(p);
-  p = run(o, "tmp.test", MXR_ENODATA, NULL, "", f, 1, 0);
-  is_str(render(p), "TIMEOUT S:tmp.test@0=TIMEOUT implicit",
-         "implicit MX whose A lookup timed out: temporary");
-  is_str(message(p), "tmp.test: tmp.test: no answer in time",
-         "temporary message names the host and the reason");
-  mxr_plan_free(p);
+  static const plan_case cases[] = {
+      {"u@Example.TEST", MXR_ENODATA, NULL, "",
+       "OK H:example.test@0(192.0.2.10) T:example.test/192.0.2.10 implicit",
+       "NODATA: the domain itself at preference 0, implicit", NULL, NULL},
+      {"example.test", MXR_OK, NULL, "",
+       "OK H:example.test@0(192.0.2.10) T:example.test/192.0.2.10 implicit",
+       "an empty MX answer is NODATA too", NULL, NULL},
+      {"alias.test", MXR_ENODATA, "Real.Test.", "",
+       "OK H:real.test@0(192.0.2.11) T:real.test/192.0.2.11 implicit",
+       "the implicit host is the CNAME target (canon)", NULL, NULL},
+      {"bare.test", MXR_ENODATA, NULL, "", "NOHOSTS S:bare.test@0=NODATA implicit",
+       "implicit MX without address: NOHOSTS",
+       "bare.test: no usable mail host (bare.test: NODATA)", "NOHOSTS message says why"},
+      {"nx.test", MXR_ENODATA, NULL, "", "NOHOSTS S:nx.test@0=NXDOMAIN implicit",
+       "implicit MX whose name has vanished: NOHOSTS", NULL, NULL},
+      {"tmp.test", MXR_ENODATA, NULL, "", "TIMEOUT S:tmp.test@0=TIMEOUT implicit",
+       "implicit MX whose A lookup timed out: temporary",
+       "tmp.test: tmp.test: no answer in time",
+       "temporary message names the host and the reason"},
+  };
+  check_plans(o, f, cases, NCASES(cases));
   mxr_opts_free(o);
 }
 
@@ -329,6 +409,20 @@ static void test_null_mx(void) {
   mxr_opts_free(o);
 }
 
+/* The first letters of the first three hosts, of four; clears *zlast
+ * (an int) when the fourth is not z.test. */
+static int host_order(const mxr_result *r, char order[4], void *zlast) {
+  int k;
+  if (r->nhosts != 4)
+    return 0;
+  for (k = 0; k < 3; k++)
+    order[k] = r->hosts[k].name[0];
+  order[3] = '\0';
+  if (r->hosts[3].name[0] != 'z')
+    *(int *)zlast = 0;
+  return 1;
+}
+
 /* Rule 6: equal preferences in uniformly random order. */
 static void test_host_shuffle(void) {
   mxr_opts *o = mxr_opts_new();
@@ -338,41 +432,25 @@ static void test_host_shuffle(void) {
                     OKA("z.test", "192.0.2.9", ""), END};
   static const char *const perms[6] = {"abc", "acb", "bac",
                                        "bca", "cab", "cba"};
-  int count[6] = {0}, i, k, other = 0, zlast = 1;
-  mxr_rng rng;
-  mxr_rng_seed(&rng, 12345);
-  for (i = 0; i < 6000; i++) {
-    mxr_plan *p = new_plan(o, "example.test");
-    mxr_result r;
-    char order[4];
-    size_t n = parse_mx("10:a.test 10:b.test 10:c.test 20:z.test");
-    mxr_plan_set_mx(p, MXR_OK, NULL, mxs, n, &rng);
-    feed(p, f, 0);
-    mxr_plan_result(p, &r);
-    if (r.nhosts != 4) {
-      other++;
-    } else {
-      for (k = 0; k < 3; k++)
-        order[k] = r.hosts[k].name[0];
-      order[3] = '\0';
-      if (r.hosts[3].name[0] != 'z')
-        zlast = 0;
-      for (k = 0; k < 6 && strcmp(order, perms[k]) != 0; k++)
-        ;
-      if (k < 6)
-        count[k]++;
-      else
-        other++;
-    }
-    mxr_plan_free(p);
-  }
-  is_int(other, 0, "every plan has the four hosts");
+  orders t = {perms, {0}, 0};
+  int zlast = 1;
+  count_orders(&t, o, "10:a.test 10:b.test 10:c.test 20:z.test", f, 12345, host_order, &zlast);
+  is_int(t.other, 0, "every plan has the four hosts");
   ok(zlast, "the higher preference is never mixed into the equal ones");
-  for (k = 0; k < 6; k++)
-    ok(count[k] >= 850 && count[k] <= 1150,
-       "host order %s appears %d times of 6000 (1000 +- 150)", perms[k],
-       count[k]);
+  check_uniform(&t, "host");
   mxr_opts_free(o);
+}
+
+/* The last digits of the three targets, 192.0.2.1 to .3. */
+static int addr_order(const mxr_result *r, char order[4], void *ctx) {
+  int k;
+  (void)ctx;
+  if (r->ntargets != 3)
+    return 0;
+  for (k = 0; k < 3; k++)
+    order[k] = (char)('0' + r->targets[k].addr.bytes[3]);
+  order[3] = '\0';
+  return 1;
 }
 
 /* Rule 7: a host's addresses in uniformly random order. */
@@ -381,37 +459,10 @@ static void test_addr_shuffle(void) {
   const fake f[] = {OKA("mx.test", "192.0.2.1 192.0.2.2 192.0.2.3", ""), END};
   static const char *const perms[6] = {"123", "132", "213",
                                        "231", "312", "321"};
-  int count[6] = {0}, i, k, other = 0;
-  mxr_rng rng;
-  mxr_rng_seed(&rng, 999);
-  for (i = 0; i < 6000; i++) {
-    mxr_plan *p = new_plan(o, "example.test");
-    mxr_result r;
-    char order[4];
-    size_t n = parse_mx("10:mx.test");
-    mxr_plan_set_mx(p, MXR_OK, NULL, mxs, n, &rng);
-    feed(p, f, 0);
-    mxr_plan_result(p, &r);
-    if (r.ntargets != 3) {
-      other++;
-    } else {
-      for (k = 0; k < 3; k++)
-        order[k] = (char)('0' + r.targets[k].addr.bytes[3]);
-      order[3] = '\0';
-      for (k = 0; k < 6 && strcmp(order, perms[k]) != 0; k++)
-        ;
-      if (k < 6)
-        count[k]++;
-      else
-        other++;
-    }
-    mxr_plan_free(p);
-  }
-  is_int(other, 0, "every plan has the three addresses");
-  for (k = 0; k < 6; k++)
-    ok(count[k] >= 850 && count[k] <= 1150,
-       "address order %s appears %d times of 6000 (1000 +- 150)", perms[k],
-       count[k]);
+  orders t = {perms, {0}, 0};
+  count_orders(&t, o, "10:mx.test", f, 999, addr_order, NULL);
+  is_int(t.other, 0, "every plan has the three addresses");
+  check_uniform(&t, "address");
   mxr_opts_free(o);
 }
 
@@ -644,18 +695,23 @@ static void test_self_addr(void) {
          "add_self rejects a non-name");
   is_int(mxr_opts_add_self(o, "", 0, err, sizeof err), MXR_EBADOPT,
          "add_self rejects the empty name");
-  expect(o, "10:mx1.test 20:mx2.test 30:mx3.test", f,
-         "OK H:mx1.test@10(192.0.2.1) T:mx1.test/192.0.2.1 self=20",
-         "a host with one of our addresses (IPv6 text normalised) is us");
-  expect(o, "10:mx1.test 20:mapped.test 30:mx3.test", f,
-         "OK H:mx1.test@10(192.0.2.1) T:mx1.test/192.0.2.1 self=20",
-         "an IPv4-mapped address of ours counts");
-  expect(o, "10:mx1.test 10:mx2.test 30:mx3.test", f, "LOOP self=10",
-         "a level that holds us is dropped entirely");
-  expect(o, "10:mx1.test 20:lo.test 30:mx3.test", f,
-         "OK H:mx1.test@10(192.0.2.1) mx3.test@30(192.0.2.3) "
-         "T:mx1.test/192.0.2.1 mx3.test/192.0.2.3 S:lo.test@20=IGNORED",
-         "::1 of ours does not make a host with 127.0.0.1 us");
+  static const plan_case cases[] = {
+      {"user@example.test", MXR_OK, NULL, "10:mx1.test 20:mx2.test 30:mx3.test",
+       "OK H:mx1.test@10(192.0.2.1) T:mx1.test/192.0.2.1 self=20",
+       "a host with one of our addresses (IPv6 text normalised) is us", NULL, NULL},
+      {"user@example.test", MXR_OK, NULL, "10:mx1.test 20:mapped.test 30:mx3.test",
+       "OK H:mx1.test@10(192.0.2.1) T:mx1.test/192.0.2.1 self=20",
+       "an IPv4-mapped address of ours counts", NULL, NULL},
+      {"user@example.test", MXR_OK, NULL, "10:mx1.test 10:mx2.test 30:mx3.test",
+       "LOOP self=10", "a level that holds us is dropped entirely", NULL, NULL},
+      {"user@example.test", MXR_OK, NULL, "10:mx1.test 20:lo.test 30:mx3.test",
+       "OK H:mx1.test@10(192.0.2.1) mx3.test@30(192.0.2.3) "
+       "T:mx1.test/192.0.2.1 mx3.test/192.0.2.3 S:lo.test@20=IGNORED",
+       "::1 of ours does not make a host with 127.0.0.1 us", NULL, NULL},
+      {"example.test", MXR_ENODATA, NULL, "", "LOOP self=0 implicit",
+       "implicit MX that is us by address: LOOP", NULL, NULL},
+  };
+  check_plans(o, f, cases, NCASES(cases));
   {
     mxr_opts *lo = mxr_opts_new();
     mxr_opts_add_self(lo, "127.0.0.1", 9, err, sizeof err);
@@ -664,32 +720,19 @@ static void test_self_addr(void) {
            "our address counts even where the guard would drop it");
     mxr_opts_free(lo);
   }
-  p = run(o, "example.test", MXR_ENODATA, NULL, "", f, 1, 0);
-  is_str(render(p), "LOOP self=0 implicit",
-         "implicit MX that is us by address: LOOP");
-  mxr_plan_free(p);
   {
     /* Once we are found at 20, the hosts above stop being wanted. */
-    size_t i, i1 = 9, i2 = 9, i3 = 9;
+    size_t i1, i3;
     p = run(o, "example.test", MXR_OK, NULL, "10:mx1.test 20:mx2.test 30:mx3.test",
             NULL, 1, NOFEED);
-    for (i = 0; i < 3; i++) {
-      const char *nm = mxr_plan_host_name(p, i);
-      if (strcmp(nm, "mx1.test") == 0)
-        i1 = i;
-      else if (strcmp(nm, "mx2.test") == 0)
-        i2 = i;
-      else
-        i3 = i;
-    }
-    feed_one(p, f, i2, 4);
-    feed_one(p, f, i2, 6);
+    i1 = host_index(p, "mx1.test");
+    i3 = host_index(p, "mx3.test");
+    feed_host(p, f, host_index(p, "mx2.test"));
     ok(!mxr_plan_host_wants(p, i3, 4) && !mxr_plan_host_wants(p, i3, 6),
        "hosts above our preference stop being wanted");
     ok(mxr_plan_host_wants(p, i1, 4), "better hosts are still wanted");
     ok(!mxr_plan_complete(p), "not complete before the better host is in");
-    feed_one(p, f, i1, 4);
-    feed_one(p, f, i1, 6);
+    feed_host(p, f, i1);
     ok(mxr_plan_complete(p), "complete without the discarded host");
     is_int(feed_one(p, f, i3, 4), MXR_OK, "a late answer is accepted");
     is_str(render(p), "OK H:mx1.test@10(192.0.2.1) T:mx1.test/192.0.2.1 self=20",
@@ -740,25 +783,17 @@ static void test_ready(void) {
                     OKA("d.test", "192.0.2.4", ""), END};
   char err[MXR_MSG_BUF];
   mxr_plan *p;
-  size_t ia = 9, ib = 9, ic = 9, id = 9, i;
+  size_t ib;
   const mxr_target *t0;
   char first[64];
   p = run(o, "example.test", MXR_OK, NULL, "10:a.test 10:b.test 20:c.test 30:d.test",
           NULL, 7, NOFEED);
-  for (i = 0; i < mxr_plan_host_count(p); i++) {
-    char c = mxr_plan_host_name(p, i)[0];
-    if (c == 'a') ia = i;
-    if (c == 'b') ib = i;
-    if (c == 'c') ic = i;
-    if (c == 'd') id = i;
-  }
+  ib = host_index(p, "b.test");
   is_int(mxr_plan_ready(p), 0, "nothing ready before any address");
   ok(mxr_plan_target(p, 0) == NULL, "no target before ready");
-  feed_one(p, f, ic, 4);
-  feed_one(p, f, ic, 6);
+  feed_host(p, f, host_index(p, "c.test"));
   is_int(mxr_plan_ready(p), 0, "a later level is not ready before earlier ones");
-  feed_one(p, f, ia, 4);
-  feed_one(p, f, ia, 6);
+  feed_host(p, f, host_index(p, "a.test"));
   feed_one(p, f, ib, 4);
   is_int(mxr_plan_ready(p), 0,
          "a level is not ready while one of its hosts waits for AAAA");
@@ -768,8 +803,7 @@ static void test_ready(void) {
   t0 = mxr_plan_target(p, 0);
   mxr_addr_format(&t0->addr, first);
   ok(mxr_plan_target(p, 4) == NULL, "target beyond ready is NULL");
-  feed_one(p, f, id, 4);
-  feed_one(p, f, id, 6);
+  feed_host(p, f, host_index(p, "d.test"));
   ok(mxr_plan_complete(p), "complete after the last lookup");
   is_int(mxr_plan_ready(p), 5, "ready equals ntargets when complete");
   {
@@ -784,21 +818,12 @@ static void test_ready(void) {
   mxr_opts_set_prefer(o, MXR_PREFER_IPV4);
   p = run(o, "example.test", MXR_OK, NULL, "10:a.test 20:b.test 20:c.test",
           NULL, 7, NOFEED);
-  for (i = 0; i < mxr_plan_host_count(p); i++) {
-    char c = mxr_plan_host_name(p, i)[0];
-    if (c == 'a') ia = i;
-    if (c == 'b') ib = i;
-    if (c == 'c') ic = i;
-  }
-  feed_one(p, f, ic, 4);
-  feed_one(p, f, ic, 6);
+  feed_host(p, f, host_index(p, "c.test"));
   is_int(mxr_plan_ready(p), 0, "c is resolved but level 10 is not");
-  feed_one(p, f, ia, 4);
-  feed_one(p, f, ia, 6);
+  feed_host(p, f, host_index(p, "a.test"));
   is_int(mxr_plan_ready(p), 2, "level 10 ready");
   ok(!mxr_plan_complete(p), "level 20 must be resolved to know whether it is us");
-  feed_one(p, f, ib, 4);
-  feed_one(p, f, ib, 6);
+  feed_host(p, f, host_index(p, "b.test"));
   is_str(render(p), "OK H:a.test@10(192.0.2.1,2001:db8::1) T:a.test/192.0.2.1 "
                     "a.test/2001:db8::1 self=20",
          "b is us: level 20 dropped, c too");
@@ -820,47 +845,45 @@ static void test_skipped(void) {
       {"mixed.test", MXR_ENXDOMAIN, "", MXR_ETIMEOUT, ""},
       OKA("lo.test", "127.0.0.1 10.1.2.3", "::1"),
       END};
+  /* a skipped host beside good.test: "OK H:good.test@20(192.0.2.1)
+   * T:good.test/192.0.2.1 " then its entry */
+#define GOOD "OK H:good.test@20(192.0.2.1) T:good.test/192.0.2.1 "
+  static const plan_case cases[] = {
+      {"user@example.test", MXR_OK, NULL, "10:gone.test 20:good.test",
+       GOOD "S:gone.test@10=NXDOMAIN", "a host that does not exist is skipped and reported",
+       NULL, NULL},
+      {"user@example.test", MXR_OK, NULL, "10:empty.test 20:good.test",
+       GOOD "S:empty.test@10=NODATA", "a host without addresses is skipped as NODATA", NULL,
+       NULL},
+      {"user@example.test", MXR_OK, NULL, "10:half.test",
+       "OK H:half.test@10(192.0.2.5) T:half.test/192.0.2.5",
+       "a failed AAAA beside a good A is not reported", NULL, NULL},
+      {"user@example.test", MXR_OK, NULL, "10:sick.test 20:good.test",
+       GOOD "S:sick.test@10=SERVFAIL", "A SERVFAIL + AAAA NODATA: skipped as SERVFAIL", NULL,
+       NULL},
+      {"user@example.test", MXR_OK, NULL, "10:nx6.test 20:good.test",
+       GOOD "S:nx6.test@10=NXDOMAIN", "NXDOMAIN beats NODATA", NULL, NULL},
+      {"user@example.test", MXR_OK, NULL, "10:mixed.test 20:good.test",
+       GOOD "S:mixed.test@10=TIMEOUT", "A NXDOMAIN + AAAA TIMEOUT: the temporary failure wins",
+       NULL, NULL},
+      {"user@example.test", MXR_OK, NULL, "10:lo.test 20:good.test",
+       GOOD "S:lo.test@10=IGNORED",
+       "a host whose every address is ignored is skipped as IGNORED", NULL, NULL},
+      /* no usable host: temporary beats permanent */
+      {"example.test", MXR_OK, NULL, "10:gone.test 20:slow.test 30:lo.test",
+       "TIMEOUT S:gone.test@10=NXDOMAIN slow.test@20=TIMEOUT lo.test@30=IGNORED",
+       "any temporary failure makes the plan temporary",
+       "example.test: slow.test: no answer in time", "temporary message names host and reason"},
+      {"example.test", MXR_OK, NULL, "10:gone.test 20:empty.test 30:lo.test",
+       "NOHOSTS S:gone.test@10=NXDOMAIN empty.test@20=NODATA lo.test@30=IGNORED",
+       "only permanent failures: NOHOSTS",
+       "example.test: no usable mail host (gone.test: NXDOMAIN, empty.test: "
+       "NODATA, lo.test: IGNORED)",
+       "NOHOSTS message lists why"},
+  };
+#undef GOOD
   mxr_plan *p;
-  expect(o, "10:gone.test 20:good.test", f,
-         "OK H:good.test@20(192.0.2.1) T:good.test/192.0.2.1 S:gone.test@10=NXDOMAIN",
-         "a host that does not exist is skipped and reported");
-  expect(o, "10:empty.test 20:good.test", f,
-         "OK H:good.test@20(192.0.2.1) T:good.test/192.0.2.1 S:empty.test@10=NODATA",
-         "a host without addresses is skipped as NODATA");
-  expect(o, "10:half.test", f,
-         "OK H:half.test@10(192.0.2.5) T:half.test/192.0.2.5",
-         "a failed AAAA beside a good A is not reported");
-  expect(o, "10:sick.test 20:good.test", f,
-         "OK H:good.test@20(192.0.2.1) T:good.test/192.0.2.1 S:sick.test@10=SERVFAIL",
-         "A SERVFAIL + AAAA NODATA: skipped as SERVFAIL");
-  expect(o, "10:nx6.test 20:good.test", f,
-         "OK H:good.test@20(192.0.2.1) T:good.test/192.0.2.1 S:nx6.test@10=NXDOMAIN",
-         "NXDOMAIN beats NODATA");
-  expect(o, "10:mixed.test 20:good.test", f,
-         "OK H:good.test@20(192.0.2.1) T:good.test/192.0.2.1 S:mixed.test@10=TIMEOUT",
-         "A NXDOMAIN + AAAA TIMEOUT: the temporary failure wins");
-  expect(o, "10:lo.test 20:good.test", f,
-         "OK H:good.test@20(192.0.2.1) T:good.test/192.0.2.1 S:lo.test@10=IGNORED",
-         "a host whose every address is ignored is skipped as IGNORED");
-  /* no usable host: temporary beats permanent */
-  p = run(o, "example.test", MXR_OK, NULL, "10:gone.test 20:slow.test 30:lo.test",
-          f, 1, 0);
-  is_str(render(p),
-         "TIMEOUT S:gone.test@10=NXDOMAIN slow.test@20=TIMEOUT lo.test@30=IGNORED",
-         "any temporary failure makes the plan temporary");
-  is_str(message(p), "example.test: slow.test: no answer in time",
-         "temporary message names host and reason");
-  mxr_plan_free(p);
-  p = run(o, "example.test", MXR_OK, NULL, "10:gone.test 20:empty.test 30:lo.test",
-          f, 1, 0);
-  is_str(render(p),
-         "NOHOSTS S:gone.test@10=NXDOMAIN empty.test@20=NODATA lo.test@30=IGNORED",
-         "only permanent failures: NOHOSTS");
-  is_str(message(p),
-         "example.test: no usable mail host (gone.test: NXDOMAIN, empty.test: "
-         "NODATA, lo.test: IGNORED)",
-         "NOHOSTS message lists why");
-  mxr_plan_free(p);
+  check_plans(o, f, cases, NCASES(cases));
   {
     /* a long list is cut, never overflows */
     char spec[4096] = "";
@@ -904,6 +927,24 @@ static void test_mx_to_ip(void) {
   mxr_opts_free(o);
 }
 
+/* The rendering (and, if st is set, the status) of the plan whose one
+ * exchange h.test has the one address addr. */
+static const char *render_one_addr(const mxr_opts *o, const char *addr, mxr_status *st) {
+  fake f[] = {{"h.test", MXR_OK, "", MXR_OK, ""}, END};
+  mxr_plan *p;
+  const char *got;
+  if (strchr(addr, ':'))
+    f[0].a6 = addr;
+  else
+    f[0].a4 = addr;
+  p = run(o, "example.test", MXR_OK, NULL, "10:h.test", f, 1, 0);
+  if (st)
+    *st = status_of(p);
+  got = render(p); /* rbuf or a literal: it outlives the plan */
+  mxr_plan_free(p);
+  return got;
+}
+
 /* Rule 11: the target guard. */
 static void test_guard(void) {
   static const char *const dropped[] = {
@@ -922,35 +963,22 @@ static void test_guard(void) {
   size_t i;
   int bad = 0;
   char err[MXR_MSG_BUF];
-  for (i = 0; i < sizeof dropped / sizeof dropped[0]; i++) {
-    fake f[] = {{"h.test", MXR_OK, "", MXR_OK, ""}, END};
-    mxr_plan *p;
-    if (strchr(dropped[i], ':'))
-      f[0].a6 = dropped[i];
-    else
-      f[0].a4 = dropped[i];
-    p = run(o, "example.test", MXR_OK, NULL, "10:h.test", f, 1, 0);
-    if (strcmp(render(p), "NOHOSTS S:h.test@10=IGNORED") != 0) {
-      printf("# not dropped: %s -> %s\n", dropped[i], rbuf);
+  for (i = 0; i < NCASES(dropped); i++) {
+    const char *got = render_one_addr(o, dropped[i], NULL);
+    if (strcmp(got, "NOHOSTS S:h.test@10=IGNORED") != 0) {
+      printf("# not dropped: %s -> %s\n", dropped[i], got);
       bad++;
     }
-    mxr_plan_free(p);
   }
   is_int(bad, 0, "every default guarded range drops its addresses");
   bad = 0;
-  for (i = 0; i < sizeof kept / sizeof kept[0]; i++) {
-    fake f[] = {{"h.test", MXR_OK, "", MXR_OK, ""}, END};
-    mxr_plan *p;
-    if (strchr(kept[i], ':'))
-      f[0].a6 = kept[i];
-    else
-      f[0].a4 = kept[i];
-    p = run(o, "example.test", MXR_OK, NULL, "10:h.test", f, 1, 0);
-    if (status_of(p) != MXR_OK) {
-      printf("# dropped: %s -> %s\n", kept[i], render(p));
+  for (i = 0; i < NCASES(kept); i++) {
+    mxr_status st;
+    const char *got = render_one_addr(o, kept[i], &st);
+    if (st != MXR_OK) {
+      printf("# dropped: %s -> %s\n", kept[i], got);
       bad++;
     }
-    mxr_plan_free(p);
   }
   is_int(bad, 0, "addresses just outside the guarded ranges are kept");
   {

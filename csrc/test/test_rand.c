@@ -18,37 +18,38 @@ static const uint64_t ref42[4] = {
     UINT64_C(0x15780b2e0c2ec716), UINT64_C(0x6104d9866d113a7e),
     UINT64_C(0xae17533239e499a1), UINT64_C(0xecb8ad4703b360a1)};
 
-static void test_reference(void) {
+/* Whether the first n draws after seeding with seed are want[0..n-1]. */
+static int stream_is(uint64_t seed, const uint64_t *want, int n) {
   mxr_rng r;
-  int i, same = 1;
-  mxr_rng_seed(&r, 0);
-  for (i = 0; i < 4; i++)
-    if (mxr_rng_next(&r) != ref0[i])
-      same = 0;
-  ok(same, "seed 0 gives the reference xoshiro256** stream");
-  same = 1;
-  mxr_rng_seed(&r, 42);
-  for (i = 0; i < 4; i++)
-    if (mxr_rng_next(&r) != ref42[i])
-      same = 0;
-  ok(same, "seed 42 gives the reference xoshiro256** stream");
+  int i;
+  mxr_rng_seed(&r, seed);
+  for (i = 0; i < n; i++)
+    if (mxr_rng_next(&r) != want[i])
+      return 0;
+  return 1;
+}
+
+/* Whether seeds sa and sb give the same first n draws. */
+static int same_stream(uint64_t sa, uint64_t sb, int n) {
+  mxr_rng a, b;
+  int i;
+  mxr_rng_seed(&a, sa);
+  mxr_rng_seed(&b, sb);
+  for (i = 0; i < n; i++)
+    if (mxr_rng_next(&a) != mxr_rng_next(&b))
+      return 0;
+  return 1;
+}
+
+static void test_reference(void) {
+  ok(stream_is(0, ref0, 4), "seed 0 gives the reference xoshiro256** stream");
+  ok(stream_is(42, ref42, 4), "seed 42 gives the reference xoshiro256** stream");
 }
 
 static void test_reproducible(void) {
   mxr_rng a, b;
-  int i, same = 1, differ = 0;
-  mxr_rng_seed(&a, 7);
-  mxr_rng_seed(&b, 7);
-  for (i = 0; i < 1000; i++)
-    if (mxr_rng_next(&a) != mxr_rng_next(&b))
-      same = 0;
-  ok(same, "the same seed gives the same stream");
-  mxr_rng_seed(&a, 7);
-  mxr_rng_seed(&b, 8);
-  for (i = 0; i < 10; i++)
-    if (mxr_rng_next(&a) != mxr_rng_next(&b))
-      differ = 1;
-  ok(differ, "another seed gives another stream");
+  ok(same_stream(7, 7, 1000), "the same seed gives the same stream");
+  ok(!same_stream(7, 8, 10), "another seed gives another stream");
   is_int(mxr_rng_seed_os(&a), MXR_OK, "seed_os works");
   is_int(mxr_rng_seed_os(&b), MXR_OK, "seed_os works twice");
   ok(mxr_rng_next(&a) != mxr_rng_next(&b) || mxr_rng_next(&a) != mxr_rng_next(&b),

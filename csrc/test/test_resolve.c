@@ -57,6 +57,18 @@ static void answer_a(mxr_res *r, const mxr_query *q, unsigned last) {
   answer(r, q, &m);
 }
 
+/* Answer each of the n queries qs: with an address ending in last. */
+static void answer_all_a(mxr_res *r, const mxr_query *qs, size_t n, unsigned last) {
+  for (size_t i = 0; i < n; i++)
+    answer_a(r, &qs[i], last);
+}
+
+/* ... or with no record and rcode. */
+static void answer_all_rcode(mxr_res *r, const mxr_query *qs, size_t n, unsigned rcode) {
+  for (size_t i = 0; i < n; i++)
+    answer_rcode(r, &qs[i], rcode);
+}
+
 static mxr_res *start(const char *input) {
   return mxr_res_new(input, strlen(input), opts, &rng);
 }
@@ -86,11 +98,13 @@ static mxr_status skip_code(const mxr_result *res, const char *name) {
   return MXR_OK;
 }
 
-/* Start "user@mx.test" and answer the MX query with m (built for it). */
-static mxr_res *after_mx(void (*build)(dm *, const mxr_query *),
-                         mxr_query *qs, size_t *n) {
+typedef void (*build_fn)(dm *, const mxr_query *);
+
+/* Start "user@mx.test" with options o and answer the MX query with the
+ * reply build makes for it; qs and *n: the queries asked next. */
+static mxr_res *after_mx_with(const mxr_opts *o, build_fn build, mxr_query *qs, size_t *n) {
   dm m;
-  mxr_res *r = start("user@mx.test");
+  mxr_res *r = mxr_res_new("user@mx.test", 12, o, &rng);
   *n = drain(r, qs);
   if (*n != 1)
     return r;
@@ -100,10 +114,37 @@ static mxr_res *after_mx(void (*build)(dm *, const mxr_query *),
   return r;
 }
 
+/* The same with the default options. */
+static mxr_res *after_mx(build_fn build, mxr_query *qs, size_t *n) {
+  return after_mx_with(opts, build, qs, n);
+}
+
+/* Start "user@mx.test" and fail its MX query with st (as the transport
+ * does); qs: room for the queries. */
+static mxr_res *mx_failed(mxr_status st, mxr_query *qs) {
+  mxr_res *r = start("user@mx.test");
+  drain(r, qs);
+  mxr_res_fail(r, qs[0].slot, st);
+  return r;
+}
+
+/* An MX answer that must end the plan with want; text: what it is, or
+ * what the message must hold. */
+typedef struct mx_case {
+  build_fn build;
+  mxr_status want;
+  const char *text;
+} mx_case;
+
 static void two_mx(dm *m, const mxr_query *q) {
   reply(m, q, 0);
   dm_mx(m, q->name, 300, 20, "mx2.test");
   dm_mx(m, q->name, 300, 10, "MX1.test.");
+}
+
+static void one_mx(dm *m, const mxr_query *q) {
+  reply(m, q, 0);
+  dm_mx(m, q->name, 60, 10, "mx1.test");
 }
 
 /* ------------------------------------------------------------------ */
@@ -180,8 +221,7 @@ static void test_implicit(void) {
   is_int(n, 2, "NODATA: A and AAAA of the domain");
   ok(find(qs, n, "mx.test", MXR_TYPE_A) && find(qs, n, "mx.test", MXR_TYPE_AAAA),
      "NODATA: for mx.test itself");
-  for (size_t i = 0; i < n; i++)
-    answer_a(r, &qs[i], 5);
+  answer_all_a(r, qs, n, 5);
   is_int(result(r, &res), MXR_OK, "NODATA: plan OK");
   ok(res.implicit == 1, "NODATA: implicit MX");
   ok(res.nhosts == 1 && strcmp(res.hosts[0].name, "mx.test") == 0 &&
@@ -191,8 +231,7 @@ static void test_implicit(void) {
 
   /* ... and no address either: NOHOSTS */
   r = after_mx(nodata, qs, &n);
-  for (size_t i = 0; i < n; i++)
-    answer_rcode(r, &qs[i], 0);
+  answer_all_rcode(r, qs, n, 0);
   is_int(result(r, &res), MXR_ENOHOSTS, "NODATA, no address: NOHOSTS");
   mxr_res_free(r);
 }
@@ -210,11 +249,7 @@ static void test_mx_failures(void) {
   mxr_result res;
   size_t n;
   mxr_res *r;
-  static const struct {
-    void (*build)(dm *, const mxr_query *);
-    mxr_status want;
-    const char *what;
-  } cases[] = {
+  static const mx_case cases[] = {
       {nxdomain, MXR_ENXDOMAIN, "NXDOMAIN"},
       {servfail, MXR_ESERVFAIL, "SERVFAIL"},
       {refused, MXR_EREFUSED, "REFUSED"},
@@ -222,10 +257,10 @@ static void test_mx_failures(void) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     r = after_mx(cases[i].build, qs, &n);
-    ok(mxr_res_done(r), "%s: done", cases[i].what);
-    is_int(n, 0, "%s: no A/AAAA query (rule 2)", cases[i].what);
-    is_int(result(r, &res), cases[i].want, "%s: plan status", cases[i].what);
-    ok(res.message && res.message[0], "%s: message \"%s\"", cases[i].what,
+    ok(mxr_res_done(r), "%s: done", cases[i].text);
+    is_int(n, 0, "%s: no A/AAAA query (rule 2)", cases[i].text);
+    is_int(result(r, &res), cases[i].want, "%s: plan status", cases[i].text);
+    ok(res.message && res.message[0], "%s: message \"%s\"", cases[i].text,
        res.message ? res.message : "");
     mxr_res_free(r);
   }
@@ -235,9 +270,7 @@ static void test_mx_failures(void) {
     static const mxr_status sts[] = {MXR_ETIMEOUT, MXR_ENETWORK,
                                      MXR_ESERVFAIL, MXR_ECANCELLED};
     for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++) {
-      r = start("user@mx.test");
-      n = drain(r, qs);
-      mxr_res_fail(r, qs[0].slot, sts[i]);
+      r = mx_failed(sts[i], qs);
       ok(mxr_res_done(r), "MX %s: done", mxr_status_name(sts[i]));
       is_int(drain(r, qs), 0, "MX %s: no fallback query",
              mxr_status_name(sts[i]));
@@ -251,9 +284,7 @@ static void test_mx_failures(void) {
     static const mxr_status sts[] = {MXR_OK, MXR_ENODATA, MXR_ENULLMX,
                                      (mxr_status)99};
     for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++) {
-      r = start("user@mx.test");
-      n = drain(r, qs);
-      mxr_res_fail(r, qs[0].slot, sts[i]);
+      r = mx_failed(sts[i], qs);
       is_int(drain(r, qs), 0, "fail(%d): no fallback query", (int)sts[i]);
       is_int(result(r, &res), MXR_ENETWORK, "fail(%d): NETWORK", (int)sts[i]);
       mxr_res_free(r);
@@ -295,11 +326,7 @@ static void short_reply(dm *m, const mxr_query *q) {
 }
 
 static void test_hostile(void) {
-  static const struct {
-    void (*build)(dm *, const mxr_query *);
-    mxr_status want;
-    const char *msg;
-  } cases[] = {
+  static const mx_case cases[] = {
       {qr0, MXR_EFORMERR, "mx.test MX: reply QR bit not set"},
       {foreign, MXR_EFORMERR, "mx.test MX: record owned by evil.test"},
       {foreign_beside, MXR_EFORMERR, "mx.test MX: record owned by evil.test"},
@@ -313,10 +340,10 @@ static void test_hostile(void) {
     mxr_result res;
     size_t n;
     mxr_res *r = after_mx(cases[i].build, qs, &n);
-    is_int(n, 0, "hostile \"%s\": no query follows", cases[i].msg);
+    is_int(n, 0, "hostile \"%s\": no query follows", cases[i].text);
     is_int(result(r, &res), cases[i].want, "  FORMERR");
     is_int(mxr_status_class(res.status), MXR_CLASS_TEMPORARY, "  temporary");
-    ok(res.message && strstr(res.message, cases[i].msg), "  message \"%s\"",
+    ok(res.message && strstr(res.message, cases[i].text), "  message \"%s\"",
        res.message ? res.message : "");
     is_int(res.nhosts + res.ntargets, 0, "  no data");
     mxr_res_free(r);
@@ -342,8 +369,7 @@ static void test_cname_domain(void) {
 
   is_int(n, 2, "CNAME at the domain, MX in the answer: A and AAAA next");
   ok(find(qs, n, "mx1.test", MXR_TYPE_A) != NULL, "  of the target's MX host");
-  for (size_t i = 0; i < n; i++)
-    answer_a(r, &qs[i], 1);
+  answer_all_a(r, qs, n, 1);
   is_int(result(r, &res), MXR_OK, "  plan OK");
   is_str(res.domain, "mx.test", "  domain stays the one asked");
   mxr_res_free(r);
@@ -359,8 +385,7 @@ static void test_cname_domain(void) {
   is_int(n, 2, "  then NODATA: A and AAAA");
   ok(find(qs, n, "real.test", MXR_TYPE_A) && find(qs, n, "real.test", MXR_TYPE_AAAA),
      "  of the canonical name (implicit MX after CNAME)");
-  for (size_t i = 0; i < n; i++)
-    answer_a(r, &qs[i], 3);
+  answer_all_a(r, qs, n, 3);
   is_int(result(r, &res), MXR_OK, "  plan OK");
   ok(res.implicit && res.nhosts == 1 && strcmp(res.hosts[0].name, "real.test") == 0,
      "  implicit host is the canonical name");
@@ -523,8 +548,7 @@ static void test_host_failures(void) {
 
   /* all permanent: NOHOSTS */
   r = after_mx(two_mx, qs, &n);
-  for (size_t i = 0; i < n; i++)
-    answer_rcode(r, &qs[i], 3);
+  answer_all_rcode(r, qs, n, 3);
   is_int(result(r, &res), MXR_ENOHOSTS, "all hosts NXDOMAIN: NOHOSTS");
   mxr_res_free(r);
 
@@ -655,18 +679,13 @@ static void test_self(void) {
   size_t n;
   mxr_opts *o = mxr_opts_new();
   mxr_res *r;
-  dm m;
 
   mxr_opts_ignore_clear(o);
   mxr_opts_add_self(o, "mx1.test", 8, NULL, 0);
   /* we are the best MX by name: LOOP without any address query */
-  r = mxr_res_new("user@mx.test", 12, o, &rng);
-  n = drain(r, qs);
-  reply(&m, &qs[0], 0);
-  dm_mx(&m, "mx.test", 60, 10, "mx1.test");
-  answer(r, &qs[0], &m);
+  r = after_mx_with(o, one_mx, qs, &n);
   ok(mxr_res_done(r), "self by name, best MX: done");
-  is_int(drain(r, qs), 0, "  no address query");
+  is_int(n, 0, "  no address query");
   is_int(result(r, &res), MXR_ELOOP, "  LOOP");
   mxr_res_free(r);
   mxr_opts_free(o);
@@ -676,11 +695,7 @@ static void test_self(void) {
   o = mxr_opts_new();
   mxr_opts_ignore_clear(o);
   mxr_opts_add_self(o, "192.0.2.1", 9, NULL, 0);
-  r = mxr_res_new("user@mx.test", 12, o, &rng);
-  n = drain(r, qs);
-  two_mx(&m, &qs[0]);
-  answer(r, &qs[0], &m);
-  n = drain(r, qs);
+  r = after_mx_with(o, two_mx, qs, &n);
   answer_a(r, find(qs, n, "mx1.test", MXR_TYPE_A), 1);
   answer_rcode(r, find(qs, n, "mx1.test", MXR_TYPE_AAAA), 0);
   ok(mxr_res_done(r), "self by address: done with lookups in flight");
@@ -701,8 +716,7 @@ static void test_independent(void) {
   mxr_res *a = after_mx(two_mx, q1, &n1);
   mxr_res *b = after_mx(two_mx, q2, &n2);
   ok(n1 == 4 && n2 == 4, "two resolutions, the same hosts: both ask");
-  for (size_t i = 0; i < n1; i++)
-    answer_a(a, &q1[i], 1);
+  answer_all_a(a, q1, n1, 1);
   ok(mxr_res_done(a) && !mxr_res_done(b), "one done, the other not");
   for (size_t i = 0; i < n2; i++)
     mxr_res_fail(b, q2[i].slot, MXR_ETIMEOUT);
@@ -732,13 +746,8 @@ static void test_family(void) {
   mxr_opts *o = mxr_opts_new();
   mxr_res *r;
   size_t n;
-  dm m;
   mxr_opts_set_family(o, MXR_FAMILY_IPV4);
-  r = mxr_res_new("user@mx.test", 12, o, &rng);
-  n = drain(r, qs);
-  two_mx(&m, &qs[0]);
-  answer(r, &qs[0], &m);
-  n = drain(r, qs);
+  r = after_mx_with(o, two_mx, qs, &n);
   ok(n == 2 && !find(qs, n, "mx1.test", MXR_TYPE_AAAA),
      "family ipv4: A queries only");
   mxr_res_free(r);
