@@ -88,6 +88,22 @@ static void push_skipped(lua_State *L, const mxr_result *r)
   }
 }
 
+/* A failure without a plan: nil, message, code, info. */
+static int push_failure(lua_State *L, const char *input, const char *msg,
+                        mxr_status st)
+{
+  lua_pushnil(L);
+  lua_pushstring(L, msg && msg[0] ? msg : mxr_status_text(st));
+  lua_pushstring(L, mxr_status_name(st));
+  lua_createtable(L, 0, 4);
+  set_str(L, "input", input);
+  set_str(L, "domain", "");
+  set_str(L, "code", mxr_status_name(st));
+  lua_newtable(L);
+  lua_setfield(L, -2, "skipped");
+  return 4;
+}
+
 /* plan table, or nil, message, code, info — DESIGN 2. */
 static int push_result(lua_State *L, const mxr_result *r)
 {
@@ -152,7 +168,7 @@ static mxr_status check_code(lua_State *L, int idx, const char *where)
 {
   mxr_status st;
   const char *s = luaL_checkstring(L, idx);
-  if (mxr_status_from_name(s, &st) != MXR_OK)
+  if (mxr_status_from_name(s, &st) != MXR_OK || st == MXR_OK)
     luaL_error(L, "%s: unknown code '%s'", where, s);
   return st;
 }
@@ -217,9 +233,12 @@ static void opts_strings(lua_State *L, mxr_opts *o, const char *field,
               : mxr_opts_ignore_add(o, s, len, err, sizeof err);
     if (st == MXR_ENOMEM)
       luaL_error(L, "mxroute: out of memory");
-    if (st != MXR_OK) {
-      lua_pushfstring(L, "'%s' %s", s, err[0] ? err : "is not valid");
-      opt_error(L, field, lua_tostring(L, -1));
+    if (st != MXR_OK) { /* "self: not a ...: 'x'": the field is named once */
+      size_t fl = strlen(field);
+      const char *m = err;
+      if (!strncmp(m, field, fl) && m[fl] == ':' && m[fl + 1] == ' ')
+        m += fl + 2;
+      opt_error(L, field, m[0] ? m : "not valid");
     }
     if (!single)
       lua_pop(L, 1);
@@ -274,7 +293,7 @@ static int l_opts(lua_State *L)
       else if (!strcmp(s, "none"))
         mxr_opts_set_prefer(o, MXR_PREFER_NONE);
       else
-        opt_error(L, "prefer", "expected \"ipv4\", \"ipv6\" or nil");
+        opt_error(L, "prefer", "expected \"ipv4\", \"ipv6\", \"none\" or nil");
     }
     lua_pop(L, 1);
     lua_getfield(L, 1, "allow_mx_to_ip");
@@ -360,11 +379,13 @@ static int feed_host(lua_State *L, mxr_plan *p, size_t i, int idx)
                    mxr_plan_host_name(p, i), (int)k);
       s = lua_tolstring(L, -1, &len);
       if (mxr_addr_parse(s, len, &a) != MXR_OK) {
-        lua_pushnil(L);
+        mxr_result res;
         lua_pushfstring(L, "%s: '%s' is not an IP address",
                         mxr_plan_host_name(p, i), s);
-        lua_pushstring(L, mxr_status_name(MXR_EFORMERR));
-        return 3;
+        mxr_plan_abort(p, MXR_EFORMERR, lua_tostring(L, -1));
+        if (mxr_plan_result(p, &res) != MXR_OK)
+          return luaL_error(L, "mxroute.plan: internal error");
+        return push_result(L, &res);
       }
       lua_pop(L, 1);
       if (a.family == 4)
@@ -461,12 +482,8 @@ static int l_plan(lua_State *L)
 
   err[0] = 0;
   st = mxr_input_parse(text, len, &in, err, sizeof err);
-  if (st != MXR_OK) {
-    lua_pushnil(L);
-    lua_pushstring(L, err[0] ? err : mxr_status_text(st));
-    lua_pushstring(L, mxr_status_name(st));
-    return 3;
-  }
+  if (st != MXR_OK)
+    return push_failure(L, text, err, st);
   *box = p = mxr_plan_new(&in, text, len, lo->o);
   if (!p)
     return luaL_error(L, "mxroute: out of memory");
@@ -920,7 +937,7 @@ int luaopen_mxroute_core(lua_State *L)
   lua_pushliteral(L, MXR_VERSION);
   lua_setfield(L, -2, "version");
   lua_newtable(L);
-  for (i = 0; i < MXR_STATUS_COUNT; i++) {
+  for (i = 1; i < MXR_STATUS_COUNT; i++) { /* every code but OK */
     lua_pushstring(L, mxr_class_name(mxr_status_class((mxr_status)i)));
     lua_setfield(L, -2, mxr_status_name((mxr_status)i));
   }

@@ -16,7 +16,7 @@ typedef struct status_info {
 } status_info;
 
 /* Indexed by mxr_status; the names are the stable tokens users switch on
- * (README, "Status codes"). */
+ * (README, "Codes and classes"). */
 static const status_info statuses[MXR_STATUS_COUNT] = {
     {"OK", MXR_CLASS_OK, "success"},
     {"BADNAME", MXR_CLASS_INVALID, "not a valid mail address or domain"},

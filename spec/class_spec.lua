@@ -25,6 +25,31 @@ describe("mxroute.class", function()
     assert.equal(17, #ORDER)
   end)
 
+  it("exports exactly the documented codes in mxroute.codes (OK is not a code)", function()
+    local n = 0
+    for code, class in pairs(mxroute.codes) do
+      n = n + 1
+      assert.equal(CLASSES[code], class, code)
+    end
+    assert.equal(17, n)
+    assert.has_error(function() mxroute.class("OK") end)
+  end)
+
+  it("returns nil, message, code, info from every failing mxroute.plan", function()
+    local bad_input = { mxroute.plan { domain = "user@" } }
+    local bad_addr = { mxroute.plan { domain = "a.test", mx = { { pref = 1, name = "h.test" } },
+                                      addrs = { ["h.test"] = { "not-an-address" } } } }
+    for _, r in ipairs { bad_input, bad_addr } do
+      assert.is_nil(r[1])
+      assert.is_string(r[2])
+      assert.is_table(r[4])
+      assert.equal(r[3], r[4].code)
+      assert.is_table(r[4].skipped)
+    end
+    assert.equal("BADNAME", bad_input[3])
+    assert.equal("FORMERR", bad_addr[3])
+  end)
+
   it("does not fold the case of a code", function()
     local ok, class = pcall(mxroute.class, "nxdomain")
     assert.is_false(ok and class == "permanent")

@@ -92,7 +92,11 @@ function M.targets()
   local limit = tonumber(args.limit)
   local got = {}
   local iter, st = r:targets(args.to)
-  for t in iter, st do
+  local last
+  while true do
+    last = { iter(st) }
+    local t = last[1]
+    if t == nil then break end
     got[#got + 1] = t
     if limit and #got >= limit then
       st:close()
@@ -101,7 +105,9 @@ function M.targets()
   end
   r:close()
   reply { targets = got, code = st.code, message = st.message,
-          plan = st.plan ~= nil, finished = st.finished }
+          plan = st.plan ~= nil, finished = st.finished, closed = st.closed,
+          info_code = st.info and st.info.code, last_message = last[2],
+          last_code = last[3] }
 end
 
 -- close the resolver while another light thread waits on it
@@ -650,6 +656,7 @@ describe("mxroute.ngx in nginx", function()
       assert.equal(1, #out.targets)
       assert.equal("mx1.backup.mx.test", out.targets[1].host)
       assert.is_true(out.finished)
+      assert.is_true(out.closed)
     end)
 
     it("ends with the failure in state.code and state.message", function()
@@ -657,6 +664,11 @@ describe("mxroute.ngx in nginx", function()
       assert.equal(0, #out.targets)
       assert.equal("NXDOMAIN", out.code)
       assert.truthy(out.message:find("nosuch.mx.test", 1, true))
+      -- the same contract as mxroute's targets(): info, and nil, message, code
+      assert.equal("NXDOMAIN", out.info_code)
+      assert.equal("NXDOMAIN", out.last_code)
+      assert.equal(out.message, out.last_message)
+      assert.is_nil(out.closed)
     end)
   end)
 

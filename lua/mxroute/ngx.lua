@@ -643,6 +643,7 @@ Targets.__index = Targets
 function Targets:close()
   if not self.finished then
     self.finished = true
+    self.closed = true
     self.query:cancel()
     finish(self._resolver, self._job)
   end
@@ -650,10 +651,12 @@ end
 Targets.__close = Targets.close
 
 --- r:targets(input) -> iterator, state, nil, state. Yields targets in
--- delivery order as soon as their preference level is final. On failure
--- the loop ends and state.message / state.code tell why; on success
--- state.plan holds the plan. Call state:close() when leaving the loop
--- early (LuaJIT has no to-be-closed variables).
+-- delivery order as soon as their preference level is final. The same
+-- contract as mxroute's: on failure the loop ends, state.message,
+-- state.code and state.info tell why and the last call returns nil,
+-- message, code; on success state.plan holds the plan; state.closed once
+-- closed early. Call state:close() when leaving the loop early (LuaJIT
+-- has no to-be-closed variables).
 function Resolver:targets(input)
   local job = start(self, input, "targets")
   local q = job.q
@@ -670,9 +673,12 @@ function Resolver:targets(input)
       if q:done() then
         s.finished = true
         finish(self, job)
-        local plan, msg, code = q:result()
-        if not plan then s.message, s.code = msg, code end
+        local plan, msg, code, info = q:result()
         s.plan = plan
+        if not plan then
+          s.message, s.code, s.info = msg, code, info
+          return nil, msg, code
+        end
         return nil
       end
       local ok, err = pcall(pump, self, job)

@@ -82,7 +82,7 @@ end
 --- timeout(t, where) -> seconds | nil, message (seconds per try, 0 < t <= 3600).
 function M.timeout(t, where)
   if type(t) ~= "number" or t ~= t or t <= 0 or t > 3600 then
-    return nil, where .. ": option 'timeout': expected seconds > 0"
+    return nil, where .. ": option 'timeout': expected seconds, more than 0 and at most 3600"
   end
   return t
 end
