@@ -163,8 +163,7 @@ int main(int argc, char **argv)
   epfd = epoll_create1(0);
   ares_library_init(ARES_LIB_INIT_ALL);
   memset(&o, 0, sizeof o);
-  o.flags = ARES_FLAG_EDNS | ARES_FLAG_STAYOPEN | ARES_FLAG_NOSEARCH |
-            ARES_FLAG_NOCHECKRESP;
+  o.flags = ARES_FLAG_EDNS | ARES_FLAG_NOSEARCH | ARES_FLAG_NOCHECKRESP;
   o.ednspsz = 1232;
   o.timeout = 2000;
   o.tries = 3;

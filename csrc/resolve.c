@@ -162,7 +162,13 @@ int mxr_res_next(mxr_res *r, mxr_query *q) {
       r->inflight++;
       q->slot = (unsigned)r->cursor;
       q->type = s->type;
-      snprintf(q->name, sizeof q->name, "%s", s->name);
+      {
+        size_t len = strlen(s->name); /* a normalised name: < MXR_NAME_BUF */
+        if (len >= sizeof q->name)
+          len = sizeof q->name - 1;
+        memcpy(q->name, s->name, len);
+        q->name[len] = '\0';
+      }
       r->cursor++;
       return 1;
     }
