@@ -296,6 +296,22 @@ static int l_opts(lua_State *L)
         opt_error(L, "prefer", "expected \"ipv4\", \"ipv6\", \"none\" or nil");
     }
     lua_pop(L, 1);
+    lua_getfield(L, 1, "self_interfaces");
+    if (!lua_isnil(L, -1)) {
+      char err[MXR_MSG_BUF];
+      mxr_status st;
+      if (!lua_isboolean(L, -1))
+        opt_error(L, "self_interfaces", "expected a boolean");
+      err[0] = 0;
+      st = lua_toboolean(L, -1) ? mxr_opts_add_interfaces(o, NULL, err,
+                                                          sizeof err)
+                                : MXR_OK;
+      if (st == MXR_ENOMEM)
+        return luaL_error(L, "mxroute: out of memory");
+      if (st != MXR_OK)
+        opt_error(L, "self_interfaces", err[0] ? err : "cannot list them");
+    }
+    lua_pop(L, 1);
     lua_getfield(L, 1, "allow_mx_to_ip");
     if (!lua_isnil(L, -1)) {
       if (!lua_isboolean(L, -1))

@@ -186,6 +186,11 @@ void mxr_opts_free(mxr_opts *o);
  * with err naming the problem if it is neither. */
 mxr_status mxr_opts_add_self(mxr_opts *o, const char *s, size_t len,
                              char *err, size_t errlen);
+/* Add every address of the machine's interfaces (getifaddrs) as self;
+ * *added (if given) receives how many. MXR_EBADOPT if they cannot be
+ * listed. */
+mxr_status mxr_opts_add_interfaces(mxr_opts *o, size_t *added, char *err,
+                                   size_t errlen);
 /* Replace the ignore list: first clear (leaves it empty, i.e. allow all),
  * then add CIDRs one by one. */
 void mxr_opts_ignore_clear(mxr_opts *o);

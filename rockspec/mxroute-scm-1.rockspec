@@ -40,6 +40,7 @@ build = {
       sources = {
         "csrc/lmxroute.c",
         "csrc/engine.c",
+        "csrc/ifaddrs.c",
         "csrc/name.c",
         "csrc/packet.c",
         "csrc/plan.c",

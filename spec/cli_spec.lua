@@ -364,7 +364,7 @@ describe("mxroute command line", function()
       for _, opt in ipairs { "--json", "--nameserver", "--self", "--family",
                              "--prefer", "--seed", "--timeout", "--tries",
                              "--allow-mx-to-ip", "--ignore-targets",
-                             "--max-hosts", "--version" } do
+                             "--max-hosts", "--self-interfaces", "--version" } do
         assert.truthy(out:find(opt, 1, true), opt)
       end
     end)
@@ -499,6 +499,18 @@ describe("mxroute command line", function()
       assert.are.equal(0, status)
       local p = decode_lines(out)[1]
       assert.are.equal("192.0.2.55", p.targets[1].addr)
+    end)
+
+    it("--self-interfaces counts this host's interface addresses as self", function()
+      -- mx.private.broken.test has 127.0.0.1 (and ::1): the loopback
+      -- interface's addresses, allowed here by --ignore-targets none
+      local _, _, status = run("--ignore-targets", "none", "private.broken.test")
+      assert.are.equal(0, status)
+      local out
+      out, _, status = run("--json", "--ignore-targets", "none", "--self-interfaces",
+                           "private.broken.test")
+      assert.are.equal(69, status)
+      assert.are.equal("LOOP", decode_lines(out)[1].code)
     end)
 
     it("--max-hosts limits the MX hosts used", function()

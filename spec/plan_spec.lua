@@ -450,6 +450,23 @@ describe("mxroute.plan", function()
       assert.equal(20, p.self_pref)
     end
 
+    it("counts this machine's interface addresses as ours with self_interfaces",
+       function()
+      -- 127.0.0.1 is the loopback interface's address on every Linux host
+      local lo = {
+        domain = D, mx = mxlist(10, "mx1.example.com", 20, "lo.example.com"),
+        addrs = { ["mx1.example.com"] = { "192.0.2.1" },
+                  ["lo.example.com"] = { "127.0.0.1" } },
+      }
+      local p = ok_plan(lo, { ignore_targets = {} })
+      assert.same({ "mx1.example.com", "lo.example.com" }, names_of(p))
+      p = ok_plan(lo, { ignore_targets = {}, self_interfaces = true })
+      assert.same({ "mx1.example.com" }, names_of(p))
+      assert.equal(20, p.self_pref)
+      assert.is_nil(ok_plan(lo, { ignore_targets = {}, self_interfaces = false }).self_pref)
+      assert.has_error(function() mxroute.plan(lo, { self_interfaces = "yes" }) end)
+    end)
+
     it("reports no self_pref and keeps every host when we are not an MX",
        function()
       local p = ok_plan(facts, { self = { "other.example.net", "192.0.2.99" } })

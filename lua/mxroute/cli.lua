@@ -38,6 +38,7 @@ Options:
       --nameserver IP[:PORT]  DNS server to ask (repeatable; IPv6 as
                               [::1]:5353 or ::1); default: the system's
       --self NAME|ADDR        a name or address of this host (repeatable)
+      --self-interfaces       this host's interface addresses are self too
       --family any|ipv4|ipv6  which addresses to use (default: any)
       --prefer ipv4|ipv6|none the family to try first within a host
       --seed N                seed for the random order of equal
@@ -74,7 +75,8 @@ local SKIP_KEYS = { "name", "pref", "code" }
 -- Which command-line option sets which resolver field (to name the
 -- option when the library rejects a value).
 local FIELD_OPTION = {
-  nameservers = "--nameserver", self = "--self", family = "--family",
+  nameservers = "--nameserver", self = "--self",
+  self_interfaces = "--self-interfaces", family = "--family",
   prefer = "--prefer", seed = "--seed", timeout = "--timeout",
   tries = "--tries", allow_mx_to_ip = "--allow-mx-to-ip",
   ignore_targets = "--ignore-targets", max_hosts = "--max-hosts",
@@ -198,6 +200,9 @@ OPTIONS.help = { false, function(cfg) cfg.help = true end }
 OPTIONS.version = { false, function(cfg) cfg.version = true end }
 OPTIONS["allow-mx-to-ip"] = { false, function(cfg)
   cfg.resolver.allow_mx_to_ip = true
+end }
+OPTIONS["self-interfaces"] = { false, function(cfg)
+  cfg.resolver.self_interfaces = true
 end }
 
 OPTIONS.nameserver = { true, function(cfg, v)

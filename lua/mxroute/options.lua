@@ -13,7 +13,7 @@ local floor = math.floor
 
 --- Fields the planner understands (their values are checked in C).
 M.PLAN_FIELDS = {
-  self = true, family = true, prefer = true, seed = true,
+  self = true, self_interfaces = true, family = true, prefer = true, seed = true,
   allow_mx_to_ip = true, ignore_targets = true, max_hosts = true,
   max_addrs = true,
 }
