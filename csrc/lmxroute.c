@@ -599,6 +599,8 @@ static int l_res(lua_State *L)
   lua_createtable(L, 0, 2);
   lua_pushvalue(L, 2);
   lua_setfield(L, -2, "opts"); /* keeps opts and its rng alive */
+  lua_pushvalue(L, 1);
+  lua_setfield(L, -2, "input"); /* for the result of a closed query */
   mxr_setuv(L, -2);
   r->res = mxr_res_new(s, len, lo->o, &lo->rng);
   if (!r->res)
@@ -620,10 +622,12 @@ static int res_result(lua_State *L)
 {
   lres *r = luaL_checkudata(L, 1, RES_MT);
   if (!r->res) {
-    lua_pushnil(L);
-    lua_pushliteral(L, "query was closed");
-    lua_pushstring(L, mxr_status_name(MXR_ECANCELLED));
-    return 3;
+    const char *input;
+    mxr_getuv(L, 1);
+    lua_getfield(L, -1, "input");
+    input = lua_tostring(L, -1); /* kept alive by the uservalue */
+    return push_failure(L, input ? input : "", "query was closed",
+                        MXR_ECANCELLED);
   }
   if (!mxr_res_done(r->res))
     return luaL_error(L, "mxroute: query is not done");

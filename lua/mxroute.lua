@@ -488,12 +488,16 @@ function M.plan(records, opts)
     error("mxroute.plan: records must be a table", 2)
   end
   opts = need_opt(options.fields(opts, "mxroute.plan", PLAN_FIELDS))
-  return core.plan(records, need_opt(options.planner(opts, "mxroute.plan")))
+  local o = need_opt(options.planner(opts, "mxroute.plan"))
+  -- errors about the records are raised at the caller's line
+  local ok, plan, msg, code, info = pcall(core.plan, records, o)
+  if not ok then error(plan, 2) end
+  return plan, msg, code, info
 end
 
 --- mxroute.class(code) -> "permanent" | "temporary" | "loop" | "invalid".
 function M.class(code)
-  return need_opt(options.class(code, "mxroute.class"))
+  return (need_opt(options.class(code, "mxroute.class"))) -- not a tail call: the level counts
 end
 
 return M

@@ -50,6 +50,16 @@ describe("mxroute.class", function()
     assert.equal("FORMERR", bad_addr[3])
   end)
 
+  it("raises misuse at the caller's line, for class and for plan records", function()
+    local line = debug.getinfo(1, "l").currentline
+    local ok1, e1 = pcall(function() local c = mxroute.class("BOGUS"); return c end)
+    local ok2, e2 = pcall(function() local p = mxroute.plan { domain = "a.test", mx = "OK" }; return p end)
+    assert.is_false(ok1)
+    assert.is_false(ok2)
+    assert.truthy(tostring(e1):find(":" .. (line + 1) .. ": mxroute.class:", 1, true), e1)
+    assert.truthy(tostring(e2):find(":" .. (line + 2) .. ": mxroute.plan:", 1, true), e2)
+  end)
+
   it("does not fold the case of a code", function()
     local ok, class = pcall(mxroute.class, "nxdomain")
     assert.is_false(ok and class == "permanent")

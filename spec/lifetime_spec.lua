@@ -92,7 +92,7 @@ describe("lifetime", function()
         local r, got = ...
         do
           local q <close> = r:submit("never.test", function(_, _, code, qq)
-            got[#got + 1] = { code = code, done = qq:done() }
+            got[#got + 1] = { code = code, done = qq:done(), q = qq }
           end)
         end
       ]], "close")
@@ -110,6 +110,11 @@ describe("lifetime", function()
       assert.equal(1, #got)
       assert.equal("CANCELLED", got[1].code)
       assert.is_true(got[1].done)
+      local p, msg, code, info = got[1].q:result()
+      assert.is_nil(p)
+      assert.is_string(msg)
+      assert.equal("CANCELLED", code)
+      assert.equal("never.test", info.input)
     end)
 
   describe("collection", function()

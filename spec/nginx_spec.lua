@@ -181,7 +181,7 @@ function M.badopts()
   for _, o in ipairs {
     { family = "ipx" }, { wait = "yield" }, { nameservers = { "nonsense" } },
     { timeout = -1 }, { tries = 0 }, { bogus = 1 }, { seed = "x" },
-    { nameservers = {} }, { self = { "not a name!" } },
+    { nameservers = {} }, { self = { "not a name!" } }, { nameservers = false },
   } do
     try(mxngx.resolver, o)
   end
@@ -713,7 +713,7 @@ describe("mxroute.ngx in nginx", function()
     it("raises an error naming the bad option", function()
       local out = get_json("/badopts")
       local want = { "family", "'wait' does not apply", "nameservers", "timeout", "tries",
-                     "unknown option 'bogus'", "seed", "nameservers", "self",
+                     "unknown option 'bogus'", "seed", "nameservers", "self", "nameservers",
                      "input must be a string", "resolver is closed", "resolver is closed" }
       assert.equal(#want, #out)
       for i, w in ipairs(want) do

@@ -193,7 +193,9 @@ local WEAK_KEYS = { __mode = "k" }
 function M.resolver(opts)
   local where = "mxroute.ngx.resolver"
   opts = need_opt(check_fields(opts, where))
-  local ns = need_opt(options.nameservers(opts.nameservers or system_nameservers(), where))
+  local ns_opt = opts.nameservers
+  if ns_opt == nil then ns_opt = system_nameservers() end
+  local ns = need_opt(options.nameservers(ns_opt, where))
   local timeout, tries = 2, 3
   if opts.timeout ~= nil then
     timeout = math.max(0.001, need_opt(options.timeout(opts.timeout, where)))
@@ -733,7 +735,7 @@ end
 
 --- mxroute.ngx.class(code) -> "permanent" | "temporary" | "loop" | "invalid".
 function M.class(code)
-  return need_opt(options.class(code, "mxroute.ngx.class"))
+  return (need_opt(options.class(code, "mxroute.ngx.class"))) -- not a tail call: the level counts
 end
 
 return M
