@@ -9,6 +9,7 @@
  *    job is removed first (ctx->job = NULL), and is freed by its callback,
  *    which c-ares always calls exactly once (ARES_EDESTRUCTION at the end).
  */
+#include "mxr_internal.h"
 #include "mxroute.h"
 
 #include <ares.h>
@@ -153,21 +154,6 @@ static void query_cb(void *arg, int status, int timeouts, unsigned char *abuf,
   free(c);
 }
 
-/* name with '\\' doubled into buf (2 * MXR_NAME_BUF bytes). */
-static const char *escape_name(const char *name, char *buf)
-{
-  char *o = buf;
-  if (!strchr(name, '\\'))
-    return name;
-  for (; *name; name++) {
-    if (*name == '\\')
-      *o++ = '\\';
-    *o++ = *name;
-  }
-  *o = '\0';
-  return buf;
-}
-
 /* Send every query the resolution asks for. */
 static void pump(mxr_job *j)
 {
@@ -186,11 +172,11 @@ static void pump(mxr_job *j)
       j->ctxs->prev = c;
     j->ctxs = c;
     /* ares_query: the name as given, no search list, no ndots. It may
-     * call query_cb before returning (e.g. no usable server). c-ares
-     * reads "\\c" as c, so a backslash in a label is escaped, exactly as
-     * mxr_packet_query does for the other transport. */
-    ares_query(j->e->ch, escape_name(q.name, esc), ns_c_in, q.type,
-               query_cb, c);
+     * call query_cb before returning (e.g. no usable server). The name
+     * is escaped for c-ares as mxr_packet_query does for the other
+     * transport. */
+    mxr_ares_name(q.name, esc);
+    ares_query(j->e->ch, esc, ns_c_in, q.type, query_cb, c);
   }
   check_done(j);
 }

@@ -41,6 +41,12 @@ static inline char mxr_ascii_lower(char c) {
 size_t mxr_escape(char *out, size_t outlen, const char *s, size_t len,
                   size_t maxshow);
 
+/* A normalised name as c-ares' query builders read it, into out (at
+ * least 2 * MXR_NAME_BUF bytes): ares_create_query reads "\c" as a
+ * literal c, and '.' never occurs inside a normalised label, so only the
+ * backslash is doubled. Returns the end of what was written (its NUL). */
+char *mxr_ares_name(const char *name, char *out);
+
 /* Sort/identity key of an address: 16 bytes, IPv4 as ::ffff:a.b.c.d, so
  * an IPv4 address and its IPv4-mapped IPv6 form get the same key. */
 void mxr_addr_key(const mxr_addr *a, uint8_t key[16]);

@@ -144,11 +144,21 @@ static uint32_t ttl_of(uint32_t raw) {
 /* ------------------------------------------------------------------ */
 /* queries                                                             */
 
+char *mxr_ares_name(const char *name, char *out) {
+  for (; *name; name++) {
+    if (*name == '\\')
+      *out++ = '\\';
+    *out++ = *name;
+  }
+  *out = '\0';
+  return out;
+}
+
 mxr_status mxr_packet_query(const char *name, uint16_t type, uint16_t id,
                             unsigned char **out, size_t *outlen) {
   char norm[MXR_NAME_BUF];
   char esc[2 * MXR_NAME_BUF + 2];
-  char *q = esc;
+  char *q;
   unsigned char *buf = NULL;
   int buflen = 0;
   int rc;
@@ -166,14 +176,8 @@ mxr_status mxr_packet_query(const char *name, uint16_t type, uint16_t id,
   if (mxr_name_normalize(name, strlen(name), norm, NULL, 0) != MXR_OK ||
       norm[0] == '\0')
     return MXR_EBADNAME;
-  /* ares_create_query reads "\c" as a literal c; '.' never occurs inside
-   * a normalised label, so only the backslash needs escaping. The final
-   * '.' makes the name absolute (no search list either way). */
-  for (const char *p = norm; *p; p++) {
-    if (*p == '\\')
-      *q++ = '\\';
-    *q++ = *p;
-  }
+  /* The final '.' makes the name absolute (no search list either way). */
+  q = mxr_ares_name(norm, esc);
   *q++ = '.';
   *q = '\0';
   rc = ares_create_query(esc, CLASS_IN, type, id, 1, &buf, &buflen, 0);

@@ -19,11 +19,7 @@ local PLAN_FIELDS = options.PLAN_FIELDS
 local RESOLVER_FIELDS = { wait = true }
 for k in pairs(options.RESOLVER_FIELDS) do RESOLVER_FIELDS[k] = true end
 
--- v, or raise msg at the level of the caller's caller (the user).
-local function need_opt(v, msg)
-  if v == nil then error(msg, 3) end
-  return v
-end
+local need_opt = options.need
 
 local Resolver = {}
 Resolver.__index = Resolver

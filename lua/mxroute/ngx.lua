@@ -85,11 +85,7 @@ local NEXT_SERVER_RCODES = { [2] = true, [4] = true, [5] = true }
 
 local options = require "mxroute.options"
 
--- v, or raise msg at the level of the caller's caller (the user).
-local function need_opt(v, msg)
-  if v == nil then error(msg, 3) end
-  return v
-end
+local need_opt = options.need
 
 ---------------------------------------------------------------------------
 -- Query IDs from the OS

@@ -3,13 +3,21 @@
 -- transport accepts the same fields with the same messages.
 --
 -- Each check returns the value, or nil and a message naming the field;
--- the caller raises it at its own level.
+-- `need` raises that message at the user's level.
 local core = require "mxroute.core"
 
 local M = {}
 
 local type, pairs, ipairs, tostring, tonumber = type, pairs, ipairs, tostring, tonumber
 local floor = math.floor
+
+--- need(v, msg) -> v, or raises msg at the level of whoever called the
+-- function that calls need (the user of a public function). Call it as
+-- `x = need(check(...))`, never in a tail call (`return (need(...))`).
+function M.need(v, msg)
+  if v == nil then error(msg, 3) end
+  return v
+end
 
 --- Fields the planner understands (their values are checked in C).
 M.PLAN_FIELDS = {
