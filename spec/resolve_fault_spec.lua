@@ -33,6 +33,10 @@ local RULES = cases.rules {
   ["alias.cnamehost.test"] = { CNAME = "real.cnamehost.test" },
   ["real.cnamehost.test"] = { A = "192.0.2.31", AAAA = "2001:db8::31" },
 
+  -- an MX exchange with a backslash in a label: asked as it is
+  ["bs.test"] = { MX = { { 10, "a\\b.bs.test" } } },
+  ["a\\b.bs.test"] = { A = "192.0.2.51" },
+
   -- slow, but in time
   ["slow.test"] = { MX = { { 10, "slowhost.slow.test" } }, delay = 100 },
   ["slowhost.slow.test"] = { A = "192.0.2.41", delay = 100 },
@@ -239,6 +243,11 @@ describe("resolution against the fault server", function()
       local p = ok("cnamehost.test")
       assert.same({ { name = "alias.cnamehost.test", pref = 10,
                       addrs = { "192.0.2.31", "2001:db8::31" } } }, hosts_of(p))
+    end)
+
+    it("asks for an exchange with a backslash in a label as it is (escaped for c-ares)", function()
+      local p = ok("bs.test")
+      assert.same({ { name = "a\\b.bs.test", pref = 10, addrs = { "192.0.2.51" } } }, hosts_of(p))
     end)
 
     it("accepts answers delayed by less than the timeout", function()
