@@ -125,6 +125,26 @@ mxr_status mxr_cidr_parse(const char *s, size_t len, mxr_cidr *out);
 /* Whether a is inside c; IPv4-mapped IPv6 judged as its IPv4. */
 int mxr_cidr_contains(const mxr_cidr *c, const mxr_addr *a);
 
+/* A nameserver: an address and a UDP/TCP port. */
+typedef struct mxr_server {
+  mxr_addr addr;
+  uint16_t port;
+} mxr_server;
+
+/* Text form of a server, "192.0.2.1:53" or "[2001:db8::1]:53". */
+#define MXR_SERVER_BUF 56
+
+/* The one nameserver parser (options, CLI, mxroute.ngx all use it):
+ * "192.0.2.1", "192.0.2.1:5353", "2001:db8::1", "[2001:db8::1]",
+ * "[2001:db8::1]:5353"; strict addresses as mxr_addr_parse, port
+ * 1..65535 (default 53), no NUL. Unspecified (0.0.0.0, ::), broadcast
+ * (255.255.255.255) and multicast addresses are refused: no query can
+ * be sent there. MXR_EBADOPT with err naming the problem. */
+mxr_status mxr_server_parse(const char *s, size_t len, mxr_server *out,
+                            char *err, size_t errlen);
+/* Canonical text into buf (MXR_SERVER_BUF bytes). */
+void mxr_server_format(const mxr_server *sv, char *buf);
+
 /* Normalise a host name taken from data or options: ASCII lower case,
  * trailing dot removed, 1..253 octets, labels 1..63, printable ASCII
  * only (DNS data may hold '_' etc.). The root ("." or "") normalises
@@ -397,6 +417,140 @@ int mxr_res_done(const mxr_res *r);
 void mxr_res_cancel(mxr_res *r, mxr_status st);
 /* The plan being built; never NULL for a non-NULL r. */
 mxr_plan *mxr_res_plan(mxr_res *r);
+
+/* ------------------------------------------------------------------ */
+/* xch: the exchange (DESIGN 9), sans-I/O, shared by every transport   */
+/*
+ * One exchange runs many resolutions at once for one resolver and owns
+ * every rule of talking to nameservers: query IDs (CSPRNG, uniform),
+ * question matching, which server to ask and in which order (failover,
+ * server health), the retry schedule and deadlines, TCP after a
+ * truncated UDP answer, UDP socket rotation (a socket carries at most
+ * udp_queries queries, then a fresh one with a new source port), the
+ * bound on queries in flight (excess lookups wait, FIFO), and the
+ * in-flight merge of identical lookups (same name and type).
+ *
+ * A transport only moves bytes. It repeatedly asks mxr_xch_io() what to
+ * do (open a socket to a server, send bytes on it, close it), reports
+ * what arrived (mxr_xch_recv), errors on a socket (mxr_xch_sock_error:
+ * ICMP unreachable, reset, failed connect/send), and calls mxr_xch_tick()
+ * when mxr_xch_timeout() says a deadline is due. Times are seconds on a
+ * monotonic clock, passed in by the caller (mxr_now() reads one), so the
+ * exchange is testable without sockets or sleeping.
+ *
+ * Socket numbers are the exchange's: the transport maps them to its own
+ * descriptors or cosockets. UDP sockets are connected to their server
+ * (replies from elsewhere never reach us; ICMP errors are reported on
+ * the socket that caused them). TCP data is handed over as it comes
+ * (any chunking); the exchange reassembles the 2-octet length framing
+ * and produces framed bytes to send.
+ */
+
+typedef struct mxr_xch mxr_xch;
+typedef struct mxr_xjob mxr_xjob;
+
+typedef struct mxr_xch_config {
+  const mxr_server *servers; /* asked in this order; copied; >= 1      */
+  size_t nservers;
+  double timeout;            /* seconds per try; 0: 2                  */
+  int tries;                 /* rounds over the server list; 0: 3      */
+  size_t max_inflight;       /* queries in flight; 0: default          */
+  unsigned udp_queries;      /* queries per UDP socket; 0: default     */
+  double health;             /* seconds a failed server is asked last;
+                                0: default                             */
+  int case_randomize;        /* DNS 0x20 (draft-vixie-dnsext-dns0x20)  */
+  int trace;                 /* record per-query events (mxr_xch_event) */
+} mxr_xch_config;
+
+/* Monotonic seconds (CLOCK_MONOTONIC). */
+double mxr_now(void);
+
+mxr_status mxr_xch_new(const mxr_xch_config *cfg, mxr_xch **out, char *err,
+                       size_t errlen);
+/* Cancels every attached resolution (MXR_ECANCELLED) and detaches it.
+ * Sockets the transport still holds must be closed by the transport. */
+void mxr_xch_free(mxr_xch *x);
+
+/* Resolutions: the contract the engine had. Attach (the exchange never
+ * frees r; ud comes back from mxr_xch_next_done); an r already done is
+ * queued as done at once. */
+mxr_status mxr_xch_add(mxr_xch *x, mxr_res *r, void *ud, mxr_xjob **job,
+                       double now);
+/* Detach, cancelling r if not done. O(1). Invalidates job. */
+void mxr_xch_remove(mxr_xch *x, mxr_xjob *job);
+/* Cancel (MXR_ECANCELLED) unless done, keep attached: reported done by
+ * mxr_xch_next_done like any other. O(1). A merged lookup other
+ * resolutions wait for goes on. */
+void mxr_xch_cancel(mxr_xch *x, mxr_xjob *job);
+/* The ud of the next resolution that became done, or NULL. */
+void *mxr_xch_next_done(mxr_xch *x);
+/* Done resolutions waiting to be collected. */
+size_t mxr_xch_ndone(const mxr_xch *x);
+/* Attached resolutions not yet done. */
+size_t mxr_xch_pending(const mxr_xch *x);
+
+typedef enum mxr_io_op {
+  MXR_IO_OPEN_UDP = 1, /* create a UDP socket connected to server       */
+  MXR_IO_OPEN_TCP,     /* create a TCP connection to server             */
+  MXR_IO_SEND,         /* send data on sock (UDP: one datagram)         */
+  MXR_IO_CLOSE         /* close sock; nothing more is expected from it  */
+} mxr_io_op;
+
+typedef struct mxr_io {
+  mxr_io_op op;
+  unsigned sock;               /* the exchange's socket number           */
+  unsigned server;             /* index into the configured servers      */
+  const mxr_server *addr;      /* that server                            */
+  const unsigned char *data;   /* MXR_IO_SEND: bytes, valid until the
+                                  next call into the exchange            */
+  size_t len;
+} mxr_io;
+
+/* The next I/O operation: 1 with *io filled, 0 when there is nothing to
+ * do now. A failed open or send is reported with mxr_xch_sock_error. */
+int mxr_xch_io(mxr_xch *x, mxr_io *io, double now);
+/* Bytes that arrived on sock: a UDP datagram, or TCP stream data. */
+void mxr_xch_recv(mxr_xch *x, unsigned sock, const unsigned char *data,
+                  size_t len, double now);
+/* sock failed (st: MXR_ENETWORK for ICMP unreachable, reset, refused
+ * connect, failed send; MXR_ETIMEOUT if the transport gave up). */
+void mxr_xch_sock_error(mxr_xch *x, unsigned sock, mxr_status st,
+                        double now);
+/* Seconds until mxr_xch_tick should run: 0 when done resolutions or
+ * I/O wait, -1 when nothing is in flight. */
+double mxr_xch_timeout(const mxr_xch *x, double now);
+/* Process deadlines: retries, failover, timeouts. */
+void mxr_xch_tick(mxr_xch *x, double now);
+/* The transport lost every socket (e.g. after fork()): forget them all
+ * without MXR_IO_CLOSE and send what was in flight again on new ones. */
+void mxr_xch_forget_sockets(mxr_xch *x, double now);
+
+/* Counters since creation. */
+typedef struct mxr_xch_stats {
+  uint64_t queries;   /* sent (UDP and TCP, retries included)   */
+  uint64_t answers;   /* accepted replies                        */
+  uint64_t timeouts;  /* tries that timed out                    */
+  uint64_t tcp;       /* queries asked again over TCP            */
+  uint64_t merged;    /* lookups that joined one in flight       */
+  uint64_t dropped;   /* replies refused (wrong ID, question...) */
+  uint64_t sockets;   /* UDP sockets opened                      */
+} mxr_xch_stats;
+void mxr_xch_get_stats(const mxr_xch *x, mxr_xch_stats *out);
+/* Per-server failures (tries that failed at that server). */
+uint64_t mxr_xch_server_failures(const mxr_xch *x, unsigned server);
+
+/* With cfg.trace: one event per finished try, drained by the caller
+ * from its step (never called back from inside the exchange). */
+typedef struct mxr_xch_event {
+  char name[MXR_NAME_BUF];
+  uint16_t type;
+  unsigned server;
+  int tcp;
+  mxr_status status; /* MXR_OK for an accepted answer (any rcode)  */
+  int rcode;         /* -1 when there was no reply                  */
+  double rtt;        /* seconds                                     */
+} mxr_xch_event;
+int mxr_xch_next_event(mxr_xch *x, mxr_xch_event *out);
 
 /* ------------------------------------------------------------------ */
 /* engine: c-ares transport running many resolutions at once          */

@@ -615,3 +615,126 @@ mxr_status mxr_input_parse(const char *s, size_t len, mxr_input *out,
     *out = res;
   return st;
 }
+
+/* ------------------------------------------------------------------ */
+/* nameservers                                                         */
+
+/* Whether a is an address no query can be sent to: unspecified,
+ * broadcast or multicast (an IPv4-mapped form judged as its IPv4). */
+static int unroutable(const mxr_addr *a) {
+  const uint8_t *b = a->bytes;
+  if (is_mapped(a))
+    b += 12;
+  else if (a->family == 6) {
+    static const uint8_t zero[16];
+    return memcmp(b, zero, 16) == 0 || b[0] == 0xff;
+  }
+  return (b[0] == 0 && b[1] == 0 && b[2] == 0 && b[3] == 0) ||
+         (b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255) ||
+         (b[0] >= 224 && b[0] <= 239);
+}
+
+/* "53" -> 53: 1..65535, decimal, no sign, no leading zero. */
+static int parse_port(const char *s, size_t len, uint16_t *out) {
+  unsigned long v = 0;
+  if (len == 0 || len > 5 || s[0] == '0')
+    return -1;
+  for (size_t i = 0; i < len; i++) {
+    if (!is_digit((unsigned char)s[i]))
+      return -1;
+    v = v * 10 + (unsigned long)(s[i] - '0');
+  }
+  if (v < 1 || v > 65535)
+    return -1;
+  *out = (uint16_t)v;
+  return 0;
+}
+
+mxr_status mxr_server_parse(const char *s, size_t len, mxr_server *out,
+                            char *err, size_t errlen) {
+  char shown[96];
+  const char *host = s, *port = NULL;
+  size_t hlen = len, plen = 0;
+  mxr_server sv;
+  if (s == NULL || out == NULL)
+    return MXR_EBADOPT;
+  memset(&sv, 0, sizeof sv);
+  sv.port = 53;
+  mxr_escape(shown, sizeof shown, s, len, 60);
+  if (len == 0) {
+    if (err && errlen)
+      snprintf(err, errlen, "empty nameserver");
+    return MXR_EBADOPT;
+  }
+  if (memchr(s, '\0', len)) {
+    if (err && errlen)
+      snprintf(err, errlen, "nameserver '%s' contains a NUL byte", shown);
+    return MXR_EBADOPT;
+  }
+  if (s[0] == '[') { /* [IPv6]:port or [IPv6] */
+    const char *close = memchr(s, ']', len);
+    if (!close) {
+      if (err && errlen)
+        snprintf(err, errlen, "nameserver '%s': '[' without ']'", shown);
+      return MXR_EBADOPT;
+    }
+    host = s + 1;
+    hlen = (size_t)(close - host);
+    if ((size_t)(close - s) + 1 < len) {
+      if (close[1] != ':') {
+        if (err && errlen)
+          snprintf(err, errlen, "nameserver '%s': expected ':PORT' after ']'",
+                   shown);
+        return MXR_EBADOPT;
+      }
+      port = close + 2;
+      plen = len - (size_t)(port - s);
+    } else if (memchr(host, ':', hlen) == NULL) {
+      if (err && errlen)
+        snprintf(err, errlen,
+                 "nameserver '%s': brackets are for IPv6 addresses", shown);
+      return MXR_EBADOPT;
+    }
+  } else {
+    const char *colon = memchr(s, ':', len);
+    if (colon && memchr(colon + 1, ':', len - (size_t)(colon - s) - 1) == NULL) {
+      /* exactly one ':': IPv4:port */
+      hlen = (size_t)(colon - s);
+      port = colon + 1;
+      plen = len - hlen - 1;
+    }
+  }
+  if (mxr_addr_parse(host, hlen, &sv.addr) != MXR_OK ||
+      (s[0] == '[' && sv.addr.family != 6)) {
+    if (err && errlen)
+      snprintf(err, errlen,
+               "nameserver '%s' is not an IP address with an optional port "
+               "(192.0.2.1, 192.0.2.1:53, 2001:db8::1, [2001:db8::1]:53)",
+               shown);
+    return MXR_EBADOPT;
+  }
+  if (port && parse_port(port, plen, &sv.port) != 0) {
+    if (err && errlen)
+      snprintf(err, errlen, "nameserver '%s': port must be 1..65535", shown);
+    return MXR_EBADOPT;
+  }
+  if (unroutable(&sv.addr)) {
+    if (err && errlen)
+      snprintf(err, errlen,
+               "nameserver '%s' is unspecified, broadcast or multicast: "
+               "no query can be sent to it",
+               shown);
+    return MXR_EBADOPT;
+  }
+  *out = sv;
+  return MXR_OK;
+}
+
+void mxr_server_format(const mxr_server *sv, char *buf) {
+  char a[MXR_ADDR_BUF];
+  mxr_addr_format(&sv->addr, a);
+  if (sv->addr.family == 6)
+    snprintf(buf, MXR_SERVER_BUF, "[%s]:%u", a, (unsigned)sv->port);
+  else
+    snprintf(buf, MXR_SERVER_BUF, "%s:%u", a, (unsigned)sv->port);
+}
