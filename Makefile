@@ -45,7 +45,9 @@ FUZZ_CFLAGS = -std=c99 -D_GNU_SOURCE -Icsrc $(CARES_CFLAGS) -g -O1 \
 	-fno-omit-frame-pointer
 
 # Sources: every csrc/*.c but the Lua binding is core; picked up by wildcard.
-BINDING    = csrc/lmxroute.c
+# The Lua binding: csrc/l*.c (one file per class), the only files that
+# include lua.h.
+BINDING   := $(wildcard csrc/l*.c)
 CORE_SRCS := $(filter-out $(BINDING),$(wildcard csrc/*.c))
 CORE_OBJS := $(patsubst csrc/%.c,build/core/%.o,$(CORE_SRCS))
 ASAN_OBJS := $(patsubst csrc/%.c,build/asan/core/%.o,$(CORE_SRCS))
@@ -88,21 +90,24 @@ $(LIB): $(CORE_OBJS)
 
 # Lua module mxroute.core, once per Lua ABI ----------------------------------
 
-build/binding/lua5.4/lmxroute.o: $(BINDING) $(FLAGS_STAMP)
+BIND54_OBJS  := $(patsubst csrc/%.c,build/binding/lua5.4/%.o,$(BINDING))
+BINDJIT_OBJS := $(patsubst csrc/%.c,build/binding/luajit/%.o,$(BINDING))
+
+build/binding/lua5.4/%.o: csrc/%.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) $(LUA54_CFLAGS) -MMD -MP -c -o $@ $<
 
-build/binding/luajit/lmxroute.o: $(BINDING) $(FLAGS_STAMP)
+build/binding/luajit/%.o: csrc/%.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) $(LUAJIT_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(MOD54): build/binding/lua5.4/lmxroute.o $(LIB)
+$(MOD54): $(BIND54_OBJS) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) -shared -o $@ $< $(LIB) $(CARES_LIBS)
+	$(CC) -shared -o $@ $(BIND54_OBJS) $(LIB) $(CARES_LIBS)
 
-$(MODJIT): build/binding/luajit/lmxroute.o $(LIB)
+$(MODJIT): $(BINDJIT_OBJS) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) -shared -o $@ $< $(LIB) $(CARES_LIBS)
+	$(CC) -shared -o $@ $(BINDJIT_OBJS) $(LIB) $(CARES_LIBS)
 
 # C unit tests: ASan + UBSan, against a sanitized build of the core ----------
 

@@ -12,31 +12,10 @@
  * __gc is always safe. No malloc'd memory is held across a call that can
  * raise: temporary arrays are userdata too.
  */
-#include "compat.h"
-#include "mxroute.h"
+#include "lmxroute.h"
 
 #include <stdio.h>
 #include <string.h>
-
-#define OPTS_MT "mxroute.opts"
-#define RES_MT "mxroute.query"
-#define ENG_MT "mxroute.engine"
-#define BOX_MT "mxroute.planbox"
-
-typedef struct lopts {
-  mxr_opts *o;
-  mxr_rng rng;
-} lopts;
-
-typedef struct lengine {
-  mxr_engine *e; /* NULL once closed */
-} lengine;
-
-typedef struct lres {
-  mxr_res *res;
-  lengine *eng;  /* set once submitted; the uservalue keeps it alive */
-  mxr_job *job;  /* attached while non-NULL and eng->e non-NULL */
-} lres;
 
 /* ------------------------------------------------------------------ */
 /* results -> Lua                                                      */
@@ -561,7 +540,7 @@ static int l_plan(lua_State *L)
 /* ------------------------------------------------------------------ */
 /* resolutions (the query objects)                                     */
 
-static lres *check_res(lua_State *L, int idx)
+lres *mxr_lua_check_res(lua_State *L, int idx)
 {
   lres *r = luaL_checkudata(L, idx, RES_MT);
   if (!r->res)
@@ -636,7 +615,7 @@ static int res_result(lua_State *L)
 
 static int res_ready(lua_State *L)
 {
-  lres *r = check_res(L, 1);
+  lres *r = mxr_lua_check_res(L, 1);
   lua_pushinteger(L, (lua_Integer)mxr_plan_ready(mxr_res_plan(r->res)));
   return 1;
 }
@@ -644,7 +623,7 @@ static int res_ready(lua_State *L)
 /* q:target(i) -> {host, pref, addr, family} for i <= q:ready() */
 static int res_target(lua_State *L)
 {
-  lres *r = check_res(L, 1);
+  lres *r = mxr_lua_check_res(L, 1);
   lua_Integer i = luaL_checkinteger(L, 2);
   const mxr_target *t;
   if (i < 1)
@@ -660,7 +639,7 @@ static int res_target(lua_State *L)
  * is reported done by the next step (so its callback runs). */
 static int res_cancel(lua_State *L)
 {
-  lres *r = check_res(L, 1);
+  lres *r = mxr_lua_check_res(L, 1);
   if (engine_open(r))
     mxr_engine_cancel(r->eng->e, r->job);
   else
@@ -671,7 +650,7 @@ static int res_cancel(lua_State *L)
 /* The sans-I/O side, for transports written in Lua (OpenResty). */
 static int res_next(lua_State *L)
 {
-  lres *r = check_res(L, 1);
+  lres *r = mxr_lua_check_res(L, 1);
   mxr_query q;
   if (r->eng)
     return luaL_error(L, "mxroute: query is driven by an engine");
@@ -693,7 +672,7 @@ static unsigned check_slot(lua_State *L, int idx)
 
 static int res_answer(lua_State *L)
 {
-  lres *r = check_res(L, 1);
+  lres *r = mxr_lua_check_res(L, 1);
   unsigned slot = check_slot(L, 2);
   size_t len;
   const char *pkt = luaL_checklstring(L, 3, &len);
@@ -705,7 +684,7 @@ static int res_answer(lua_State *L)
 
 static int res_fail(lua_State *L)
 {
-  lres *r = check_res(L, 1);
+  lres *r = mxr_lua_check_res(L, 1);
   unsigned slot = check_slot(L, 2);
   mxr_status st = check_code(L, 3, "mxroute: fail");
   if (r->eng)
@@ -716,7 +695,7 @@ static int res_fail(lua_State *L)
 
 static int res_inflight(lua_State *L)
 {
-  lres *r = check_res(L, 1);
+  lres *r = mxr_lua_check_res(L, 1);
   lua_pushinteger(L, (lua_Integer)mxr_res_inflight(r->res));
   return 1;
 }
@@ -793,7 +772,7 @@ static int l_engine(lua_State *L)
 static int engine_submit(lua_State *L)
 {
   lengine *e = check_engine(L, 1);
-  lres *r = check_res(L, 2);
+  lres *r = mxr_lua_check_res(L, 2);
   mxr_status st;
   if (r->eng)
     return luaL_error(L, "mxroute: query already submitted");
@@ -920,8 +899,8 @@ static const luaL_Reg funcs[] = {
     {"engine", l_engine}, {"class", l_class}, {"packet", l_packet},
     {NULL, NULL}};
 
-static void new_class(lua_State *L, const char *name, const luaL_Reg *m,
-                      lua_CFunction gc)
+void mxr_lua_new_class(lua_State *L, const char *name, const luaL_Reg *m,
+                       lua_CFunction gc)
 {
   luaL_newmetatable(L, name);
   luaL_setfuncs(L, m, 0);
@@ -946,14 +925,16 @@ int luaopen_mxroute_core(lua_State *L);
 int luaopen_mxroute_core(lua_State *L)
 {
   int i;
-  new_class(L, OPTS_MT, opts_m, opts_gc);
-  new_class(L, RES_MT, res_m, res_gc);
-  new_class(L, ENG_MT, eng_m, engine_close);
+  mxr_lua_new_class(L, OPTS_MT, opts_m, opts_gc);
+  mxr_lua_new_class(L, RES_MT, res_m, res_gc);
+  mxr_lua_new_class(L, ENG_MT, eng_m, engine_close);
   luaL_newmetatable(L, BOX_MT);
   lua_pushcfunction(L, box_gc);
   lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
   luaL_newlib(L, funcs);
+  /* the other class files (csrc/l*.c) add theirs here:
+   * mxr_lua_open_<class>(L, lua_gettop(L)); */
   lua_pushliteral(L, MXR_VERSION);
   lua_setfield(L, -2, "version");
   lua_newtable(L);
