@@ -8,7 +8,12 @@
  *     addresses are put in a canonical order before being shuffled, so
  *     the order of the feeding calls never changes the plan;
  *   - p->targets holds exactly the final prefix (mxr_plan_ready): levels
- *     whose hosts and all earlier hosts are settled and not us;
+ *     whose hosts and all earlier hosts are settled and not us. That
+ *     prefix only grows (a level final is never undone: a host of ours
+ *     lowers self_pref to its own level, which is not final), so each
+ *     level is appended once, when it becomes final, and each address
+ *     is checked against the earlier targets in a crit-bit tree: the
+ *     whole plan costs O(n log n) in hosts, whatever the feeding order;
  *   - hosts[] is never reallocated after set_mx, so names handed out
  *     stay put until the plan is freed.
  */
@@ -226,6 +231,7 @@ enum { PS_NOINPUT, PS_WAIT_MX, PS_ADDRS, PS_DONE };
 typedef struct ihost {
   char name[MXR_NAME_BUF];
   uint16_t pref;
+  size_t level;          /* index in p->levels */
   unsigned char lookup;  /* wants A/AAAA lookups (index in p->lk) */
   unsigned char settled; /* final: addrs and skip known */
   unsigned char self;    /* one of its addresses is ours */
@@ -238,6 +244,21 @@ typedef struct ihost {
   mxr_status skip; /* MXR_OK: usable */
   mxr_rng rng;     /* address shuffle, seeded in set_mx */
 } ihost;
+
+/* A preference level: hosts[start..end) share one preference. */
+typedef struct plevel {
+  size_t start, end;
+  size_t unsettled; /* hosts of the level not settled yet */
+} plevel;
+
+/* A crit-bit tree node over 16-octet address keys (mxr_addr_key). A
+ * reference is (index << 1) | 1 for a leaf, the index of a target in
+ * p->targets, and index << 1 for a node in p->cb. */
+typedef struct cbnode {
+  size_t child[2];
+  size_t byte;    /* the octet holding the critical bit */
+  unsigned other; /* every bit but the critical one set */
+} cbnode;
 
 /* A record skipped before it became a host: "." or a broken name. */
 typedef struct pskip {
@@ -262,8 +283,14 @@ struct mxr_plan {
   pskip *pre;
   size_t npre;
   unsigned self_pref; /* NO_SELF, or our lowest preference */
+  int need[2];        /* A / AAAA lookups are asked (need_family) */
+  plevel *levels;
+  size_t nlevels;
+  size_t nfinal;      /* levels appended to targets */
   mxr_target *targets;
   size_t ntargets, cap_targets;
+  cbnode *cb;         /* crit-bit tree of the targets' address keys */
+  size_t ncb, cap_cb, cbroot;
   mxr_host *rhosts;
   size_t nrhosts;
   mxr_skip *rskip;
@@ -308,7 +335,9 @@ void mxr_plan_free(mxr_plan *p) {
   mxr_free(p->hosts);
   mxr_free(p->lk);
   mxr_free(p->pre);
+  mxr_free(p->levels);
   mxr_free(p->targets);
+  mxr_free(p->cb);
   mxr_free(p->rhosts);
   mxr_free(p->rskip);
   mxr_free(p->input);
@@ -341,17 +370,21 @@ static int use_family(const mxr_plan *p, int f) {
 }
 
 /* Family f is asked: usable, or (rule 8) filtered out but one of our own
- * addresses is of that family, so a host can only be recognised as us
- * through it. IPv4-mapped self addresses count as IPv4. */
+ * addresses could show up in it, so that a host is recognised as us on
+ * every address it has, whatever the filter. An IPv4 address may come
+ * back in an AAAA answer in its IPv4-mapped form (RFC 4291 2.5.5.2), so
+ * any self address means AAAA; only an IPv4 (or IPv4-mapped) one means
+ * A. Computed once per plan (set_mx): O(self) here, O(1) per lookup. */
 static int need_family(const mxr_plan *p, int f) {
   const mxr_opts *o = p->opts;
   size_t i;
   if (use_family(p, f))
     return 1;
+  if (f == 1)
+    return o->nself_addrs > 0;
   for (i = 0; i < o->nself_addrs; i++) {
     const mxr_addr *a = &o->self_addrs[i];
-    int v4 = a->family == 4 || (a->family == 6 && is_v4mapped(a));
-    if (f == 0 ? v4 : a->family == 6)
+    if (a->family == 4 || is_v4mapped(a))
       return 1;
   }
   return 0;
@@ -455,80 +488,83 @@ static mxr_status settle(mxr_plan *p, ihost *h) {
   return MXR_OK;
 }
 
-typedef struct tkey {
-  uint8_t key[16];
-  size_t pos;
-} tkey;
-
-static int tkey_cmp(const void *va, const void *vb) {
-  const tkey *a = va, *b = vb;
-  int c = memcmp(a->key, b->key, 16);
-  if (c)
-    return c;
-  return a->pos < b->pos ? -1 : a->pos > b->pos;
-}
-
-/* Rule 13: keep each address at its first occurrence only. */
-static mxr_status dedup_targets(mxr_plan *p) {
-  size_t n = p->ntargets, i, k;
-  tkey *keys;
-  unsigned char *drop;
-  if (n < 2)
-    return MXR_OK;
-  keys = mxr_reallocarray(NULL, n, sizeof *keys);
-  drop = mxr_calloc(n, 1);
-  if (keys == NULL || drop == NULL) {
-    mxr_free(keys);
-    mxr_free(drop);
-    return MXR_ENOMEM;
+/* Rule 13: add key (of the target at index leaf) to the crit-bit tree
+ * unless an earlier target has it. 1: new, 0: seen before, -1: OOM. The
+ * walk is bounded by the 128 bits of a key, not by the data, so hostile
+ * answers cannot make it slow (a hash table could be, without a keyed
+ * hash). D. J. Bernstein's crit-bit trees, as in A. Langley's notes. */
+static int cb_insert(mxr_plan *p, const uint8_t key[16], size_t leaf) {
+  uint8_t best[16];
+  size_t ref, *where, byte, nn;
+  unsigned other;
+  int dir;
+  if (p->ntargets == 0) {
+    p->cbroot = leaf << 1 | 1;
+    return 1;
   }
-  for (i = 0; i < n; i++) {
-    mxr_addr_key(&p->targets[i].addr, keys[i].key);
-    keys[i].pos = i;
+  if (grow(&p->cb, &p->cap_cb, p->ncb + 1, sizeof *p->cb) != 0)
+    return -1;
+  for (ref = p->cbroot; !(ref & 1);) {
+    const cbnode *q = &p->cb[ref >> 1];
+    ref = q->child[(1 + (q->other | key[q->byte])) >> 8];
   }
-  qsort(keys, n, sizeof *keys, tkey_cmp);
-  for (i = 1; i < n; i++)
-    if (memcmp(keys[i].key, keys[i - 1].key, 16) == 0)
-      drop[keys[i].pos] = 1;
-  for (i = 0, k = 0; i < n; i++)
-    if (!drop[i])
-      p->targets[k++] = p->targets[i];
-  p->ntargets = k;
-  mxr_free(keys);
-  mxr_free(drop);
-  return MXR_OK;
-}
-
-/* Rebuild p->targets: the final prefix (levels fully settled, below our
- * own preference, no host of ours in them). */
-static mxr_status build_targets(mxr_plan *p) {
-  size_t i = 0, j, a;
-  p->ntargets = 0;
-  while (i < p->nhosts) {
-    uint16_t level = p->hosts[i].pref;
-    /* refresh() lowered self_pref to every settled host of ours. */
-    int final = level < p->self_pref;
-    for (j = i; j < p->nhosts && p->hosts[j].pref == level; j++)
-      if (!p->hosts[j].settled)
-        final = 0;
-    if (!final)
+  mxr_addr_key(&p->targets[ref >> 1].addr, best);
+  for (byte = 0; byte < 16 && key[byte] == best[byte]; byte++)
+    ;
+  if (byte == 16)
+    return 0;
+  other = (unsigned)(key[byte] ^ best[byte]);
+  other |= other >> 1;
+  other |= other >> 2;
+  other |= other >> 4;
+  other = (other & ~(other >> 1)) ^ 255u;
+  dir = (int)((1 + (other | best[byte])) >> 8);
+  nn = p->ncb++;
+  p->cb[nn].byte = byte;
+  p->cb[nn].other = other;
+  p->cb[nn].child[1 - dir] = leaf << 1 | 1;
+  for (where = &p->cbroot;; ) {
+    cbnode *q;
+    ref = *where;
+    if (ref & 1)
       break;
-    for (; i < j; i++) {
-      ihost *h = &p->hosts[i];
-      if (h->skip != MXR_OK)
-        continue;
-      if (grow(&p->targets, &p->cap_targets, p->ntargets + h->naddrs,
-               sizeof *p->targets) != 0)
+    q = &p->cb[ref >> 1];
+    if (q->byte > byte || (q->byte == byte && q->other > other))
+      break;
+    where = &q->child[(1 + (q->other | key[q->byte])) >> 8];
+  }
+  p->cb[nn].child[dir] = *where;
+  *where = nn << 1;
+  return 1;
+}
+
+/* Append the targets of level l (final now), each address at its first
+ * occurrence only (rule 13). */
+static mxr_status append_level(mxr_plan *p, const plevel *l) {
+  size_t i, a;
+  for (i = l->start; i < l->end; i++) {
+    ihost *h = &p->hosts[i];
+    if (h->skip != MXR_OK)
+      continue;
+    if (grow(&p->targets, &p->cap_targets, p->ntargets + h->naddrs,
+             sizeof *p->targets) != 0)
+      return MXR_ENOMEM;
+    for (a = 0; a < h->naddrs; a++) {
+      mxr_target *t = &p->targets[p->ntargets];
+      uint8_t key[16];
+      int r;
+      t->host = h->name;
+      t->pref = h->pref;
+      t->addr = h->addrs[a];
+      mxr_addr_key(&t->addr, key);
+      r = cb_insert(p, key, p->ntargets);
+      if (r < 0)
         return MXR_ENOMEM;
-      for (a = 0; a < h->naddrs; a++) {
-        mxr_target *t = &p->targets[p->ntargets++];
-        t->host = h->name;
-        t->pref = h->pref;
-        t->addr = h->addrs[a];
-      }
+      if (r > 0)
+        p->ntargets++;
     }
   }
-  return dedup_targets(p);
+  return MXR_OK;
 }
 
 static void add_skip(mxr_plan *p, const char *name, uint16_t pref,
@@ -629,23 +665,49 @@ static mxr_status finish(mxr_plan *p) {
   return MXR_OK;
 }
 
-/* After any feeding: update our preference, the final prefix and, once
- * every needed lookup is in, the result. */
-static mxr_status refresh(mxr_plan *p) {
+/* Hosts[] is final and sorted (set_mx, or the literal): group it into
+ * preference levels and count what each still waits for. */
+static mxr_status make_levels(mxr_plan *p) {
   size_t i;
-  int done = 1;
+  p->levels = mxr_calloc(p->nhosts ? p->nhosts : 1, sizeof *p->levels);
+  if (p->levels == NULL)
+    return MXR_ENOMEM;
+  for (i = 0; i < p->nhosts; i++) {
+    ihost *h = &p->hosts[i];
+    plevel *l;
+    if (i == 0 || h->pref != p->hosts[i - 1].pref) {
+      l = &p->levels[p->nlevels++];
+      l->start = i;
+    }
+    l = &p->levels[p->nlevels - 1];
+    l->end = i + 1;
+    h->level = p->nlevels - 1;
+    if (!h->settled)
+      l->unsettled++;
+    else if (h->self && h->pref < p->self_pref)
+      p->self_pref = h->pref;
+  }
+  return MXR_OK;
+}
+
+/* After any feeding: append every level that became final and, once
+ * every level below our own preference is settled, the result. Each
+ * level is passed over once in the life of the plan. */
+static mxr_status refresh(mxr_plan *p) {
   if (p->complete)
     return MXR_OK;
-  for (i = 0; i < p->nhosts; i++)
-    if (p->hosts[i].settled && p->hosts[i].self &&
-        p->hosts[i].pref < p->self_pref)
-      p->self_pref = p->hosts[i].pref;
-  for (i = 0; i < p->nhosts; i++)
-    if (!p->hosts[i].settled && p->hosts[i].pref < p->self_pref)
-      done = 0;
-  if (build_targets(p) != MXR_OK)
-    return oom(p);
-  return done ? finish(p) : MXR_OK;
+  while (p->nfinal < p->nlevels) {
+    const plevel *l = &p->levels[p->nfinal];
+    if (p->hosts[l->start].pref >= p->self_pref || l->unsettled > 0)
+      break;
+    if (append_level(p, l) != MXR_OK)
+      return oom(p);
+    p->nfinal++;
+  }
+  if (p->nfinal < p->nlevels &&
+      p->hosts[p->levels[p->nfinal].start].pref < p->self_pref)
+    return MXR_OK; /* a level below us still waits for lookups */
+  return finish(p);
 }
 
 mxr_plan *mxr_plan_new(const mxr_input *in, const char *input_text,
@@ -691,7 +753,7 @@ mxr_plan *mxr_plan_new(const mxr_input *in, const char *input_text,
     h->raw[f][0] = in->addr;
     h->nraw[f] = 1;
     h->fed[f] = 1;
-    if (settle(p, h) != MXR_OK)
+    if (settle(p, h) != MXR_OK || make_levels(p) != MXR_OK)
       goto nomem;
     p->state = PS_ADDRS;
     if (refresh(p) != MXR_OK)
@@ -836,9 +898,11 @@ mxr_status mxr_plan_set_mx(mxr_plan *p, mxr_status st, const char *canon,
     }
   while (p->nhosts > 0 && p->hosts[p->nhosts - 1].pref >= p->self_pref)
     p->nhosts--;
-  p->lk = mxr_reallocarray(NULL, p->nhosts, sizeof *p->lk);
+  p->lk = mxr_reallocarray(NULL, p->nhosts ? p->nhosts : 1, sizeof *p->lk);
   if (p->lk == NULL)
     return oom(p);
+  p->need[0] = need_family(p, 0);
+  p->need[1] = need_family(p, 1);
   for (i = 0; i < p->nhosts; i++) {
     ihost *h = &p->hosts[i];
     mxr_addr a;
@@ -864,6 +928,8 @@ mxr_status mxr_plan_set_mx(mxr_plan *p, mxr_status st, const char *canon,
       p->lk[p->nlk++] = i;
     }
   }
+  if (make_levels(p) != MXR_OK)
+    return oom(p);
   p->state = PS_ADDRS;
   return refresh(p);
 }
@@ -884,8 +950,7 @@ int mxr_plan_host_wants(const mxr_plan *p, size_t i, int family) {
     return 0;
   f = family == 6;
   h = &p->hosts[p->lk[i]];
-  return !h->settled && h->pref < p->self_pref && need_family(p, f) &&
-         !h->fed[f];
+  return !h->settled && h->pref < p->self_pref && p->need[f] && !h->fed[f];
 }
 
 /* Late answers (the plan completed or the host stopped mattering while a
@@ -909,8 +974,7 @@ mxr_status mxr_plan_set_addrs(mxr_plan *p, size_t i, int family,
     return MXR_EBADOPT;
   h->fed[f] = 1;
   h->st[f] = st;
-  if (p->complete || h->settled || h->pref >= p->self_pref ||
-      !need_family(p, f))
+  if (p->complete || h->settled || h->pref >= p->self_pref || !p->need[f])
     return MXR_OK;
   if (st == MXR_OK && n > 0) {
     h->raw[f] = mxr_reallocarray(NULL, n, sizeof *a);
@@ -919,9 +983,14 @@ mxr_status mxr_plan_set_addrs(mxr_plan *p, size_t i, int family,
     memcpy(h->raw[f], a, n * sizeof *a);
     h->nraw[f] = n;
   }
-  if ((h->fed[0] || !need_family(p, 0)) && (h->fed[1] || !need_family(p, 1)))
+  if ((h->fed[0] || !p->need[0]) && (h->fed[1] || !p->need[1])) {
     if (settle(p, h) != MXR_OK)
       return oom(p);
+    p->levels[h->level].unsettled--;
+    /* Rule 8: a host of ours drops its level and every later one. */
+    if (h->self && h->pref < p->self_pref)
+      p->self_pref = h->pref;
+  }
   return refresh(p);
 }
 

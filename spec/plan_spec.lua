@@ -515,6 +515,30 @@ describe("mxroute.plan", function()
       assert.equal(20, p.self_pref)
     end)
 
+    it("finds us by the mapped form in an AAAA record whatever the family",
+       function()
+      -- family = "ipv4" filters the AAAA out, but we are still recognised
+      -- by it: self is judged on every address of a host
+      local mapped = {
+        domain = D, mx = mxlist(10, "mx1.example.com", 20, "mx2.example.com"),
+        addrs = { ["mx1.example.com"] = { "192.0.2.1", "2001:db8::1" },
+                  ["mx2.example.com"] = { "198.51.100.9", "::ffff:192.0.2.20" } },
+      }
+      for _, family in ipairs { "any", "ipv4", "ipv6" } do
+        local p = ok_plan(mapped, { self = { "192.0.2.20" }, family = family })
+        assert.same({ "mx1.example.com" }, names_of(p), family)
+        assert.equal(20, p.self_pref, family)
+      end
+      -- and our mapped address in an A record under family = "ipv6"
+      local p = ok_plan({
+        domain = D, mx = mxlist(10, "mx1.example.com", 20, "mx2.example.com"),
+        addrs = { ["mx1.example.com"] = { "2001:db8::1" },
+                  ["mx2.example.com"] = { "192.0.2.20", "2001:db8::20" } },
+      }, { self = { "::ffff:192.0.2.20" }, family = "ipv6" })
+      assert.same({ "mx1.example.com" }, names_of(p))
+      assert.equal(20, p.self_pref)
+    end)
+
     it("finds us by any one of a host's addresses", function()
       only_mx1 { "2001:db8::1" }
     end)

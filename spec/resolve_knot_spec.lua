@@ -514,6 +514,17 @@ describe("resolution against Knot", function()
       end
     end)
 
+    it("finds us by the mapped form of our IPv4 address in an AAAA record, whatever the family",
+       function()
+      -- mapped.self.test has A 198.51.100.25 and AAAA ::ffff:203.0.113.25:
+      -- with family = "ipv4" the AAAA is still asked, only to recognise us
+      for _, family in ipairs { "any", "ipv4" } do
+        local p = ok("bymapped.self.test", { self = { "203.0.113.25" }, family = family })
+        assert.same({ "mx1.provider.self.test" }, names_of(p), family)
+        assert.equal(20, p.self_pref, family)
+      end
+    end)
+
     it("is LOOP when we are the best MX", function()
       local msg = fails("LOOP", "loop", "best.self.test", { self = { "us.self.test" } })
       assert.truthy(msg:find("best.self.test", 1, true))

@@ -771,6 +771,42 @@ static void test_self_family(void) {
     mxr_plan_free(p);
   }
   mxr_opts_free(o);
+  /* Rule 8 judged on every address: an AAAA record holding the
+   * IPv4-mapped form of one of our IPv4 addresses is us too, although
+   * only IPv4 is used, so AAAA is asked whenever we have addresses. */
+  o = mxr_opts_new();
+  mxr_opts_set_family(o, MXR_FAMILY_IPV4);
+  mxr_opts_add_self(o, "192.0.2.2", 9, err, sizeof err);
+  {
+    const fake g[] = {OKA("mx1.test", "192.0.2.1", "2001:db8::1"),
+                      OKA("mx2.test", "192.0.2.99", "::ffff:192.0.2.2"),
+                      END};
+    p = run(o, "example.test", MXR_OK, NULL, "10:mx1.test 20:mx2.test", NULL,
+            1, NOFEED);
+    ok(mxr_plan_host_wants(p, 0, 6),
+       "ipv4 only with an IPv4 self address: AAAA still asked");
+    feed(p, g, 1);
+    is_str(render(p),
+           "OK H:mx1.test@10(192.0.2.1) T:mx1.test/192.0.2.1 self=20",
+           "we are mx2 by the mapped form of our IPv4 address in its AAAA");
+    mxr_plan_free(p);
+  }
+  mxr_opts_free(o);
+  /* and the other way round: IPv6 only, our IPv4 address in an A record */
+  o = mxr_opts_new();
+  mxr_opts_set_family(o, MXR_FAMILY_IPV6);
+  mxr_opts_add_self(o, "::ffff:192.0.2.2", 16, err, sizeof err);
+  {
+    const fake g[] = {OKA("mx1.test", "192.0.2.1", "2001:db8::1"),
+                      OKA("mx2.test", "192.0.2.2", "2001:db8::2"), END};
+    p = run(o, "example.test", MXR_OK, NULL, "10:mx1.test 20:mx2.test", g, 1,
+            0);
+    is_str(render(p),
+           "OK H:mx1.test@10(2001:db8::1) T:mx1.test/2001:db8::1 self=20",
+           "we are mx2 by its A record, our mapped address, under ipv6 only");
+    mxr_plan_free(p);
+  }
+  mxr_opts_free(o);
 }
 
 /* Rule 8 and the header: a level is final only when it and every level
@@ -1026,6 +1062,109 @@ static void test_targets_once(void) {
   mxr_opts_free(o);
 }
 
+/* Rule 13 at scale: many hosts over few levels sharing addresses (plain
+ * and IPv4-mapped forms), fed in a random order. The targets are the
+ * hosts' addresses in delivery order, each at its first occurrence (a
+ * naive quadratic reference), and a ready prefix never changes. */
+static void test_targets_once_many(void) {
+  enum { NH = 300, POOL = 40 };
+  static char names[NH][32];
+  static mxr_mx mx[NH];
+  static size_t order[2 * NH];
+  static mxr_target seen[4 * NH];
+  mxr_opts *o = mxr_opts_new();
+  mxr_rng rng, shuf;
+  mxr_plan *p = new_plan(o, "example.test");
+  mxr_result r;
+  size_t i, j, k, nh, nref = 0, nseen = 0, bad = 0, moved = 0;
+  mxr_opts_set_max_hosts(o, NH);
+  mxr_opts_ignore_clear(o);
+  for (i = 0; i < NH; i++) {
+    snprintf(names[i], sizeof names[i], "h%zu.test", i);
+    mx[i].pref = (uint16_t)(i % 7);
+    mx[i].name = names[i];
+    mx[i].len = strlen(names[i]);
+  }
+  mxr_rng_seed(&rng, 3);
+  mxr_rng_seed(&shuf, 4);
+  mxr_plan_set_mx(p, MXR_OK, NULL, mx, NH, &rng);
+  nh = mxr_plan_host_count(p);
+  for (i = 0; i < 2 * nh; i++)
+    order[i] = i;
+  for (i = 2 * nh; i > 1; i--) {
+    size_t x = (size_t)mxr_rng_below(&shuf, i), t = order[i - 1];
+    order[i - 1] = order[x];
+    order[x] = t;
+  }
+  for (i = 0; i < 2 * nh; i++) {
+    size_t h = order[i] / 2, n = 0, ready;
+    int fam = order[i] % 2 ? 6 : 4;
+    mxr_addr a[2];
+    const char *name = mxr_plan_host_name(p, h);
+    unsigned v = (unsigned)strtoul(name + 1, NULL, 10);
+    memset(a, 0, sizeof a);
+    for (k = 0; k < 2; k++) { /* addresses from a small pool */
+      unsigned x = (v * 7 + (unsigned)k * 13) % POOL;
+      a[n].family = (uint8_t)fam;
+      if (fam == 4) {
+        a[n].bytes[0] = 192;
+        a[n].bytes[2] = 2;
+        a[n].bytes[3] = (uint8_t)x;
+      } else if (x % 2) { /* the mapped twin of an IPv4 of the pool */
+        a[n].bytes[10] = a[n].bytes[11] = 0xff;
+        a[n].bytes[12] = 192;
+        a[n].bytes[14] = 2;
+        a[n].bytes[15] = (uint8_t)x;
+      } else {
+        a[n].bytes[0] = 0x20;
+        a[n].bytes[15] = (uint8_t)x;
+      }
+      n++;
+    }
+    if (mxr_plan_host_wants(p, h, fam))
+      mxr_plan_set_addrs(p, h, fam, MXR_OK, a, n);
+    ready = mxr_plan_ready(p);
+    for (k = 0; k < nseen && k < ready; k++)
+      if (memcmp(&seen[k], mxr_plan_target(p, k), sizeof seen[k]) != 0)
+        moved++;
+    for (k = nseen; k < ready; k++)
+      seen[k] = *mxr_plan_target(p, k);
+    if (ready > nseen)
+      nseen = ready;
+  }
+  ok(mxr_plan_complete(p), "the plan of %d hosts is complete", NH);
+  is_int(moved, 0, "no ready target ever moved");
+  if (mxr_plan_result(p, &r) != MXR_OK || r.status != MXR_OK) {
+    ok(0, "the plan succeeds");
+  } else {
+    for (i = 0; i < r.nhosts; i++)
+      for (j = 0; j < r.hosts[i].naddrs; j++) {
+        const mxr_addr *a = &r.hosts[i].addrs[j];
+        size_t hi, hj;
+        int dup = 0;
+        for (hi = 0; hi <= i && !dup; hi++)
+          for (hj = 0; hj < r.hosts[hi].naddrs && !dup; hj++)
+            if ((hi < i || hj < j) &&
+                mxr_addr_equal(&r.hosts[hi].addrs[hj], a))
+              dup = 1;
+        if (dup)
+          continue;
+        if (nref >= r.ntargets ||
+            !mxr_addr_equal(&r.targets[nref].addr, a) ||
+            strcmp(r.targets[nref].host, r.hosts[i].name) != 0)
+          bad++;
+        nref++;
+      }
+    is_int(r.ntargets, nref, "as many targets as distinct addresses (%zu)",
+           nref);
+    is_int(bad, 0, "each target is an address at its first occurrence");
+    is_int(nseen, r.ntargets, "every target was ready before completion");
+    ok(nref < 2 * POOL, "the pool made duplicates");
+  }
+  mxr_plan_free(p);
+  mxr_opts_free(o);
+}
+
 /* Literal inputs: complete at once, guard and self apply. */
 static void test_literal(void) {
   mxr_opts *o = mxr_opts_new();
@@ -1236,6 +1375,7 @@ int main(void) {
   test_mx_to_ip();
   test_guard();
   test_targets_once();
+  test_targets_once_many();
   test_literal();
   test_bad_names();
   test_misuse();
