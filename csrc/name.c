@@ -704,8 +704,14 @@ mxr_status mxr_server_parse(const char *s, size_t len, mxr_server *out,
       plen = len - hlen - 1;
     }
   }
-  if (mxr_addr_parse(host, hlen, &sv.addr) != MXR_OK ||
-      (s[0] == '[' && sv.addr.family != 6)) {
+  if (s[0] == '[' && mxr_addr_parse(host, hlen, &sv.addr) == MXR_OK &&
+      sv.addr.family != 6) { /* "[192.0.2.1]:53": RFC 3986 3.2.2 */
+    if (err && errlen)
+      snprintf(err, errlen,
+               "nameserver '%s': brackets are for IPv6 addresses", shown);
+    return MXR_EBADOPT;
+  }
+  if (mxr_addr_parse(host, hlen, &sv.addr) != MXR_OK) {
     if (err && errlen)
       snprintf(err, errlen,
                "nameserver '%s' is not an IP address with an optional port "
