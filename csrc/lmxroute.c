@@ -7,15 +7,40 @@
  *   core.res(input, o)      a sans-I/O resolution (also the query object)
  *   core.engine(cfg)        the c-ares transport (a pollable)
  *   core.packet(name, type, id), core.class(code), core.codes, version
+ *   core.nameserver(s)      the one nameserver parser, for every Lua layer
+ *   core.read_regular_file(path)  a small config file, never blocking
  *
  * Userdata are created closed first, then the resource is attached, so
  * __gc is always safe. No malloc'd memory is held across a call that can
  * raise: temporary arrays are userdata too.
  */
 #include "lmxroute.h"
+#include "mxr_internal.h" /* mxr_escape */
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The string at idx (which is a string); raises "<what> '<shown>'
+ * contains a NUL byte" if it holds one: C would see it cut short, so a
+ * NUL in any string argument is an error naming the field. */
+static const char *check_nul(lua_State *L, int idx, size_t *len,
+                             const char *what)
+{
+  size_t n;
+  const char *s = lua_tolstring(L, idx, &n);
+  if (len)
+    *len = n;
+  if (memchr(s, '\0', n) != NULL) {
+    char shown[128];
+    mxr_escape(shown, sizeof shown, s, n, 60);
+    luaL_error(L, "%s '%s' contains a NUL byte", what, shown);
+  }
+  return s;
+}
 
 /* ------------------------------------------------------------------ */
 /* results -> Lua                                                      */
@@ -146,7 +171,9 @@ static int push_plan_result(lua_State *L, mxr_plan *p)
 static mxr_status check_code(lua_State *L, int idx, const char *where)
 {
   mxr_status st;
-  const char *s = luaL_checkstring(L, idx);
+  const char *s;
+  luaL_checkstring(L, idx);
+  s = check_nul(L, idx, NULL, where);
   if (mxr_status_from_name(s, &st) != MXR_OK || st == MXR_OK)
     luaL_error(L, "%s: unknown code '%s'", where, s);
   return st;
@@ -188,16 +215,49 @@ static size_t opt_count(lua_State *L, const char *field)
   return (size_t)n;
 }
 
+/* The length of the list at idx, raising naming field unless it is a
+ * proper sequence: keys 1..n and nothing else. A hole ({"a", nil, "b"},
+ * or a sparse table) would otherwise silently cut the list at a border. */
+static size_t check_list(lua_State *L, int idx, const char *field)
+{
+  size_t n = 0, max = 0, i;
+  if (idx < 0)
+    idx = lua_gettop(L) + idx + 1;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_Number k;
+    lua_pop(L, 1);
+    k = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : 0;
+    if (!(k >= 1 && k <= 1e9 && k == (lua_Number)(size_t)k))
+      luaL_error(L, "mxroute: option '%s': expected a list (a key is not "
+                 "an index 1..n)", field);
+    n++;
+    if ((size_t)k > max)
+      max = (size_t)k;
+  }
+  for (i = 1; n != max && i <= max; i++) {
+    int missing;
+    lua_rawgeti(L, idx, (int)i);
+    missing = lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (missing)
+      luaL_error(L, "mxroute: option '%s': expected a list without holes "
+                 "(entry %d is missing)", field, (int)i);
+  }
+  return n;
+}
+
 static void opts_strings(lua_State *L, mxr_opts *o, const char *field,
                          int self)
 {
-  char err[MXR_MSG_BUF];
+  char err[MXR_MSG_BUF], what[64];
   size_t i, n, len;
   const char *s;
   int single = lua_type(L, -1) == LUA_TSTRING;
   if (!single && !lua_istable(L, -1))
     opt_error(L, field, "expected a list of strings");
-  n = single ? 1 : mxr_rawlen(L, -1);
+  n = single ? 1 : check_list(L, -1, field);
+  snprintf(what, sizeof what, "mxroute: option '%s':", field);
   if (!self)
     mxr_opts_ignore_clear(o);
   for (i = 1; i <= n; i++) {
@@ -206,7 +266,7 @@ static void opts_strings(lua_State *L, mxr_opts *o, const char *field,
       lua_rawgeti(L, -1, (int)i);
     if (lua_type(L, -1) != LUA_TSTRING)
       opt_error(L, field, "expected a list of strings");
-    s = lua_tolstring(L, -1, &len);
+    s = check_nul(L, -1, &len, what);
     err[0] = 0;
     st = self ? mxr_opts_add_self(o, s, len, err, sizeof err)
               : mxr_opts_ignore_add(o, s, len, err, sizeof err);
@@ -251,7 +311,9 @@ static int l_opts(lua_State *L)
     lua_pop(L, 1);
     lua_getfield(L, 1, "family");
     if (!lua_isnil(L, -1)) {
-      s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+      s = lua_type(L, -1) == LUA_TSTRING
+              ? check_nul(L, -1, NULL, "mxroute: option 'family':")
+              : "";
       if (!strcmp(s, "any"))
         mxr_opts_set_family(o, MXR_FAMILY_ANY);
       else if (!strcmp(s, "ipv4"))
@@ -264,7 +326,9 @@ static int l_opts(lua_State *L)
     lua_pop(L, 1);
     lua_getfield(L, 1, "prefer");
     if (!lua_isnil(L, -1)) {
-      s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+      s = lua_type(L, -1) == LUA_TSTRING
+              ? check_nul(L, -1, NULL, "mxroute: option 'prefer':")
+              : "";
       if (!strcmp(s, "ipv4"))
         mxr_opts_set_prefer(o, MXR_PREFER_IPV4);
       else if (!strcmp(s, "ipv6"))
@@ -372,7 +436,10 @@ static int feed_host(lua_State *L, mxr_plan *p, size_t i, int idx)
       if (lua_type(L, -1) != LUA_TSTRING)
         luaL_error(L, "mxroute.plan: addrs['%s'][%d] is not a string",
                    mxr_plan_host_name(p, i), (int)k);
-      s = lua_tolstring(L, -1, &len);
+      lua_pushfstring(L, "mxroute.plan: addrs['%s'][%d]",
+                      mxr_plan_host_name(p, i), (int)k);
+      s = check_nul(L, -2, &len, lua_tostring(L, -1));
+      lua_pop(L, 1);
       if (mxr_addr_parse(s, len, &a) != MXR_OK) {
         mxr_result res;
         lua_pushfstring(L, "%s: '%s' is not an IP address",
@@ -432,7 +499,9 @@ static size_t read_mx(lua_State *L, int idx, mxr_mx **out)
     if (lua_type(L, -1) != LUA_TSTRING)
       luaL_error(L, "mxroute.plan: mx[%d].name must be a string", (int)k);
     mx[k - 1].pref = (uint16_t)pref;
-    mx[k - 1].name = lua_tolstring(L, -1, &mx[k - 1].len);
+    lua_pushfstring(L, "mxroute.plan: mx[%d].name", (int)k);
+    mx[k - 1].name = check_nul(L, -2, &mx[k - 1].len, lua_tostring(L, -1));
+    lua_pop(L, 1);
     lua_pushvalue(L, -1);
     lua_rawseti(L, anchor, (int)k);
     lua_pop(L, 3);
@@ -469,7 +538,7 @@ static int l_plan(lua_State *L)
   if (!lua_isnil(L, 6)) {
     if (lua_type(L, 6) != LUA_TSTRING)
       return luaL_error(L, "mxroute.plan: records.cname must be a string");
-    canon = lua_tostring(L, 6);
+    canon = check_nul(L, 6, NULL, "mxroute.plan: records.cname");
   }
   box = mxr_newud(L, sizeof *box); /* 7 */
   *box = NULL;
@@ -512,7 +581,7 @@ static int l_plan(lua_State *L)
         if (lua_type(L, -2) != LUA_TSTRING)
           return luaL_error(L, "mxroute.plan: records.addrs keys must be "
                             "host names");
-        k = lua_tolstring(L, -2, &klen);
+        k = check_nul(L, -2, &klen, "mxroute.plan: records.addrs key");
         if (mxr_name_normalize(k, klen, nm, NULL, 0) != MXR_OK)
           return luaL_error(L, "mxroute.plan: records.addrs key '%s' is "
                             "not a host name", k);
@@ -744,7 +813,11 @@ static int l_engine(lua_State *L)
   luaL_checktype(L, 1, LUA_TTABLE);
   memset(&cfg, 0, sizeof cfg);
   lua_getfield(L, 1, "servers");
-  cfg.servers = lua_isnil(L, -1) ? NULL : luaL_checkstring(L, -1);
+  cfg.servers = NULL;
+  if (!lua_isnil(L, -1)) {
+    luaL_checkstring(L, -1);
+    cfg.servers = check_nul(L, -1, NULL, "mxroute: servers");
+  }
   lua_getfield(L, 1, "timeout_ms");
   cfg.timeout_ms = (int)luaL_optinteger(L, -1, 0);
   lua_getfield(L, 1, "tries");
@@ -859,7 +932,8 @@ static int l_class(lua_State *L)
 /* core.packet(name, type, id) -> query bytes */
 static int l_packet(lua_State *L)
 {
-  const char *name = luaL_checkstring(L, 1);
+  const char *name = (luaL_checkstring(L, 1),
+                      check_nul(L, 1, NULL, "mxroute: packet: name"));
   lua_Integer type = luaL_checkinteger(L, 2);
   lua_Integer id = luaL_checkinteger(L, 3);
   unsigned char *buf = NULL;
@@ -880,6 +954,111 @@ static int l_packet(lua_State *L)
   return 1;
 }
 
+/* core.nameserver(s) -> "IP:PORT", address, port | nil, message: the
+ * one nameserver parser (mxr_server_parse), so that the options, the CLI
+ * and mxroute.ngx accept the same servers with the same messages. */
+static int l_nameserver(lua_State *L)
+{
+  char err[MXR_MSG_BUF], text[MXR_SERVER_BUF], addr[MXR_ADDR_BUF];
+  mxr_server sv;
+  size_t len;
+  const char *s;
+  if (lua_type(L, 1) != LUA_TSTRING) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "nameserver must be a string, not a %s",
+                    luaL_typename(L, 1));
+    return 2;
+  }
+  s = lua_tolstring(L, 1, &len);
+  err[0] = '\0';
+  if (mxr_server_parse(s, len, &sv, err, sizeof err) != MXR_OK) {
+    lua_pushnil(L);
+    lua_pushstring(L, err[0] ? err : "bad nameserver");
+    return 2;
+  }
+  mxr_server_format(&sv, text);
+  mxr_addr_format(&sv.addr, addr);
+  lua_pushstring(L, text);
+  lua_pushstring(L, addr);
+  lua_pushinteger(L, sv.port);
+  return 3;
+}
+
+/* Largest configuration file read_regular_file takes. */
+#define CONFIG_MAX 65536
+
+/* core.read_regular_file(path) -> text | nil, message, code. Reads a
+ * small configuration file (resolv.conf) without ever blocking on it:
+ * opened O_NONBLOCK (open(2) of a FIFO would wait for a writer), then
+ * anything but a regular file is refused (a FIFO or a device could make
+ * read(2) wait, or never end). code: "ENOENT" when there is no such
+ * file, "NOTREGULAR" for a FIFO, device, directory..., else "EIO". */
+static int l_read_regular_file(lua_State *L)
+{
+  size_t plen, got = 0;
+  const char *path;
+  char *buf;
+  struct stat st;
+  int fd, e;
+  luaL_checkstring(L, 1);
+  path = check_nul(L, 1, &plen, "mxroute: read_regular_file: path");
+  buf = mxr_newud(L, CONFIG_MAX + 1); /* before open: raising leaks no fd */
+  fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) {
+    e = errno;
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", path, strerror(e));
+    lua_pushstring(L, e == ENOENT ? "ENOENT" : "EIO");
+    return 3;
+  }
+  if (fstat(fd, &st) != 0) {
+    e = errno;
+    close(fd);
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", path, strerror(e));
+    lua_pushliteral(L, "EIO");
+    return 3;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    const char *kind = S_ISFIFO(st.st_mode)  ? "a FIFO"
+                       : S_ISCHR(st.st_mode) ? "a character device"
+                       : S_ISBLK(st.st_mode) ? "a block device"
+                       : S_ISDIR(st.st_mode) ? "a directory"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                              : "not a regular file";
+    close(fd);
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s is %s, not a regular file: not read", path, kind);
+    lua_pushliteral(L, "NOTREGULAR");
+    return 3;
+  }
+  for (;;) {
+    ssize_t n = read(fd, buf + got, CONFIG_MAX + 1 - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      e = errno;
+      close(fd);
+      lua_pushnil(L);
+      lua_pushfstring(L, "%s: %s", path, strerror(e));
+      lua_pushliteral(L, "EIO");
+      return 3;
+    }
+    if (n == 0 || (got += (size_t)n) > CONFIG_MAX)
+      break;
+  }
+  close(fd);
+  if (got > CONFIG_MAX) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s is larger than %d octets: not read", path,
+                    CONFIG_MAX);
+    lua_pushliteral(L, "EIO");
+    return 3;
+  }
+  lua_pushlstring(L, buf, got);
+  return 1;
+}
+
 static const luaL_Reg opts_m[] = {{NULL, NULL}};
 
 static const luaL_Reg res_m[] = {
@@ -897,6 +1076,7 @@ static const luaL_Reg eng_m[] = {
 static const luaL_Reg funcs[] = {
     {"opts", l_opts},   {"plan", l_plan},     {"res", l_res},
     {"engine", l_engine}, {"class", l_class}, {"packet", l_packet},
+    {"nameserver", l_nameserver}, {"read_regular_file", l_read_regular_file},
     {NULL, NULL}};
 
 void mxr_lua_new_class(lua_State *L, const char *name, const luaL_Reg *m,

@@ -116,6 +116,19 @@ static mxr_status add_self_addr(mxr_opts *o, const mxr_addr *a) {
   return MXR_OK;
 }
 
+/* A self name is a host name (RFC 1123 2.1: letters, digits, hyphens;
+ * '_' too, as DNS data may hold it), never a pattern such as "*" or any
+ * other printable character DNS data could carry: a self entry that
+ * matched the wrong host would silently drop it. */
+static int host_name_chars(const char *name) {
+  const char *c;
+  for (c = name; *c; c++)
+    if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+          *c == '-' || *c == '_' || *c == '.'))
+      return 0;
+  return 1;
+}
+
 /* A name, a bare address, or "[192.0.2.1]" / "[IPv6:...]" (also "[::1]"). */
 mxr_status mxr_opts_add_self(mxr_opts *o, const char *s, size_t len,
                              char *err, size_t errlen) {
@@ -141,7 +154,8 @@ mxr_status mxr_opts_add_self(mxr_opts *o, const char *s, size_t len,
   if (mxr_addr_parse(s, len, &a) == MXR_OK)
     return add_self_addr(o, &a);
   if (memchr(s, '\0', len) != NULL ||
-      mxr_name_normalize(s, len, name, NULL, 0) != MXR_OK || name[0] == '\0')
+      mxr_name_normalize(s, len, name, NULL, 0) != MXR_OK || name[0] == '\0' ||
+      !host_name_chars(name))
     return opt_error(err, errlen, "self: not a host name or address", s, len);
   if (grow(&o->self_names, &o->cap_self_names, o->nself_names + 1,
            sizeof *o->self_names) != 0)

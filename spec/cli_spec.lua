@@ -586,7 +586,9 @@ describe("mxroute.cli in-process", function()
       assert.are.equal("[2001:db8::1:2]:53", ns("2001:db8::1:2"))
       assert.are.equal("[::ffff:192.0.2.1]:53", ns("::ffff:192.0.2.1"))
       assert.are.equal("[1:2:3:4:5:6:7:8]:1", ns("[1:2:3:4:5:6:7:8]:1"))
-      assert.are.equal("[1:2:3:4:5:6:7::]:53", ns("1:2:3:4:5:6:7::"))
+      -- RFC 5952 4.2.2: "::" never stands for a single zero group
+      assert.are.equal("[1:2:3:4:5:6:7:0]:53", ns("1:2:3:4:5:6:7::"))
+      assert.are.equal("[2001:db8::1]:53", ns("2001:DB8:0:0::1"))
     end)
 
     it("rejects --nameserver values that are not IP[:PORT]", function()
@@ -595,7 +597,8 @@ describe("mxroute.cli in-process", function()
                            "127.0.0.1:x", "[127.0.0.1]:53", "[::1]:",
                            "1:2:3:4:5:6:7:8:9", "1::2::3", "1:::2", "::1:",
                            "1.2.3.4::", "12345::1", "[::1]:53:53", ":53",
-                           "::g" } do
+                           "::g", "01.2.3.4", "::::", "0.0.0.0", "::",
+                           "255.255.255.255", "224.0.0.1", "ff02::1" } do
         local value, why = ns(v)
         assert.is_nil(value, v)
         assert.matches("^bad value '.*' for %-%-nameserver: ", why)

@@ -272,10 +272,18 @@ describe("mxroute.plan", function()
 
     it("is temporary when the only exchange is not a host name", function()
       local p, _, code = mxroute.plan { domain = D,
-                                        mx = mxlist(10, "bad\0name") }
+                                        mx = mxlist(10, "bad\1name") }
       assert.is_nil(p)
       assert.equal("FORMERR", code)
       assert.equal("temporary", mxroute.class(code))
+    end)
+
+    it("raises naming the field for a NUL in an exchange given to it", function()
+      -- a NUL would cut the name short in C: an argument error, not data
+      local ok, e = pcall(mxroute.plan, { domain = D, mx = mxlist(10, "bad\0name") })
+      assert.is_false(ok)
+      assert.truthy(tostring(e):find("mxroute.plan: mx[1].name 'bad\\x00name' contains a NUL byte",
+                                     1, true), e)
     end)
   end)
 

@@ -695,6 +695,23 @@ static void test_self_addr(void) {
          "add_self rejects a non-name");
   is_int(mxr_opts_add_self(o, "", 0, err, sizeof err), MXR_EBADOPT,
          "add_self rejects the empty name");
+  {
+    /* a self entry is a host name or an address, never a pattern */
+    static const char *const nonames[] = {"*", "*.example.test", "mx?.test",
+                                          "a/b", "us.test\x01", "us\0.test",
+                                          "."};
+    size_t k;
+    for (k = 0; k < sizeof nonames / sizeof nonames[0]; k++) {
+      size_t len = k == 5 ? 8 : strlen(nonames[k]);
+      err[0] = '\0';
+      is_int(mxr_opts_add_self(o, nonames[k], len, err, sizeof err),
+             MXR_EBADOPT, "add_self rejects '%s'", nonames[k]);
+      ok(contains(err, "self: not a host name or address"),
+         "and says so: %s", err);
+    }
+    is_int(mxr_opts_add_self(o, "_smtp.mx-1.test", 15, err, sizeof err),
+           MXR_OK, "add_self takes letters, digits, '-', '_' and dots");
+  }
   static const plan_case cases[] = {
       {"user@example.test", MXR_OK, NULL, "10:mx1.test 20:mx2.test 30:mx3.test",
        "OK H:mx1.test@10(192.0.2.1) T:mx1.test/192.0.2.1 self=20",

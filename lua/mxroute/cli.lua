@@ -85,90 +85,18 @@ local FIELD_OPTION = {
 ------------------------------------------------------------------------
 -- argument values
 
--- Dotted-quad IPv4: four decimal octets 0..255.
-local function is_ipv4(s)
-  local a, b, c, d = s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
-  if not a then return false end
-  for _, part in ipairs { a, b, c, d } do
-    if #part > 3 or tonumber(part) > 255 then return false end
-  end
-  return true
-end
-
--- IPv6 in any RFC 4291 2.2 text form (hex groups, one "::", an optional
--- trailing dotted quad).
-local function is_ipv6(s)
-  if s:find("[^%x:.]") or s:find(":::") then return false end
-  local head, tail = s:match("^(.-)::(.*)$")
-  local compressed = head ~= nil
-  if compressed and tail:find("::", 1, true) then return false end
-  local groups = 0
-  local function count(part, last)
-    if part == "" then return true end
-    local fields = {}
-    for field in (part .. ":"):gmatch("([^:]*):") do
-      fields[#fields + 1] = field
-    end
-    for i, field in ipairs(fields) do
-      if last and i == #fields and field:find(".", 1, true) then
-        if not is_ipv4(field) then return false end
-        groups = groups + 2
-      elseif field:match("^%x%x?%x?%x?$") then
-        groups = groups + 1
-      else
-        return false
-      end
-    end
-    return true
-  end
-  if compressed then
-    -- a dotted quad may only end the address, so never before "::"
-    if not (count(head, false) and count(tail, true)) then
-      return false
-    end
-    return groups <= 7
-  end
-  return count(s, true) and groups == 8
-end
-
-local function parse_port(p)
-  if not p:match("^%d+$") or #p > 5 then return nil end
-  local n = tonumber(p)
-  if n < 1 or n > 65535 then return nil end
-  return n
-end
-
---- Parse a `--nameserver` value: IPv4 `A.B.C.D[:PORT]`, IPv6 `[ADDR]:PORT`,
--- `[ADDR]` or bare `ADDR`. Returns the form given to the library
+--- Parse a `--nameserver` value with the library's one nameserver parser
+-- (`mxroute.options.nameserver`, in C, shared with the Lua options and
+-- `mxroute.ngx`): IPv4 `A.B.C.D[:PORT]`, IPv6 `[ADDR]:PORT`, `[ADDR]` or
+-- bare `ADDR`. Returns the canonical form given to the library
 -- (`"192.0.2.1:53"`, `"[2001:db8::1]:5353"`; the port defaults to 53), or
--- `nil, reason`.
+-- `nil, message` (the library's message).
 function M.parse_nameserver(s)
-  local host, port
-  local v6, p = s:match("^%[(.*)%]:(.*)$")
-  if v6 then
-    host, port = v6, p
-  elseif s:match("^%[.*%]$") then
-    host = s:sub(2, -2)
-  elseif select(2, s:gsub(":", "")) > 1 then
-    host = s
-  else
-    host, port = s:match("^([^:]*):(.*)$")
-    if not host then host = s end
-  end
-  local text
-  if is_ipv4(host) and not s:find("[", 1, true) then
-    text = host
-  elseif is_ipv6(host) and host:find(":", 1, true) then
-    text = "[" .. host .. "]"
-  else
-    return nil, "not an IP address"
-  end
-  local n = 53
-  if port then
-    n = parse_port(port)
-    if not n then return nil, "bad port '" .. port .. "'" end
-  end
-  return text .. ":" .. n
+  local loaded, options = pcall(require, "mxroute.options")
+  if not loaded then return s end -- the run reports the missing module
+  local ns, why = options.nameserver(s)
+  if not ns then return nil, why end
+  return ns.name
 end
 
 -- A whole number >= min, written in decimal digits (at most 15, so that

@@ -160,15 +160,32 @@ function M.parse_resolv_conf(text)
   return list
 end
 
+--- mxroute.ngx.read_resolv_conf([path]) -> list of "IP:PORT" | nil,
+-- message, code: parse_resolv_conf of the file (default
+-- /etc/resolv.conf), never read blocking: anything but a regular file (a
+-- FIFO, a device) is refused with a message saying what it is. A
+-- missing file gives the local server, like the C library.
+function M.read_resolv_conf(path)
+  if path == nil then path = "/etc/resolv.conf" end
+  if type(path) ~= "string" then
+    error("mxroute.ngx.read_resolv_conf: path must be a string", 2)
+  end
+  local text, message, code = core.read_regular_file(path)
+  if not text then
+    if code ~= "ENOENT" then return nil, message, code end
+    text = ""
+  end
+  return M.parse_resolv_conf(text)
+end
+
 -- The nameservers of /etc/resolv.conf, read once per process on first
--- use (never per request).
+-- use (never per request); nil, message if it cannot be read.
 local default_nameservers
-local function system_nameservers()
+local function system_nameservers(where)
   if not default_nameservers then
-    local f = io.open("/etc/resolv.conf", "r")
-    local text = f and f:read("*a") or ""
-    if f then f:close() end
-    default_nameservers = M.parse_resolv_conf(text)
+    local list, message = M.read_resolv_conf()
+    if not list then return nil, where .. ": " .. message end
+    default_nameservers = list
   end
   return default_nameservers
 end
@@ -190,7 +207,7 @@ function M.resolver(opts)
   local where = "mxroute.ngx.resolver"
   opts = need_opt(check_fields(opts, where))
   local ns_opt = opts.nameservers
-  if ns_opt == nil then ns_opt = system_nameservers() end
+  if ns_opt == nil then ns_opt = need_opt(system_nameservers(where)) end
   local ns = need_opt(options.nameservers(ns_opt, where))
   local timeout, tries = 2, 3
   if opts.timeout ~= nil then

@@ -8,7 +8,7 @@ local core = require "mxroute.core"
 
 local M = {}
 
-local type, pairs, ipairs, tostring, tonumber = type, pairs, ipairs, tostring, tonumber
+local type, pairs, tostring, next, rawget = type, pairs, tostring, next, rawget
 local floor = math.floor
 
 --- need(v, msg) -> v, or raises msg at the level of whoever called the
@@ -42,46 +42,57 @@ function M.fields(opts, where, allowed, also)
   return opts
 end
 
---- nameserver(s) -> { host, port, name } | nil, why.
--- "192.0.2.1", "192.0.2.1:5353", "[2001:db8::1]:53" or "2001:db8::1";
--- host is "192.0.2.1" or "[2001:db8::1]", name "host:port" (the c-ares
--- form), the port 53 unless given.
+--- nameserver(s) -> { name, addr, port, host } | nil, message.
+-- The one nameserver parser (`core.nameserver`, in C: the options, the
+-- CLI and `mxroute.ngx` accept the same servers with the same message):
+-- "192.0.2.1", "192.0.2.1:5353", "2001:db8::1", "[2001:db8::1]" or
+-- "[2001:db8::1]:5353"; strict addresses, port 1..65535 (default 53);
+-- unspecified, broadcast and multicast addresses refused. name is the
+-- canonical "IP:PORT" ("[2001:db8::1]:53"), addr the address, host the
+-- form a cosocket connects to ("[2001:db8::1]").
 function M.nameserver(s)
-  if type(s) ~= "string" then return nil, "expected a string" end
-  local ip, port = s:match("^(%d+%.%d+%.%d+%.%d+):?(%d*)$")
-  local host
-  if ip then
-    for o in ip:gmatch("%d+") do
-      if #o > 3 or tonumber(o) > 255 then return nil, "bad IPv4 address" end
+  local name, addr, port = core.nameserver(s)
+  if not name then return nil, addr end
+  local host = addr:find(":", 1, true) and "[" .. addr .. "]" or addr
+  return { name = name, addr = addr, port = port, host = host }
+end
+
+--- list(t, where, field) -> t | nil, message: t is a list, keys 1..n
+-- and nothing else. A hole (`{ "a", nil, "b" }`, a sparse table) would
+-- make the list end at whichever border the length operator finds, so it
+-- is refused (the C options check theirs with the same words).
+function M.list(t, where, field)
+  local n, max = 0, 0
+  for k in pairs(t) do
+    if type(k) ~= "number" or k < 1 or k ~= floor(k) then
+      return nil, ("%s: option '%s': expected a list (a key is not an index 1..n)")
+        :format(where, field)
     end
-    host = ip
-  else
-    ip, port = s:match("^%[([%x:%.]+)%]:?(%d*)$")
-    if not ip and s:find(":", 1, true) and s:match("^[%x:%.]+$") then
-      ip, port = s, ""
-    end
-    if not ip or not ip:find(":", 1, true) then return nil, "expected IP[:PORT]" end
-    host = "[" .. ip .. "]"
+    n = n + 1
+    if k > max then max = k end
   end
-  if port == "" then port = "53" end
-  local p = tonumber(port)
-  if not p or p < 1 or p > 65535 or p ~= floor(p) then return nil, "bad port" end
-  return { host = host, port = p, name = host .. ":" .. p }
+  for i = 1, n ~= max and max or 0 do
+    if rawget(t, i) == nil then
+      return nil, ("%s: option '%s': expected a list without holes (entry %d is missing)")
+        :format(where, field, i)
+    end
+  end
+  return t
 end
 
 --- nameservers(ns, where) -> list of nameserver() tables | nil, message.
 -- ns: one string or a non-empty list of them.
 function M.nameservers(ns, where)
   if type(ns) == "string" then ns = { ns } end
-  if type(ns) ~= "table" or #ns == 0 then
+  if type(ns) ~= "table" or next(ns) == nil then
     return nil, where .. ": option 'nameservers': expected a non-empty list of IP[:PORT]"
   end
+  local _, why = M.list(ns, where, "nameservers")
+  if why then return nil, why end
   local list = {}
-  for i, s in ipairs(ns) do
-    local v, why = M.nameserver(s)
-    if not v then
-      return nil, ("%s: option 'nameservers': '%s' %s"):format(where, tostring(s), why)
-    end
+  for i = 1, #ns do
+    local v, msg = M.nameserver(ns[i])
+    if not v then return nil, where .. ": option 'nameservers': " .. msg end
     list[i] = v
   end
   return list
