@@ -932,13 +932,14 @@ static int l_class(lua_State *L)
 /* core.packet(name, type, id) -> query bytes */
 static int l_packet(lua_State *L)
 {
-  const char *name = (luaL_checkstring(L, 1),
-                      check_nul(L, 1, NULL, "mxroute: packet: name"));
+  const char *name;
   lua_Integer type = luaL_checkinteger(L, 2);
   lua_Integer id = luaL_checkinteger(L, 3);
   unsigned char *buf = NULL;
   size_t len = 0;
   mxr_status st;
+  luaL_checkstring(L, 1);
+  name = check_nul(L, 1, NULL, "mxroute: packet: name");
   if (type < 1 || type > 65535 || id < 0 || id > 65535)
     return luaL_error(L, "mxroute: bad query type or id");
   st = mxr_packet_query(name, (uint16_t)type, (uint16_t)id, &buf, &len);

@@ -177,6 +177,17 @@ describe("a NUL in a string argument", function()
                  raised(mxroute.plan, with("addrs", { ["mx.example.test"] = "NXDOMAIN\0" })))
   end)
 
+  it("is an error naming the argument of the transport-facing calls", function()
+    assert.equal("mxroute: packet: name 'mx.test\\x00.evil' contains a NUL byte",
+                 raised(core.packet, "mx.test\0.evil", core.TYPE_MX, 1))
+    local q = core.res("example.test", core.opts { seed = 1 })
+    local slot = assert(q:next())
+    assert.equal("mxroute: fail 'TIMEOUT\\x00' contains a NUL byte",
+                 raised(q.fail, q, slot, "TIMEOUT\0"))
+    assert.equal("mxroute: servers '127.0.0.1:53\\x00,0.0.0.0' contains a NUL byte",
+                 raised(core.engine, { servers = "127.0.0.1:53\0,0.0.0.0" }))
+  end)
+
   it("in an input is invalid input, BADNAME, with no query sent", function()
     local p, msg, code = mxroute.plan(with("domain", "example.test\0.evil"))
     assert.is_nil(p)
