@@ -214,6 +214,32 @@ describe("mxroute --nameserver", function()
   end)
 end)
 
+describe("mxroute (the command)", function()
+  local function main(args)
+    local text = { out = {}, err = {} }
+    local function sink(t) return { write = function(_, ...) for _, x in ipairs { ... } do t[#t + 1] = x end end } end
+    local status = cli.main(args, sink(text.out), sink(text.err))
+    return table.concat(text.out), table.concat(text.err), status
+  end
+
+  it("exits 64 with the parser's message for a bad --nameserver, resolving nothing", function()
+    for _, v in ipairs { "01.2.3.4", "127.0.0.1:", "::::", "0.0.0.0" } do
+      local out, err, status = main { "--nameserver", v, "example.test" }
+      assert.equal(64, status, v)
+      assert.equal("", out)
+      assert.equal("mxroute: bad value '" .. v .. "' for --nameserver: " .. why(v) .. "\n", err:match("^[^\n]*\n"))
+    end
+  end)
+
+  it("exits 64 for --self '*'", function()
+    local out, err, status = main { "--nameserver", "127.0.0.1:9", "--self", "*", "example.test" }
+    assert.equal(64, status)
+    assert.equal("", out)
+    assert.truthy(err:find("bad value for --self: mxroute.resolver: option 'self': not a host name or address: '*'",
+                           1, true), err)
+  end)
+end)
+
 describe("core.read_regular_file", function()
   local dir = os.getenv("MXR_TEST_TMP") or "/tmp"
   local fifo = dir .. "/nameserver_spec.fifo." .. tostring(os.time()) .. "." .. tostring(math.random(1e6))
