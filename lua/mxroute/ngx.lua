@@ -181,15 +181,18 @@ Resolver.__index = Resolver
 
 local WEAK_KEYS = { __mode = "k" }
 
--- DESIGN 8: each worker keeps one C cache per cache setting, shared by
--- every resolver made with that setting (a resolver made per request
--- still finds what earlier requests asked). Cosockets live within a
--- request; cached RRsets are plain C memory and outlive it.
+-- DESIGN 8: each worker keeps one C cache per cache setting and list of
+-- nameservers (servers may answer differently), shared by every resolver
+-- made with them: a resolver made per request still finds what earlier
+-- requests asked. Cosockets live within a request; cached RRsets are
+-- plain C memory and outlive it.
 local worker_caches = {}
-local function worker_cache(cfg)
+local function worker_cache(cfg, ns)
   if not cfg then return nil end
-  local key = ("%s/%s/%s/%s"):format(cfg.size or "", cfg.min_ttl or "",
-    cfg.max_ttl or "", cfg.stale or "")
+  local names = {}
+  for i, n in ipairs(ns) do names[i] = n.name end
+  local key = ("%s/%s/%s/%s/%s"):format(cfg.size or "", cfg.min_ttl or "",
+    cfg.max_ttl or "", cfg.stale or "", table.concat(names, ","))
   local c = worker_caches[key]
   if not c then
     c = core.cache(cfg)
@@ -218,7 +221,7 @@ function M.resolver(opts)
   local o = need_opt(options.planner(opts, where))
   return setmetatable({
     _opts = o, _ns = ns, _timeout = timeout, _tries = tries,
-    _cache = worker_cache(cache), -- DESIGN 8: one per worker and settings
+    _cache = worker_cache(cache, ns), -- DESIGN 8: one per worker and settings
     _attempts = tries * #ns, -- tries rounds over the nameserver list
     _jobs = {},              -- resolutions in progress
     _pools = setmetatable({}, WEAK_KEYS), -- ngx.ctx -> phase -> socket pool
