@@ -285,6 +285,24 @@ describe("the cache", function()
   end)
 
   describe("the CLI", function()
+    it("resolves later recipients at a domain from the cache of its run", function()
+      local fault = require "support.fault"
+      local f = fault.start {
+        ["many.test"] = { MX = { { 10, "mx.many.test" } } },
+        ["mx.many.test"] = { A = "192.0.2.1", AAAA = "2001:db8::1" },
+      }
+      local args = {}
+      for i = 1, 100 do args[i] = "u" .. i .. "@many.test" end
+      local out = util.capture(("%s bin/mxroute --json --nameserver %s %s 2>&1")
+        :format(util.interpreter(), f.addr, table.concat(args, " ")))
+      local mx = #f.queries { name = "many.test", type = "MX" }
+      f.stop()
+      assert.equal(100, select(2, out:gsub('"status":"ok"', "")), out)
+      -- at most one query per plan in flight at once (the CLI keeps 32);
+      -- every later recipient is planned from the cache
+      assert.is_true(mx >= 1 and mx <= 32, mx .. " MX queries for 100 recipients")
+    end)
+
     it("prints the plan's ttl in --json, and a failure's", function()
       local cmd = ("%s bin/mxroute --json --nameserver %s short.ttl.test nosuch.negttl.test 2>&1")
         :format(util.interpreter(), srv.addr)
