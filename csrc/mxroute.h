@@ -443,6 +443,8 @@ void mxr_cache_free(mxr_cache *c);
 double mxr_cache_now(const mxr_cache *c);
 /* The TTL an answer is kept for, clamped by min_ttl/max_ttl. */
 uint32_t mxr_cache_clamp(const mxr_cache *c, uint32_t ttl);
+/* Names given to put, get and flush are normalised (mxr_name_normalize:
+ * lower case, no trailing dot), as the resolution's are. */
 /* Store what answer a (status MXR_OK or MXR_ENXDOMAIN, checked by
  * mxr_packet_parse) says about (name, type). Records and CNAMEs keep
  * the answer's smallest TTL; NXDOMAIN and NODATA keep RFC 2308 5's
@@ -453,7 +455,7 @@ uint32_t mxr_cache_clamp(const mxr_cache *c, uint32_t ttl);
 int mxr_cache_put(mxr_cache *c, const char *name, uint16_t type,
                   const mxr_answer *a, uint32_t *ttl);
 /* A fresh entry for (name, type): 1 and *out filled (pointers valid
- * until the next put, flush or free), or 0 (counted as a miss). With
+ * until the next call into the cache), or 0 (counted as a miss). With
  * stale != 0, only an expired entry within the stale window is
  * returned (out->stale = 1), counted as stale, not as a hit or miss. */
 int mxr_cache_get(mxr_cache *c, const char *name, uint16_t type, int stale,

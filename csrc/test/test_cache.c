@@ -475,6 +475,27 @@ static void test_resolution(void) {
     mxr_res_free(r);
   }
 
+  /* a CNAME loop across two cached answers ends as CNAMELOOP, not in an
+   * endless walk through the cache */
+  {
+    dm m;
+    for (int k = 0; k < 2; k++) {
+      r = mxr_res_new("loop1.test", 10, opts, &rng);
+      mxr_res_set_cache(r, c);
+      while (mxr_res_next(r, &q)) {
+        const char *to = strcmp(q.name, "loop1.test") == 0 ? "loop2.test"
+                                                            : "loop1.test";
+        dm_reply(&m, 0, DM_RESPONSE, 0, q.name, q.type);
+        dm_cname(&m, q.name, 60, to);
+        mxr_res_answer(r, q.slot, m.b, m.n);
+      }
+      mxr_plan_result(mxr_res_plan(r), &res);
+      ok(mxr_res_done(r) && res.status == MXR_ECNAMELOOP,
+         "CNAME loop %s: CNAMELOOP", k ? "from the cache" : "from answers");
+      mxr_res_free(r);
+    }
+  }
+
   mxr_opts_free(opts);
   mxr_cache_free(c);
 }
