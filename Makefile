@@ -20,10 +20,11 @@ FUZZ_SECONDS ?= 60
 DEB_PACKAGES = build-essential pkg-config lua5.4 liblua5.4-dev libc-ares-dev \
 	lua-busted lua-check lua-cqueues lua-luv lua-cjson knot knot-dnsutils \
 	nginx-light libnginx-mod-http-lua luajit2 libluajit2-5.1-dev valgrind \
-	clang libclang-rt-14-dev perl procps
+	clang libclang-rt-14-dev perl procps unbound
 # Services that installing these packages starts (on ports 53 and 80):
 # package:service.
-DEB_SERVICES = knot:knot nginx-light:nginx libnginx-mod-http-lua:nginx
+DEB_SERVICES = knot:knot nginx-light:nginx libnginx-mod-http-lua:nginx \
+	unbound:unbound
 
 WARNINGS = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wconversion
@@ -135,8 +136,9 @@ ctests: $(TEST_BINS)
 # One dpkg-query for the lot; apt-get only when something is missing. Then
 # stop and disable the system services that this install brought (they
 # would sit on ports 53/80; the tests run their own servers on high ports)
-# and kill knotd/nginx processes that were not running before the install
-# and run on the system configuration (test servers always have -c CONF).
+# and kill knotd/nginx/unbound processes that were not running before the
+# install and run on the system configuration (test servers always have
+# -c CONF).
 deps:
 	@missing=$$(dpkg-query -W -f='$${Package} $${Status}\n' $(DEB_PACKAGES) 2>/dev/null \
 		| awk '/ installed$$/ { ok[$$1] = 1 } \
@@ -144,7 +146,7 @@ deps:
 		             for (i = 1; i <= n; i++) if (!(p[i] in ok)) printf "%s ", p[i] }'); \
 	if [ -n "$$missing" ]; then \
 		echo "deps: installing $$missing"; \
-		before=" $$(pgrep -x 'knotd|nginx' 2>/dev/null | tr '\n' ' ') "; \
+		before=" $$(pgrep -x 'knotd|nginx|unbound' 2>/dev/null | tr '\n' ' ') "; \
 		apt-get update -qq || exit 1; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 			$$missing || exit 1; \
@@ -154,7 +156,7 @@ deps:
 			systemctl stop $$s >/dev/null 2>&1; systemctl disable $$s >/dev/null 2>&1; \
 			service $$s stop >/dev/null 2>&1; \
 		done; \
-		for pid in $$(pgrep -x 'knotd|nginx' 2>/dev/null); do \
+		for pid in $$(pgrep -x 'knotd|nginx|unbound' 2>/dev/null); do \
 			case "$$before" in *" $$pid "*) continue ;; esac; \
 			cmd=" $$(tr '\0' ' ' </proc/$$pid/cmdline 2>/dev/null)"; \
 			case "$$cmd" in *" -c "*) continue ;; esac; \

@@ -633,13 +633,16 @@ static int res_gc(lua_State *L)
   return 0;
 }
 
-/* core.res(input, opts) */
+/* core.res(input, opts [, cache]) */
 static int l_res(lua_State *L)
 {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
   lopts *lo = check_opts(L, 2);
-  lres *r = mxr_newud(L, sizeof *r);
+  mxr_cache *cache = mxr_lua_opt_cache(L, 3);
+  lres *r;
+  lua_settop(L, 3);
+  r = mxr_newud(L, sizeof *r);
   r->res = NULL;
   r->eng = NULL;
   r->job = NULL;
@@ -649,11 +652,46 @@ static int l_res(lua_State *L)
   lua_setfield(L, -2, "opts"); /* keeps opts and its rng alive */
   lua_pushvalue(L, 1);
   lua_setfield(L, -2, "input"); /* for the result of a closed query */
+  lua_pushvalue(L, 3);
+  lua_setfield(L, -2, "cache"); /* the cache outlives the resolution */
   mxr_setuv(L, -2);
   r->res = mxr_res_new(s, len, lo->o, &lo->rng);
   if (!r->res)
     return luaL_error(L, "mxroute: out of memory");
+  mxr_res_set_cache(r->res, cache);
   return 1;
+}
+
+/* The plan with ttl (and stale) of DESIGN 8, or the failure with the
+ * TTL in its info when it came from answers that say how long they
+ * hold (a permanent failure: NXDOMAIN, NULLMX, NOHOSTS ...). */
+static int push_res_result(lua_State *L, mxr_res *res)
+{
+  uint32_t ttl = 0;
+  int known = mxr_res_ttl(res, &ttl);
+  int n = push_plan_result(L, mxr_res_plan(res));
+  if (n == 1) {
+    if (known)
+      set_int(L, "ttl", (lua_Integer)ttl);
+    if (mxr_res_stale(res)) {
+      lua_pushboolean(L, 1);
+      lua_setfield(L, -2, "stale");
+    }
+  } else if (known && ttl > 0) {
+    mxr_status st = MXR_OK;
+    int ok;
+    lua_getfield(L, -1, "code");
+    ok = mxr_status_from_name(lua_tostring(L, -1), &st) == MXR_OK &&
+         mxr_status_class(st) != MXR_CLASS_TEMPORARY;
+    lua_pop(L, 1);
+    if (ok)
+      set_int(L, "ttl", (lua_Integer)ttl);
+    if (mxr_res_stale(res)) {
+      lua_pushboolean(L, 1);
+      lua_setfield(L, -2, "stale");
+    }
+  }
+  return n;
 }
 
 /* A query closed early (<close>, or collected) counts as done and
@@ -679,7 +717,7 @@ static int res_result(lua_State *L)
   }
   if (!mxr_res_done(r->res))
     return luaL_error(L, "mxroute: query is not done");
-  return push_plan_result(L, mxr_res_plan(r->res));
+  return push_res_result(L, r->res);
 }
 
 static int res_ready(lua_State *L)
@@ -1116,6 +1154,7 @@ int luaopen_mxroute_core(lua_State *L)
   luaL_newlib(L, funcs);
   /* the other class files (csrc/l*.c) add theirs here:
    * mxr_lua_open_<class>(L, lua_gettop(L)); */
+  mxr_lua_open_cache(L, lua_gettop(L));
   lua_pushliteral(L, MXR_VERSION);
   lua_setfield(L, -2, "version");
   lua_newtable(L);

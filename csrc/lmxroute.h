@@ -17,6 +17,7 @@
 #define RES_MT "mxroute.query"
 #define ENG_MT "mxroute.engine"
 #define BOX_MT "mxroute.planbox"
+#define CACHE_MT "mxroute.cache"
 
 typedef struct lopts {
   mxr_opts *o;
@@ -32,6 +33,15 @@ typedef struct lres {
   lengine *eng;  /* set once submitted; the uservalue keeps it alive */
   mxr_job *job;  /* attached while non-NULL and eng->e non-NULL */
 } lres;
+
+typedef struct lcache {
+  mxr_cache *c; /* NULL once collected */
+} lcache;
+
+/* The cache class (lcache.c). */
+void mxr_lua_open_cache(lua_State *L, int lib);
+/* The cache at idx, or NULL when it is none/nil; raises if not one. */
+mxr_cache *mxr_lua_opt_cache(lua_State *L, int idx);
 
 /* Shared helpers (lmxroute.c). */
 lres *mxr_lua_check_res(lua_State *L, int idx);

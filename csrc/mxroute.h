@@ -365,6 +365,9 @@ typedef struct mxr_answer {
   size_t naddrs;              /* A/AAAA answers                         */
   mxr_addr *addrs;
   uint32_t ttl;               /* smallest TTL of the records used       */
+  int has_soa;                /* NXDOMAIN / NODATA: an SOA of an
+                                 enclosing zone in the authority section */
+  uint32_t neg_ttl;           /* then RFC 2308 5: min(SOA TTL, MINIMUM) */
   char message[MXR_MSG_BUF];  /* why, when status != OK                 */
   void *priv_;                /* storage; mxr_answer_clear frees it      */
 } mxr_answer;
@@ -379,6 +382,88 @@ mxr_status mxr_packet_parse(const unsigned char *pkt, size_t len,
                             const char *qname, uint16_t qtype, int id,
                             mxr_answer *out);
 void mxr_answer_clear(mxr_answer *a);
+
+/* ------------------------------------------------------------------ */
+/* cache: RRsets remembered for their TTL (DESIGN 8)                   */
+/*
+ * A bounded LRU map from (normalised name, type) to what a checked
+ * answer gave the resolution: records (or none: NODATA), NXDOMAIN, and
+ * the end of the CNAME chain. O(1) get, put and eviction (hash table +
+ * list). Times come from a monotonic clock that tests can replace.
+ * Temporary failures (SERVFAIL, timeouts, ...) are never stored (RFC
+ * 2308 7 allows a few minutes at most; a stub gains little from it).
+ */
+
+typedef struct mxr_cache mxr_cache;
+
+#define MXR_CACHE_DEFAULT_SIZE 10000
+#define MXR_CACHE_DEFAULT_MAX_TTL 86400
+#define MXR_CACHE_STALE_TTL 30 /* RFC 8767 5: TTL of a stale answer */
+
+typedef struct mxr_cache_config {
+  size_t size;      /* most entries kept; 0: MXR_CACHE_DEFAULT_SIZE    */
+  uint32_t min_ttl; /* TTLs below are raised to it (0: none)           */
+  uint32_t max_ttl; /* TTLs above are lowered to it; 0: the default    */
+  uint32_t stale;   /* RFC 8767: seconds past expiry that data may
+                       still be used when a refresh fails temporarily;
+                       0: never                                         */
+  double (*now)(void *ud); /* monotonic seconds; NULL: CLOCK_MONOTONIC */
+  void *now_ud;
+} mxr_cache_config;
+
+/* What the cache holds for one (name, type). */
+typedef struct mxr_rrset {
+  mxr_status status;   /* MXR_OK (records, or none: NODATA), NXDOMAIN  */
+  const char *canon;   /* end of the CNAME chain; "" when none          */
+  int chased;          /* the chain ends in a CNAME whose target's
+                          records were not given: ask canon             */
+  unsigned ncname;     /* CNAMEs followed                               */
+  const mxr_mx *mx;    /* MX records (normalised names)                 */
+  size_t nmx;
+  const mxr_addr *addrs; /* A / AAAA records                            */
+  size_t naddrs;
+  uint32_t ttl;        /* seconds left (0 when stale)                   */
+  int stale;           /* expired, served within the stale window       */
+} mxr_rrset;
+
+typedef struct mxr_cache_stats {
+  uint64_t hits;      /* lookups answered by a fresh entry             */
+  uint64_t misses;    /* lookups that found nothing fresh              */
+  uint64_t stale;     /* expired entries used after a failed refresh   */
+  uint64_t evictions; /* entries dropped to stay within size           */
+  uint64_t inserts;   /* answers stored                                */
+  size_t entries;     /* entries held now (expired ones included)      */
+} mxr_cache_stats;
+
+/* NULL on OOM; MXR_EBADOPT-worthy values (min_ttl > max_ttl) are the
+ * caller's to refuse: here min_ttl is lowered to max_ttl. */
+mxr_cache *mxr_cache_new(const mxr_cache_config *cfg);
+void mxr_cache_free(mxr_cache *c);
+/* The clock the cache reads (for TTLs of plans that use it). */
+double mxr_cache_now(const mxr_cache *c);
+/* The TTL an answer is kept for, clamped by min_ttl/max_ttl. */
+uint32_t mxr_cache_clamp(const mxr_cache *c, uint32_t ttl);
+/* Names given to put, get and flush are normalised (mxr_name_normalize:
+ * lower case, no trailing dot), as the resolution's are. */
+/* Store what answer a (status MXR_OK or MXR_ENXDOMAIN, checked by
+ * mxr_packet_parse) says about (name, type). Records and CNAMEs keep
+ * the answer's smallest TTL; NXDOMAIN and NODATA keep RFC 2308 5's
+ * negative TTL (the SOA's, and the CNAMEs' if smaller) and are not
+ * stored without an SOA. Anything else is not stored. *ttl (if given)
+ * receives the TTL stored, clamped. Returns 1 if stored, 0 if not
+ * (not cacheable, TTL 0, or OOM: a cache may forget). */
+int mxr_cache_put(mxr_cache *c, const char *name, uint16_t type,
+                  const mxr_answer *a, uint32_t *ttl);
+/* A fresh entry for (name, type): 1 and *out filled (pointers valid
+ * until the next call into the cache), or 0 (counted as a miss). With
+ * stale != 0, only an expired entry within the stale window is
+ * returned (out->stale = 1), counted as stale, not as a hit or miss. */
+int mxr_cache_get(mxr_cache *c, const char *name, uint16_t type, int stale,
+                  mxr_rrset *out);
+/* Drop the entries of name (every type), or all when name is NULL.
+ * Returns how many were dropped. */
+size_t mxr_cache_flush(mxr_cache *c, const char *name);
+void mxr_cache_get_stats(const mxr_cache *c, mxr_cache_stats *out);
 
 /* ------------------------------------------------------------------ */
 /* res: the resolution state machine (sans-I/O, driven by a transport) */
@@ -417,6 +502,17 @@ int mxr_res_done(const mxr_res *r);
 void mxr_res_cancel(mxr_res *r, mxr_status st);
 /* The plan being built; never NULL for a non-NULL r. */
 mxr_plan *mxr_res_plan(mxr_res *r);
+/* DESIGN 8: consult c before handing out a query (a fresh entry feeds
+ * the plan at once, no query) and store every answer that is data in
+ * it. Set before the first mxr_res_next; c must outlive r. NULL (the
+ * default): no cache, and nothing changes. */
+void mxr_res_set_cache(mxr_res *r, mxr_cache *c);
+/* The lowest TTL (seconds left) of every answer the plan used, negative
+ * answers included (0 for one that says nothing, e.g. NODATA without an
+ * SOA): 1 and *ttl, or 0 when no DNS answer was used (a literal). */
+int mxr_res_ttl(const mxr_res *r, uint32_t *ttl);
+/* 1 if expired data was used after a failed refresh (RFC 8767). */
+int mxr_res_stale(const mxr_res *r);
 
 /* ------------------------------------------------------------------ */
 /* xch: the exchange (DESIGN 9), sans-I/O, shared by every transport   */

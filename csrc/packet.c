@@ -380,6 +380,68 @@ static int is_referral(const walk *w) {
   return nns > 0;
 }
 
+/* Whether owner (escaped) is name or one of its ancestors: the zone a
+ * negative answer's SOA belongs to encloses the name (RFC 2308 3). */
+static int encloses(const char *owner, const char *name) {
+  size_t lo = strlen(owner), ln = strlen(name);
+  if (lo == 0) /* the root */
+    return 1;
+  if (lo > ln)
+    return 0;
+  if (lo < ln && (name[ln - lo - 1] != '.' ||
+                  (ln - lo >= 2 && name[ln - lo - 2] == '\\')))
+    return 0;
+  return esc_equal(owner, name + ln - lo);
+}
+
+/* RFC 2308 5: a negative answer is cached for the smaller of the SOA
+ * record's TTL and its MINIMUM field, from the SOA of the enclosing zone
+ * in the authority section. Sets out->has_soa and out->neg_ttl; an
+ * authority section that does not parse gives no SOA (not cacheable). */
+static void find_soa(walk *w, const char *canon) {
+  char name[ESC_BUF];
+  unsigned ns = get16(w->pkt + 8);
+  size_t pos = w->auth;
+  for (unsigned i = 0; i < ns; i++) {
+    size_t used = 0, rd, end;
+    uint16_t type, klass, rdlen;
+    uint32_t ttl, minimum;
+    if (!wire_name(w->pkt, w->len, pos, name, &used))
+      return;
+    pos += used;
+    if (w->len - pos < 10)
+      return;
+    type = get16(w->pkt + pos);
+    klass = get16(w->pkt + pos + 2);
+    ttl = ttl_of(get32(w->pkt + pos + 4));
+    rdlen = get16(w->pkt + pos + 8);
+    pos += 10;
+    if (w->len - pos < rdlen)
+      return;
+    rd = pos;
+    end = pos + rdlen;
+    pos = end;
+    if (type != 6 || klass != CLASS_IN || !encloses(name, canon))
+      continue;
+    /* RDATA: MNAME, RNAME, SERIAL, REFRESH, RETRY, EXPIRE, MINIMUM */
+    {
+      char tmp[ESC_BUF];
+      if (!wire_name(w->pkt, end, rd, tmp, &used))
+        return;
+      rd += used;
+      if (!wire_name(w->pkt, end, rd, tmp, &used))
+        return;
+      rd += used;
+    }
+    if (end - rd != 20)
+      return;
+    minimum = ttl_of(get32(w->pkt + rd + 16));
+    w->out->has_soa = 1;
+    w->out->neg_ttl = ttl < minimum ? ttl : minimum;
+    return;
+  }
+}
+
 /* Follow the CNAME chain from qname (RFC 1034 3.6.2). cur receives its
  * end (escaped); *hops the CNAMEs followed; *ttl is lowered. */
 static mxr_status follow_chain(walk *w, char *cur, unsigned *hops,
@@ -624,6 +686,7 @@ static mxr_status parse(walk *w, int id) {
     if (n)
       return fail(w, MXR_EFORMERR, "NXDOMAIN with %s records",
                   type_name(w->qtype));
+    find_soa(w, canon);
     if (hops)
       return fail(w, MXR_ENXDOMAIN, "%s does not exist", out->canon);
     return fail(w, MXR_ENXDOMAIN, "name does not exist");
@@ -634,6 +697,8 @@ static mxr_status parse(walk *w, int id) {
                   "referral instead of an answer (the server does not "
                   "recurse)");
     out->chased = hops > 0;
+    if (!out->chased)
+      find_soa(w, canon);
     return MXR_OK;
   }
   if (w->qtype == MXR_TYPE_MX)
@@ -678,6 +743,8 @@ mxr_status mxr_packet_parse(const unsigned char *pkt, size_t len,
     out->addrs = NULL;
     out->naddrs = 0;
     out->chased = 0;
+    if (st != MXR_ENXDOMAIN)
+      out->has_soa = 0;
   }
   return st;
 }

@@ -17,6 +17,7 @@
 #include "mxr_internal.h"
 #include "mxroute.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,7 +42,13 @@ struct mxr_res {
   size_t nslots, cap;
   size_t cursor;   /* slots before it have been handed out or dropped */
   size_t inflight; /* handed out, not yet answered */
+  mxr_cache *cache; /* DESIGN 8: consulted before asking; NULL: none */
+  uint32_t ttl;     /* lowest TTL of what the plan used (see note_ttl) */
+  int has_ttl;
+  int stale;        /* some data was served stale (RFC 8767) */
 };
+
+static int from_cache(mxr_res *r, size_t n);
 
 static const char *type_name(uint16_t t) {
   return t == MXR_TYPE_MX ? "MX" : t == MXR_TYPE_A ? "A" : "AAAA";
@@ -155,8 +162,14 @@ size_t mxr_res_inflight(const mxr_res *r) { return r ? r->inflight : 0; }
 int mxr_res_next(mxr_res *r, mxr_query *q) {
   if (!r || !q || mxr_res_done(r))
     return 0;
-  while (r->cursor < r->nslots) {
+  while (r->cursor < r->nslots && !mxr_res_done(r)) {
     slot *s = &r->slots[r->cursor];
+    /* DESIGN 8: a fresh cache entry answers the lookup at once; feeding
+     * it may queue more slots (the hosts' addresses, a CNAME's end) */
+    if (s->state == S_QUEUED && r->cache && from_cache(r, r->cursor)) {
+      r->cursor++;
+      continue;
+    }
     if (s->state == S_QUEUED) {
       s->state = S_SENT;
       r->inflight++;
@@ -246,15 +259,12 @@ static int asked_before(const mxr_res *r, const slot *s, const char *name) {
   }
 }
 
-void mxr_res_answer(mxr_res *r, unsigned slotn, const unsigned char *pkt,
-                    size_t len) {
+/* An answer (from the wire or the cache) for slot s, with status st:
+ * CNAME checks across queries, re-asking the chain's end, or the
+ * outcome to the plan. */
+static void accept(mxr_res *r, slot *s, mxr_status st, mxr_answer *ap) {
   char msg[MXR_MSG_BUF];
-  mxr_answer a;
-  mxr_status st;
-  slot *s = take(r, slotn);
-  if (!s || mxr_plan_complete(r->plan))
-    return;
-  st = mxr_packet_parse(pkt, len, s->name, s->type, -1, &a);
+  mxr_answer a = *ap;
   if (st == MXR_OK && a.truncated) {
     /* RFC 7766: the transport should have retried over TCP */
     snprintf(msg, sizeof msg,
@@ -281,6 +291,134 @@ void mxr_res_answer(mxr_res *r, unsigned slotn, const unsigned char *pkt,
   } else {
     settle(r, s, st, NULL, a.message);
   }
+}
+
+/* ------------------------------------------------------------------ */
+/* the cache (DESIGN 8): consulted before a query is handed out, fed
+ * with every answer that is data                                      */
+
+void mxr_res_set_cache(mxr_res *r, mxr_cache *c) {
+  if (r)
+    r->cache = c;
+}
+
+int mxr_res_ttl(const mxr_res *r, uint32_t *ttl) {
+  if (!r || !r->has_ttl)
+    return 0;
+  if (ttl)
+    *ttl = r->ttl;
+  return 1;
+}
+
+int mxr_res_stale(const mxr_res *r) { return r ? r->stale : 0; }
+
+/* The plan's TTL is the lowest of every answer it used (DESIGN 8). */
+static void note_ttl(mxr_res *r, uint32_t ttl) {
+  if (mxr_plan_complete(r->plan))
+    return;
+  if (!r->has_ttl || ttl < r->ttl)
+    r->ttl = ttl;
+  r->has_ttl = 1;
+}
+
+/* How long an answer that is data (OK or NXDOMAIN) stays valid, by the
+ * rules of mxr_cache_put, without a cache: 0 when nothing says (a
+ * negative answer without an SOA, RFC 2308 5). */
+static uint32_t answer_ttl(const mxr_answer *a) {
+  uint32_t ttl;
+  if (a->status == MXR_OK && (a->nmx || a->naddrs || a->chased))
+    return a->ttl;
+  if (!a->has_soa)
+    return 0;
+  ttl = a->neg_ttl;
+  if (a->ncname && a->ttl < ttl)
+    ttl = a->ttl;
+  return ttl;
+}
+
+/* Feed slot s (queued or sent) from a cache entry; the slot is done. */
+static void feed_rrset(mxr_res *r, slot *s, const mxr_rrset *rr) {
+  mxr_answer a;
+  size_t len = strlen(rr->canon);
+  memset(&a, 0, sizeof a);
+  a.status = rr->status;
+  if (len >= sizeof a.canon)
+    len = sizeof a.canon - 1;
+  memcpy(a.canon, rr->canon, len);
+  a.canon[len] = '\0';
+  a.chased = rr->chased;
+  a.ncname = rr->ncname;
+  a.mx = (mxr_mx *)(uintptr_t)rr->mx; /* read only: the plan copies */
+  a.nmx = rr->nmx;
+  a.addrs = (mxr_addr *)(uintptr_t)rr->addrs;
+  a.naddrs = rr->naddrs;
+  if (rr->stale) {
+    /* RFC 8767 4: a stale answer is given a short TTL (30 s) */
+    r->stale = 1;
+    note_ttl(r, MXR_CACHE_STALE_TTL);
+  } else {
+    note_ttl(r, rr->ttl);
+  }
+  accept(r, s, rr->status, &a);
+}
+
+/* A queued slot answered by a fresh cache entry: 1 (the slot is done). */
+static int from_cache(mxr_res *r, size_t n) {
+  mxr_rrset rr;
+  slot *s = &r->slots[n];
+  if (!mxr_cache_get(r->cache, s->name, s->type, 0, &rr))
+    return 0;
+  s->state = S_DONE;
+  feed_rrset(r, s, &rr);
+  return 1;
+}
+
+/* RFC 8767: a refresh that failed temporarily is answered from expired
+ * data within the stale window, if the cache has it. */
+static int serve_stale(mxr_res *r, slot *s, mxr_status st) {
+  mxr_rrset rr;
+  if (!r->cache || mxr_plan_complete(r->plan))
+    return 0;
+  switch (st) {
+  case MXR_ESERVFAIL:
+  case MXR_EREFUSED:
+  case MXR_ETIMEOUT:
+  case MXR_EFORMERR:
+  case MXR_ENETWORK:
+    break;
+  default:
+    return 0;
+  }
+  if (!mxr_cache_get(r->cache, s->name, s->type, 1, &rr))
+    return 0;
+  feed_rrset(r, s, &rr);
+  return 1;
+}
+
+void mxr_res_answer(mxr_res *r, unsigned slotn, const unsigned char *pkt,
+                    size_t len) {
+  mxr_answer a;
+  mxr_status st;
+  uint32_t ttl;
+  slot *s = take(r, slotn);
+  if (!s || (mxr_plan_complete(r->plan) && !r->cache))
+    return;
+  st = mxr_packet_parse(pkt, len, s->name, s->type, -1, &a);
+  if ((st == MXR_OK || st == MXR_ENXDOMAIN) && !a.truncated) {
+    ttl = answer_ttl(&a);
+    if (r->cache) {
+      /* a late answer is still good data for the next plan */
+      mxr_cache_put(r->cache, s->name, s->type, &a, &ttl);
+      if (!answer_ttl(&a))
+        ttl = 0;
+    }
+    note_ttl(r, ttl);
+  } else if (serve_stale(r, s, st)) {
+    mxr_answer_clear(&a);
+    return;
+  }
+  if (!mxr_plan_complete(r->plan))
+    accept(r, s, st, &a);
   mxr_answer_clear(&a);
 }
 
@@ -304,5 +442,7 @@ void mxr_res_fail(mxr_res *r, unsigned slotn, mxr_status st) {
   default:
     st = MXR_ENETWORK;
   }
+  if (serve_stale(r, s, st))
+    return;
   settle(r, s, st, NULL, NULL);
 }

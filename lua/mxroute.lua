@@ -57,6 +57,7 @@ function M.resolver(opts)
   if not valid_wait(wait) then
     error("mxroute.resolver: option 'wait': expected \"yield\", \"block\", a function or a scheduler", 2)
   end
+  local cache = need_opt(options.cache(opts.cache, where))
   local o = need_opt(options.planner(opts, where))
   local ok, eng = pcall(core.engine, cfg)
   if not ok then
@@ -64,6 +65,7 @@ function M.resolver(opts)
   end
   return setmetatable({
     _eng = eng, _opts = o, _wait = wait,
+    _cache = cache and core.cache(cache) or nil, -- DESIGN 8
     _cb = {},      -- query -> callback (strong: the query must complete)
     _queue = {},   -- finished queries whose callbacks are still due
     _parked = setmetatable({}, WEAK_KEYS),    -- query -> its waiter record
@@ -96,7 +98,7 @@ function Resolver:submit(input, callback)
   if callback ~= nil and type(callback) ~= "function" then
     error("mxroute: submit: callback must be a function", 2)
   end
-  local q = core.res(input, self._opts)
+  local q = core.res(input, self._opts, self._cache)
   eng:submit(q)
   if callback then
     self._cb[q] = callback
@@ -180,6 +182,32 @@ end
 
 --- r:pending() -> number of resolutions in flight.
 function Resolver:pending() return check(self):pending() end
+
+--- r:cache_stats() -> { hits, misses, entries, evictions, stale, inserts,
+-- merged }: the cache's counters (all 0 with `cache = false`). hits and
+-- misses count RRset lookups (MX of a domain, A or AAAA of a host), not
+-- plans; stale counts expired RRsets used after a failed refresh.
+-- merged (lookups that joined one in flight) is 0: this resolver does
+-- not merge lookups.
+function Resolver:cache_stats()
+  check(self)
+  if self._cache then return self._cache:stats() end
+  return { hits = 0, misses = 0, entries = 0, evictions = 0, stale = 0,
+           inserts = 0, merged = 0 }
+end
+
+--- r:flush([name]) -> n: drops the cached RRsets of name (MX, A, AAAA;
+-- matched like DNS names), or every one; returns how many.
+function Resolver:flush(name)
+  check(self)
+  if name ~= nil and type(name) ~= "string" then
+    error("mxroute: flush: name must be a string", 2)
+  end
+  if not self._cache then return 0 end
+  local ok, n = pcall(self._cache.flush, self._cache, name)
+  if not ok then error(n, 2) end
+  return n
+end
 
 --- r:closed() -> true once r:close() ran.
 function Resolver:closed()

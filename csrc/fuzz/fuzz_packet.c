@@ -7,7 +7,8 @@
  * any zone reach past the question check), and the invariants of
  * mxr_answer are checked; then it is
  * fed as every answer of a resolution of "mx.test" until nothing more
- * is asked. Seeds: csrc/fuzz/corpus/fuzz_packet: the builder's replies
+ * is asked, without a cache and then twice with one (the second run may
+ * be answered from what the first stored). Seeds: csrc/fuzz/corpus/fuzz_packet: the builder's replies
  * (test_packet with MXR_WRITE_CORPUS=DIR) and knot-*, replies captured
  * from Knot 3.2 on loopback.
  */
@@ -59,7 +60,7 @@ static void check(const uint8_t *data, size_t size, const char *qname,
   mxr_answer_clear(&a);
 }
 
-static void drive(const uint8_t *data, size_t size) {
+static void drive(const uint8_t *data, size_t size, mxr_cache *cache) {
   static mxr_opts *opts;
   static mxr_rng rng;
   mxr_query q;
@@ -75,6 +76,7 @@ static void drive(const uint8_t *data, size_t size) {
   r = mxr_res_new("user@mx.test", 12, opts, &rng);
   if (!r)
     return;
+  mxr_res_set_cache(r, cache);
   while (rounds++ < 200 && mxr_res_next(r, &q))
     mxr_res_answer(r, q.slot, data, size);
   /* never stuck: something asked, or done */
@@ -104,6 +106,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (qname[0])
       check(data, size, qname, types[i]);
   }
-  drive(data, size);
+  drive(data, size, NULL);
+  {
+    /* the same answers stored in a cache, then a resolution that may
+     * be answered from it (DESIGN 8): the same invariants */
+    mxr_cache *c = mxr_cache_new(NULL);
+    if (c) {
+      drive(data, size, c);
+      drive(data, size, c);
+      mxr_cache_free(c);
+    }
+  }
   return 0;
 }

@@ -65,9 +65,9 @@ local HINT = "Try 'mxroute --help' for more information.\n"
 
 -- Key order of the JSON output (DESIGN section 2).
 local PLAN_KEYS = { "input", "status", "domain", "implicit", "hosts",
-                    "targets", "skipped", "self_pref" }
+                    "targets", "skipped", "self_pref", "ttl", "stale" }
 local ERROR_KEYS = { "input", "status", "code", "class", "message",
-                     "skipped" }
+                     "skipped", "ttl" }
 local HOST_KEYS = { "name", "pref", "addrs" }
 local TARGET_KEYS = { "host", "pref", "addr", "family" }
 local SKIP_KEYS = { "name", "pref", "code" }
@@ -289,6 +289,7 @@ function M.outcome(input, classify, plan, message, code, extra)
     -- only a non-empty list is worth reporting with a failure
     skipped = type(extra) == "table" and type(extra.skipped) == "table"
               and #extra.skipped > 0 and extra.skipped or nil,
+    ttl = type(extra) == "table" and extra.ttl or nil,
   }
 end
 
@@ -314,6 +315,7 @@ function M.format_json(o)
       input = o.input, status = "error", code = o.code, class = o.class,
       message = o.message,
       skipped = o.skipped and skipped_json(o.skipped) or nil,
+      ttl = o.ttl,
     }, ERROR_KEYS))
   end
   local p = o.plan
@@ -333,7 +335,7 @@ function M.format_json(o)
     input = o.input, status = "ok", domain = p.domain,
     implicit = p.implicit and true or false,
     hosts = hosts, targets = targets, skipped = skipped_json(p.skipped),
-    self_pref = p.self_pref,
+    self_pref = p.self_pref, ttl = p.ttl, stale = p.stale or nil,
   }, PLAN_KEYS))
 end
 

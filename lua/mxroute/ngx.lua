@@ -198,6 +198,26 @@ Resolver.__index = Resolver
 
 local WEAK_KEYS = { __mode = "k" }
 
+-- DESIGN 8: each worker keeps one C cache per cache setting and list of
+-- nameservers (servers may answer differently), shared by every resolver
+-- made with them: a resolver made per request still finds what earlier
+-- requests asked. Cosockets live within a request; cached RRsets are
+-- plain C memory and outlive it.
+local worker_caches = {}
+local function worker_cache(cfg, ns)
+  if not cfg then return nil end
+  local names = {}
+  for i, n in ipairs(ns) do names[i] = n.name end
+  local key = ("%s/%s/%s/%s/%s"):format(cfg.size or "", cfg.min_ttl or "",
+    cfg.max_ttl or "", cfg.stale or "", table.concat(names, ","))
+  local c = worker_caches[key]
+  if not c then
+    c = core.cache(cfg)
+    worker_caches[key] = c
+  end
+  return c
+end
+
 --- mxroute.ngx.resolver(opts) -> resolver. The options of
 -- `mxroute.resolver` (DESIGN 3) but `wait`: nameservers (default: the
 -- `nameserver` lines of /etc/resolv.conf, read once per worker), timeout
@@ -214,9 +234,11 @@ function M.resolver(opts)
     timeout = math.max(0.001, need_opt(options.timeout(opts.timeout, where)))
   end
   if opts.tries ~= nil then tries = need_opt(options.tries(opts.tries, where)) end
+  local cache = need_opt(options.cache(opts.cache, where))
   local o = need_opt(options.planner(opts, where))
   return setmetatable({
     _opts = o, _ns = ns, _timeout = timeout, _tries = tries,
+    _cache = worker_cache(cache, ns), -- DESIGN 8: one per worker and settings
     _attempts = tries * #ns, -- tries rounds over the nameserver list
     _jobs = {},              -- resolutions in progress
     _pools = setmetatable({}, WEAK_KEYS), -- ngx.ctx -> phase -> socket pool
@@ -617,7 +639,7 @@ local function start(self, input, where)
     error("mxroute.ngx: " .. where .. ": input must be a string", 3)
   end
   local job = {
-    q = core.res(input, self._opts), events = {}, slots = {}, retry = {},
+    q = core.res(input, self._opts, self._cache), events = {}, slots = {}, retry = {},
     bursts = {}, -- UDP sockets it sent on (their readers)
     tcp = {},    -- its TCP light threads
   }
@@ -738,6 +760,28 @@ function Resolver:close()
   end
 end
 Resolver.__close = Resolver.close
+
+--- r:cache_stats() -> the counters of this worker's cache (as
+-- mxroute.resolver's; all 0 with `cache = false`).
+function Resolver:cache_stats()
+  check(self, "cache_stats")
+  if self._cache then return self._cache:stats() end
+  return { hits = 0, misses = 0, entries = 0, evictions = 0, stale = 0,
+           inserts = 0, merged = 0 }
+end
+
+--- r:flush([name]) -> n: drops cached RRsets of name, or all, from this
+-- worker's cache.
+function Resolver:flush(name)
+  check(self, "flush")
+  if name ~= nil and type(name) ~= "string" then
+    error("mxroute.ngx: flush: name must be a string", 2)
+  end
+  if not self._cache then return 0 end
+  local ok, n = pcall(self._cache.flush, self._cache, name)
+  if not ok then error(n, 2) end
+  return n
+end
 
 --- r:nameservers() -> list of "IP:PORT" in the order they are asked.
 function Resolver:nameservers()

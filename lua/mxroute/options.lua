@@ -27,7 +27,8 @@ M.PLAN_FIELDS = {
 }
 
 --- Fields of every resolver (transport settings).
-M.RESOLVER_FIELDS = { nameservers = true, timeout = true, tries = true }
+M.RESOLVER_FIELDS = { nameservers = true, timeout = true, tries = true,
+                      cache = true }
 
 --- fields(opts, where, allowed, also) -> opts (a table) | nil, message.
 -- Every key of opts must be in allowed or also.
@@ -112,6 +113,48 @@ function M.tries(n, where)
     return nil, where .. ": option 'tries': expected an integer 1..20"
   end
   return n
+end
+
+-- DESIGN 8: the fields of `cache = { ... }`, their bounds and defaults
+-- (the defaults are the C core's: csrc/mxroute.h).
+local CACHE_FIELDS = {
+  size = { 1, 100000000 },      -- entries kept (default 10000)
+  min_ttl = { 0, 2147483647 },  -- default 0
+  max_ttl = { 1, 2147483647 },  -- default 86400 (one day)
+  stale = { 0, 2147483647 },    -- serve-stale window (default 0: off)
+}
+local DEFAULT_MAX_TTL = 86400
+
+--- cache(v, where) -> false | the cache settings (a table) | nil, message.
+-- v: nil or true (the default cache), false (none), or a table with
+-- size, min_ttl, max_ttl, stale (integers; min_ttl <= max_ttl).
+function M.cache(v, where)
+  if v == nil or v == true then return {} end
+  if v == false then return false end
+  if type(v) ~= "table" then
+    return nil, where .. ": option 'cache': expected a boolean or a table"
+  end
+  for k in pairs(v) do
+    if not CACHE_FIELDS[k] then
+      return nil, where .. ": option 'cache': unknown field '" .. tostring(k) .. "'"
+    end
+  end
+  local out = {}
+  for k, range in pairs(CACHE_FIELDS) do
+    local n = v[k]
+    if n ~= nil then
+      if type(n) ~= "number" or n ~= floor(n) or n < range[1] or n > range[2] then
+        return nil, ("%s: option 'cache.%s': expected an integer %d..%d")
+          :format(where, k, range[1], range[2])
+      end
+      out[k] = n
+    end
+  end
+  if out.min_ttl and out.min_ttl > (out.max_ttl or DEFAULT_MAX_TTL) then
+    return nil, ("%s: option 'cache.min_ttl': more than max_ttl (%d)")
+      :format(where, out.max_ttl or DEFAULT_MAX_TTL)
+  end
+  return out
 end
 
 --- planner(opts, where) -> the C planner options | nil, message.
