@@ -525,6 +525,8 @@ static mxr_status build_targets(mxr_plan *p) {
         t->host = h->name;
         t->pref = h->pref;
         t->addr = h->addrs[a];
+        t->port = 25; /* RFC 5321 4.5.4.1: SMTP port; routes change it */
+        t->fallback = 0;
       }
     }
   }
