@@ -640,6 +640,8 @@ static mxr_res *new_res(lua_State *L, const char *s, size_t len, lopts *lo)
   lua_pop(L, 1);
   nh = read_hops(L, 3, "hops", hops, 0);
   nf = read_hops(L, 3, "fallback", fb, nh);
+  if (nh == 0 && nf == 0) /* the recipient's domain, as without routes */
+    return mxr_res_new(s, len, lo->o, &lo->rng);
   if (nh == 0) { /* fallback relays alone: the recipient's own domain */
     if (nf == MXR_HOPS_MAX)
       luaL_error(L, "mxroute: a route has at most %d nexthops and fallback "
@@ -1025,6 +1027,25 @@ static int engine_step(lua_State *L)
 /* ------------------------------------------------------------------ */
 /* module functions                                                    */
 
+/* core.parse(s) -> kind ("domain" | "literal"), normalised domain |
+ * nil, message: the input parser, for route tables (keys, nexthops). */
+static int l_parse(lua_State *L)
+{
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  char err[MXR_MSG_BUF];
+  mxr_input in;
+  err[0] = '\0';
+  if (mxr_input_parse(s, len, &in, err, sizeof err) != MXR_OK) {
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  lua_pushstring(L, in.kind == MXR_INPUT_LITERAL ? "literal" : "domain");
+  lua_pushstring(L, in.domain);
+  return 2;
+}
+
 static int l_class(lua_State *L)
 {
   mxr_status st = check_code(L, 1, "mxroute.class");
@@ -1073,6 +1094,7 @@ static const luaL_Reg eng_m[] = {
 static const luaL_Reg funcs[] = {
     {"opts", l_opts},   {"plan", l_plan},     {"res", l_res},
     {"engine", l_engine}, {"class", l_class}, {"packet", l_packet},
+    {"parse", l_parse},
     {NULL, NULL}};
 
 void mxr_lua_new_class(lua_State *L, const char *name, const luaL_Reg *m,

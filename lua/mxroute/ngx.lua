@@ -198,7 +198,10 @@ function M.resolver(opts)
   end
   if opts.tries ~= nil then tries = need_opt(options.tries(opts.tries, where)) end
   local o = need_opt(options.planner(opts, where))
+  local rt -- DESIGN 7: routes, as mxroute.resolver has them
+  if opts.routes ~= nil then rt = need_opt(options.routes(opts.routes, where)) end
   return setmetatable({
+    _routes = rt,
     _opts = o, _ns = ns, _timeout = timeout, _tries = tries,
     _attempts = tries * #ns, -- tries rounds over the nameserver list
     _jobs = {},              -- resolutions in progress
@@ -592,15 +595,19 @@ local function finish(self, job)
   end
 end
 
--- A resolution of `input` on this resolver, ready to be driven.
-local function start(self, input, where)
+-- A resolution of `input` on this resolver, ready to be driven; call:
+-- the options routing rules see (mxroute.routes builds the resolution).
+local function start(self, input, where, call)
   check(self, where)
   local phase = io_phase(where, 4)
   if type(input) ~= "string" then
     error("mxroute.ngx: " .. where .. ": input must be a string", 3)
   end
+  local c, why = options.call(call, "mxroute.ngx: " .. where)
+  if not c then error(why, 3) end
   local job = {
-    q = core.res(input, self._opts), events = {}, slots = {}, retry = {},
+    q = require("mxroute.routes").res(input, self._opts, self._routes, c),
+    events = {}, slots = {}, retry = {},
     bursts = {}, -- UDP sockets it sent on (their readers)
     tcp = {},    -- its TCP light threads
   }
@@ -628,8 +635,8 @@ end
 --- r:resolve(input) -> plan | nil, message, code, info. The results of
 -- `mxroute` (DESIGN 2); waits on cosockets, suspending only the calling
 -- light thread.
-function Resolver:resolve(input)
-  local job = start(self, input, "resolve")
+function Resolver:resolve(input, call)
+  local job = start(self, input, "resolve", call)
   drive(self, job)
   return job.q:result()
 end
@@ -655,8 +662,8 @@ Targets.__close = Targets.close
 -- message, code; on success state.plan holds the plan; state.closed once
 -- closed early. Call state:close() when leaving the loop early (LuaJIT
 -- has no to-be-closed variables).
-function Resolver:targets(input)
-  local job = start(self, input, "targets")
+function Resolver:targets(input, call)
+  local job = start(self, input, "targets", call)
   local q = job.q
   local st = setmetatable({ query = q, n = 0, finished = false,
                             _resolver = self, _job = job }, Targets)
