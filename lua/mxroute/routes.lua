@@ -233,22 +233,24 @@ function M.postfix(text, opts)
   for raw in (text .. "\n"):gmatch("([^\n]*)\n") do
     n = n + 1
     raw = raw:gsub("\r$", "")
-    if raw:match("^%s*$") or raw:match("^%s*#") then
-      -- blank lines and comments: ignored
-    elseif raw:match("^%s") then
+    -- TABLE FORMAT: blank lines and '#' comment lines are ignored
+    local skip = raw:match("^%s*$") or raw:match("^%s*#")
+    if not skip and raw:match("^%s") then
       local last = logical[#logical]
       if not last then
-        error(("%s: line %d: continuation line (it starts with whitespace) with no line before it"):format(where, n), 2)
+        error(("%s: line %d: continuation line (it starts with whitespace) with no line before it")
+          :format(where, n), 2)
       end
       last.text = last.text .. " " .. trim(raw)
-    else
+    elseif not skip then
       logical[#logical + 1] = { line = n, text = raw }
     end
   end
   for _, l in ipairs(logical) do
     local key, value = l.text:match("^(%S+)%s+(.-)%s*$")
     if not key or value == "" then
-      error(("%s: line %d: '%s' has no result (expected: pattern transport:nexthop)"):format(where, l.line, trim(l.text)), 2)
+      error(("%s: line %d: '%s' has no result (expected: pattern transport:nexthop)")
+        :format(where, l.line, trim(l.text)), 2)
     end
     local k, why = norm_key(key)
     if not k then error(("%s: line %d: %s"):format(where, l.line, why), 2) end
@@ -373,7 +375,8 @@ end
 function M.check(v, where)
   if getmetatable(v) == Routes then return v end
   if type(v) ~= "table" then
-    return nil, where .. ": option 'routes': expected mxroute.routes.postfix(...), mxroute.routes.new{...} or a table of rules"
+    return nil, where .. ": option 'routes': expected mxroute.routes.postfix(...), "
+      .. "mxroute.routes.new{...} or a table of rules"
   end
   local ok, r = pcall(M.new, v)
   if not ok then
