@@ -41,7 +41,8 @@ struct mxr_route {
   size_t nhops, nmain; /* hops[0..nmain) main, then fallback relays */
   smap *map;           /* outer slot -> hop slot */
   size_t nmap, capmap;
-  mxr_status cancelled; /* MXR_OK unless cancelled */
+  mxr_status cancelled; /* MXR_OK unless cancelled or failed at once */
+  char message[MXR_MSG_BUF]; /* its message, when given */
   char *input;
   char domain[MXR_NAME_BUF];
   /* targets so far, in delivery order, each address once */
@@ -147,15 +148,42 @@ static int add_hop(mxr_route *rt, const mxr_hop *h, const char *input,
   return 0;
 }
 
+/* A new resolution that failed already (bad input or options); a
+ * literal input is complete at once too, but not failed. */
+static int failed_at_once(mxr_res *r) {
+  mxr_result res;
+  return mxr_res_done(r) &&
+         (mxr_plan_result(mxr_res_plan(r), &res) != MXR_OK ||
+          res.status != MXR_OK);
+}
+
+/* The route of r's input, with no hop yet. */
+static mxr_route *route_new(const char *input, size_t len) {
+  mxr_input in;
+  mxr_route *rt = mxr_calloc(1, sizeof *rt);
+  if (!rt)
+    return NULL;
+  if (mxr_input_parse(input, len, &in, NULL, 0) != MXR_OK)
+    in.domain[0] = '\0'; /* mxr_res_new accepted it: cannot happen */
+  memcpy(rt->domain, in.domain, sizeof rt->domain);
+  rt->input = mxr_malloc(len + 1);
+  if (!rt->input) {
+    mxr_free(rt);
+    return NULL;
+  }
+  memcpy(rt->input, input, len);
+  rt->input[len] = '\0';
+  return rt;
+}
+
 mxr_res *mxr_res_new_routed(const char *input, size_t len,
                             const mxr_hop *hops, size_t nhops,
                             const mxr_hop *fallback, size_t nfb,
                             const mxr_opts *opts, mxr_rng *rng) {
-  mxr_input in;
   mxr_route *rt = NULL;
   mxr_res *r = mxr_res_new(input, len, opts, rng);
   size_t i;
-  if (!r || mxr_res_done(r))
+  if (!r || failed_at_once(r))
     return r; /* OOM, or already failed: bad input or options */
   if (nhops == 0 || nhops > MXR_HOPS_MAX || nfb > MXR_HOPS_MAX - nhops ||
       !hops || (nfb && !fallback)) {
@@ -163,17 +191,9 @@ mxr_res *mxr_res_new_routed(const char *input, size_t len,
                    "a route needs 1 to 16 nexthops and fallback relays");
     return r;
   }
-  rt = mxr_calloc(1, sizeof *rt);
+  rt = route_new(input, len);
   if (!rt)
     goto fail;
-  if (mxr_input_parse(input, len, &in, NULL, 0) != MXR_OK)
-    goto fail; /* mxr_res_new accepted it: cannot happen */
-  memcpy(rt->domain, in.domain, sizeof rt->domain);
-  rt->input = mxr_malloc(len + 1);
-  if (!rt->input)
-    goto fail;
-  memcpy(rt->input, input, len);
-  rt->input[len] = '\0';
   for (i = 0; i < nhops; i++)
     if (add_hop(rt, &hops[i], input, len, 0, opts, rng) != 0)
       goto fail;
@@ -193,13 +213,20 @@ mxr_res *mxr_res_new_failed(const char *input, size_t len, mxr_status st,
                             const char *message, const mxr_opts *opts,
                             mxr_rng *rng) {
   mxr_res *r = mxr_res_new(input, len, opts, rng);
-  if (!r || mxr_res_done(r))
+  mxr_route *rt;
+  if (!r || failed_at_once(r))
     return r;
-  if (st == MXR_OK)
-    st = MXR_EBADOPT; /* a failure never turns into data */
-  /* the queued MX query is dropped unasked: nothing is looked up */
-  mxr_res_set_route(r, NULL);
-  mxr_plan_abort(mxr_res_plan(r), st, message);
+  rt = route_new(input, len);
+  if (!rt) {
+    mxr_res_free(r);
+    return NULL;
+  }
+  /* a route with no hop, failed: the queued MX query is dropped unasked */
+  rt->cancelled = st == MXR_OK ? MXR_EBADOPT : st; /* never data */
+  if (message)
+    mxr_escape(rt->message, sizeof rt->message, message, strlen(message),
+               sizeof rt->message);
+  mxr_res_set_route(r, rt);
   return r;
 }
 
@@ -383,6 +410,7 @@ static mxr_status build(mxr_route *rt) {
   o->domain = rt->domain;
   if (rt->cancelled != MXR_OK) {
     o->status = rt->cancelled;
+    o->message = rt->message[0] ? rt->message : NULL;
     return MXR_OK;
   }
   upto = fb ? rt->nhops : rt->nmain;

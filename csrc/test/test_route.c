@@ -291,6 +291,19 @@ static void test_failed_and_misuse(void) {
   is_str(res.message, "domain retired", "error route: the route's text");
   mxr_res_free(r);
 
+  /* a literal recipient is complete at once without routes: the route
+   * still decides */
+  r = mxr_res_new_failed("u@[192.0.2.1]", 13, MXR_EDEFERRED, NULL, opts,
+                         &rng);
+  is_int(result(r, &res), MXR_EDEFERRED, "literal recipient: DEFERRED");
+  ok(res.message == NULL, "no message: the code's text is used");
+  mxr_res_free(r);
+  h[0] = hop("[192.0.2.9]", 0, 2525);
+  r = routed("u@[192.0.2.1]", h, 1, NULL, 0);
+  is_int(result(r, &res), MXR_OK, "literal recipient routed");
+  target_is(&res, 0, "[192.0.2.9]", 9, 2525, 0);
+  mxr_res_free(r);
+
   r = mxr_res_new_failed("user@", 5, MXR_EDEFERRED, "later", opts, &rng);
   is_int(result(r, &res), MXR_EBADNAME, "a bad input stays BADNAME");
   mxr_res_free(r);
