@@ -28,6 +28,7 @@ typedef struct hop {
   mxr_res *res;
   uint16_t port;
   int fallback;
+  int mx; /* asked MX (its plan's implicit flag is meaningful) */
   char name[MXR_NAME_BUF]; /* for skipped: the host, or the domain */
 } hop;
 
@@ -133,6 +134,7 @@ static int add_hop(mxr_route *rt, const mxr_hop *h, const char *input,
   rt->nhops++;
   d->port = h->port ? h->port : 25;
   d->fallback = fallback;
+  d->mx = h->mx;
   if (h->name) {
     if (n >= sizeof d->name)
       n = sizeof d->name - 1;
@@ -445,7 +447,8 @@ static mxr_status build(mxr_route *rt) {
     mxr_result f;
     if (mxr_plan_result(mxr_res_plan(rt->hops[i].res), &f) == MXR_OK &&
         f.status == MXR_OK) {
-      o->implicit = f.implicit;
+      /* "[host]" is no MX lookup: its implicit MX is not reported */
+      o->implicit = rt->hops[i].mx && f.implicit;
       o->has_self_pref = f.has_self_pref;
       o->self_pref = f.self_pref;
       break;

@@ -60,7 +60,7 @@ describe("mxroute --routes FILE", function()
     assert.equal(0, status)
     local l = {}
     for line in out:gmatch("([^\n]*)\n") do l[#l + 1] = line end
-    assert.equal("user@partner.route.test -> partner.route.test (implicit MX)", l[1])
+    assert.equal("user@partner.route.test -> partner.route.test", l[1])
     assert.equal("  route: partner.route.test -> smtp:[relay.route.test]:587", l[2])
     assert.matches("^%s+0%s+relay%.route%.test%s+.* port 587$", l[4])
   end)

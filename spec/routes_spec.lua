@@ -59,6 +59,7 @@ describe("routes (Postfix transport(5)) against Knot", function()
       local p = ok("partner.route.test smtp:[relay.route.test]:587", "user@partner.route.test")
       assert.same(with_port(RELAY, 587), plans.sorted(dest(p)))
       assert.same({ "relay.route.test" }, plans.names_of(p))
+      assert.is_false(p.implicit) -- no MX lookup was made, so no implicit MX
       assert.same({ key = "partner.route.test", transport = "smtp",
                     nexthop = "[relay.route.test]:587" }, p.route)
       assert.equal("partner.route.test", p.domain)

@@ -490,13 +490,12 @@ function M.format_text(o, classify)
                    or "")
     route_line(p.route)
     -- ports and fallback relays (DESIGN 7), shown when not all plain 25
-    local where, routed = {}, false
+    local where, routed = {}, p.route ~= nil
     for _, t in ipairs(p.targets or {}) do
       local k = tostring(t.host)
       if not where[k] then
-        where[k] = (t.port and t.port ~= 25 and " port " .. t.port or "")
-                   .. (t.fallback and " (fallback)" or "")
-        if where[k] ~= "" then routed = true end
+        where[k] = " port " .. tostring(t.port) .. (t.fallback and " (fallback)" or "")
+        if t.fallback or (t.port and t.port ~= 25) then routed = true end
       end
     end
     rows[1] = { "pref", "host", "addresses" }
