@@ -434,7 +434,8 @@ mxr_plan *mxr_res_plan(mxr_res *r);
  * and is driven by a transport exactly like any other mxr_res.
  *
  * Its result is the targets of hop 1, then hop 2, ..., each address
- * once (its first occurrence), every target with its hop's port; then,
+ * once per port (its first occurrence), every target with its hop's
+ * port; then,
  * if any hop succeeded, the fallback targets (fallback = 1). A hop that
  * fails is reported in skipped (name: the hop's host or domain, pref 0,
  * its code) and the others are used. When every hop fails the list

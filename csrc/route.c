@@ -308,13 +308,14 @@ size_t mxr_route_inflight(const mxr_route *rt) {
 /* ------------------------------------------------------------------ */
 /* targets and result                                                  */
 
-/* Append t (from hop h) unless its address is already listed (DESIGN
- * rule 13 across hops: the first occurrence is kept). */
+/* Append t (from hop h) unless its address is already listed at the
+ * same port (DESIGN rule 13 across hops: the first occurrence is kept;
+ * another port is another destination). */
 static int append(mxr_route *rt, const mxr_target *t, const hop *h) {
   uint8_t key[16];
   mxr_addr_key(&t->addr, key);
   for (size_t i = 0; i < rt->nt; i++)
-    if (memcmp(rt->keys[i], key, sizeof key) == 0)
+    if (rt->t[i].port == h->port && memcmp(rt->keys[i], key, sizeof key) == 0)
       return 0;
   if (rt->nt == rt->capt) {
     size_t cap = rt->capt ? rt->capt * 2 : 16;

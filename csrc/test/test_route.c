@@ -184,6 +184,17 @@ static void test_lists(void) {
   is_int(res.nhosts, 3, "every hop's hosts");
   mxr_res_free(r);
 
+  /* the same address at another port is another destination */
+  h[0] = hop("[192.0.2.1]", 0, 0);
+  h[1] = hop("[192.0.2.1]", 0, 2525);
+  h[2] = hop("[192.0.2.1]", 0, 2525);
+  r = routed("user@example.test", h, 3, NULL, 0);
+  is_int(result(r, &res), MXR_OK, "one address, two ports: ok");
+  is_int(res.ntargets, 2, "listed once per port");
+  target_is(&res, 0, "[192.0.2.1]", 1, 25, 0);
+  target_is(&res, 1, "[192.0.2.1]", 1, 2525, 0);
+  mxr_res_free(r);
+
   h[0] = hop("gone.test", 1, 0);
   h[1] = hop("b.test", 0, 0);
   r = routed("user@example.test", h, 2, NULL, 0);
