@@ -5,6 +5,7 @@
 -- plans. Quotations are from transport(5) (Postfix 3.7) unless another
 -- manual is named.
 local knot = require "support.knot"
+local fault = require "support.fault"
 local plans = require "support.plans"
 local mxroute = require "mxroute"
 
@@ -163,6 +164,52 @@ describe("routes (Postfix transport(5)) against Knot", function()
       assert.is_nil(p)
       assert.equal("NXDOMAIN", code)
       assert.matches("nxdomain.route.test", msg, 1, true)
+    end)
+  end)
+
+  describe("the queries a route asks (fault server query log)", function()
+    local f
+    setup(function()
+      f = fault.start {
+        ["rcpt.test"] = { MX = { { 10, "mx.rcpt.test" } } },
+        ["mx.rcpt.test"] = { A = "192.0.2.1" },
+        ["gw.test"] = { MX = { { 10, "mx.gw.test" } }, A = "192.0.2.2" },
+        ["mx.gw.test"] = { A = "192.0.2.3" },
+      }
+    end)
+    teardown(function() if f then f.stop() end end)
+
+    local function asked(t, input)
+      local r = mxroute.resolver { nameservers = { f.addr }, timeout = 1, tries = 1,
+                                   routes = mxroute.routes.postfix(t) }
+      local before = #f.queries()
+      local p = r:resolve(input)
+      r:close()
+      local out = {}
+      for i, q in ipairs(f.queries()) do
+        if i > before then out[#out + 1] = q.name:lower() .. " " .. q.type end
+      end
+      table.sort(out)
+      return p, out
+    end
+
+    it("[host] asks A and AAAA of host and never MX", function()
+      local p, q = asked("rcpt.test smtp:[gw.test]", "u@rcpt.test")
+      assert.same({ "192.0.2.2 25" }, dest(p))
+      assert.same({ "gw.test A", "gw.test AAAA" }, q)
+    end)
+
+    it("host asks MX of host, never of the recipient's domain", function()
+      local p, q = asked("rcpt.test smtp:gw.test", "u@rcpt.test")
+      assert.same({ "192.0.2.3 25" }, dest(p))
+      assert.same({ "gw.test MX", "mx.gw.test A", "mx.gw.test AAAA" }, q)
+    end)
+
+    it("an address literal asks nothing; error: asks nothing", function()
+      local _, q = asked("rcpt.test smtp:[192.0.2.9]", "u@rcpt.test")
+      assert.same({}, q)
+      _, q = asked("rcpt.test error:5.7.1 no", "u@rcpt.test")
+      assert.same({}, q)
     end)
   end)
 
