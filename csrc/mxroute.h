@@ -420,7 +420,9 @@ size_t mxr_res_inflight(const mxr_res *r);
 int mxr_res_done(const mxr_res *r);
 /* Complete now with st (MXR_ECANCELLED) unless already done. */
 void mxr_res_cancel(mxr_res *r, mxr_status st);
-/* The plan being built; never NULL for a non-NULL r. */
+/* The plan being built; never NULL for a non-NULL r. For a routed
+ * resolution (mxr_res_new_routed, _failed) it is only the recipient's,
+ * never fed: read results with mxr_res_result/_ready/_target. */
 mxr_plan *mxr_res_plan(mxr_res *r);
 
 /* ------------------------------------------------------------------ */
