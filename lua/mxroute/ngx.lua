@@ -184,8 +184,9 @@ local WEAK_KEYS = { __mode = "k" }
 --- mxroute.ngx.resolver(opts) -> resolver. The options of
 -- `mxroute.resolver` (DESIGN 3) but `wait`: nameservers (default: the
 -- `nameserver` lines of /etc/resolv.conf, read once per worker), timeout
--- (seconds per try, default 2), tries (default 3), and the planner fields.
--- A bad field raises an error naming it. Creating a resolver does no I/O.
+-- (seconds per try, default 2), tries (default 3), routes (README,
+-- "Routing policies") and the planner fields. A bad field raises an error
+-- naming it. Creating a resolver does no I/O.
 function M.resolver(opts)
   local where = "mxroute.ngx.resolver"
   opts = need_opt(check_fields(opts, where))
