@@ -147,7 +147,7 @@ static int push_plan_result(lua_State *L, mxr_plan *p)
   return push_result(L, &r);
 }
 
-static int push_res_result(lua_State *L, mxr_res *res)
+int mxr_lua_push_res_result(lua_State *L, mxr_res *res)
 {
   mxr_result r;
   if (mxr_res_result(res, &r) != MXR_OK)
@@ -577,84 +577,6 @@ static int res_gc(lua_State *L)
   return 0;
 }
 
-/* Hops of a route: route[field], a list of { name = s | nil, mx = bool,
- * port = n | nil }, into h (at most MXR_HOPS_MAX - used). The names stay
- * on the Lua stack inside route while mxr_res_new_routed copies them. */
-static size_t read_hops(lua_State *L, int route, const char *field,
-                        mxr_hop *h, size_t used)
-{
-  size_t n = 0;
-  lua_getfield(L, route, field);
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    return 0;
-  }
-  luaL_checktype(L, -1, LUA_TTABLE);
-  n = (size_t)mxr_rawlen(L, -1);
-  if (n > MXR_HOPS_MAX - used)
-    luaL_error(L, "mxroute: a route has at most %d nexthops and fallback "
-                  "relays", MXR_HOPS_MAX);
-  for (size_t i = 0; i < n; i++) {
-    lua_Integer port;
-    lua_rawgeti(L, -1, (int)i + 1);
-    luaL_checktype(L, -1, LUA_TTABLE);
-    lua_getfield(L, -1, "name");
-    h[i].name = lua_isnil(L, -1) ? NULL : lua_tolstring(L, -1, &h[i].len);
-    if (!h[i].name && !lua_isnil(L, -1))
-      luaL_error(L, "mxroute: route %s %d: name must be a string", field,
-                 (int)i + 1);
-    lua_pop(L, 1); /* still referenced by the hop table */
-    lua_getfield(L, -1, "mx");
-    h[i].mx = lua_toboolean(L, -1);
-    lua_getfield(L, -2, "port");
-    port = lua_isnil(L, -1) ? 25 : luaL_checkinteger(L, -1);
-    if (port < 1 || port > 65535)
-      luaL_error(L, "mxroute: route %s %d: bad port", field, (int)i + 1);
-    h[i].port = (uint16_t)port;
-    lua_pop(L, 3);
-  }
-  lua_pop(L, 1);
-  return n;
-}
-
-/* The resolution core.res asks for: plain, or with the route table at
- * index 3 ({ hops, fallback } or { fail = { code, message } }). */
-static mxr_res *new_res(lua_State *L, const char *s, size_t len, lopts *lo)
-{
-  mxr_hop hops[MXR_HOPS_MAX], fb[MXR_HOPS_MAX];
-  size_t nh, nf;
-  if (lua_isnoneornil(L, 3))
-    return mxr_res_new(s, len, lo->o, &lo->rng);
-  luaL_checktype(L, 3, LUA_TTABLE);
-  lua_getfield(L, 3, "fail");
-  if (!lua_isnil(L, -1)) {
-    mxr_status st;
-    const char *msg;
-    luaL_checktype(L, -1, LUA_TTABLE);
-    lua_getfield(L, -1, "code");
-    st = check_code(L, -1, "mxroute: route fail");
-    lua_getfield(L, -2, "message");
-    msg = lua_tostring(L, -1);
-    return mxr_res_new_failed(s, len, st, msg, lo->o, &lo->rng);
-  }
-  lua_pop(L, 1);
-  nh = read_hops(L, 3, "hops", hops, 0);
-  nf = read_hops(L, 3, "fallback", fb, nh);
-  if (nh == 0 && nf == 0) /* the recipient's domain, as without routes */
-    return mxr_res_new(s, len, lo->o, &lo->rng);
-  if (nh == 0) { /* fallback relays alone: the recipient's own domain */
-    if (nf == MXR_HOPS_MAX)
-      luaL_error(L, "mxroute: a route has at most %d nexthops and fallback "
-                    "relays", MXR_HOPS_MAX);
-    hops[0].name = NULL;
-    hops[0].len = 0;
-    hops[0].mx = 1;
-    hops[0].port = 25;
-    nh = 1;
-  }
-  return mxr_res_new_routed(s, len, hops, nh, fb, nf, lo->o, &lo->rng);
-}
-
 /* core.res(input, opts [, route]); route.finish, a function, rewrites
  * the result once (routes.lua: route annotation and hooks) */
 static int l_res(lua_State *L)
@@ -681,45 +603,14 @@ static int l_res(lua_State *L)
     lua_setfield(L, -2, "finish");
   }
   mxr_setuv(L, -2);
-  r->res = new_res(L, s, len, lo);
+  r->res = mxr_lua_new_res(L, s, len, lo);
   if (!r->res)
     return luaL_error(L, "mxroute: out of memory");
   lua_settop(L, 4);
   return 1;
 }
 
-/* With a finish function (routes): the rewritten result, computed once
- * when the query is done and kept in the uservalue as uv.final = { n,
- * plan | nil, message, code, info }; pushes that table, or nothing and
- * returns 0 when there is no finish function. */
-static int final_result(lua_State *L, int idx, lres *r)
-{
-  int base, i;
-  mxr_getuv(L, idx); /* idx > 0 */
-  lua_getfield(L, -1, "final");
-  if (!lua_isnil(L, -1)) {
-    lua_remove(L, -2);
-    return 1;
-  }
-  lua_pop(L, 1);
-  lua_getfield(L, -1, "finish");
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 2);
-    return 0;
-  }
-  base = lua_gettop(L); /* uv at base - 1, finish at base */
-  lua_call(L, push_res_result(L, r->res), 4);
-  lua_createtable(L, 4, 0);
-  for (i = 1; i <= 4; i++) {
-    lua_pushvalue(L, base + i - 1);
-    lua_rawseti(L, -2, i);
-  }
-  lua_pushvalue(L, -1);
-  lua_setfield(L, base - 1, "final");
-  lua_replace(L, base - 1);
-  lua_settop(L, base - 1);
-  return 1;
-}
+
 
 /* A query closed early (<close>, or collected) counts as done and
  * cancelled, so that whoever still holds it gets an answer. */
@@ -744,49 +635,19 @@ static int res_result(lua_State *L)
   }
   if (!mxr_res_done(r->res))
     return luaL_error(L, "mxroute: query is not done");
-  if (final_result(L, 1, r)) {
+  if (mxr_lua_final_result(L, 1, r)) {
     int i;
     for (i = 1; i <= 4; i++)
       lua_rawgeti(L, -i, i);
     return 4;
   }
-  return push_res_result(L, r->res);
-}
-
-/* The finished plan's targets when a finish function rewrites them
- * (pushed, 1), or 0 when targets come straight from the resolution. A
- * rewritten plan has no final target before it is done. */
-static int final_targets(lua_State *L, lres *r)
-{
-  mxr_getuv(L, 1);
-  lua_getfield(L, -1, "finish");
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 2);
-    return 0;
-  }
-  lua_pop(L, 2);
-  if (!mxr_res_done(r->res)) {
-    lua_newtable(L);
-    return 1;
-  }
-  final_result(L, 1, r);
-  lua_rawgeti(L, -1, 1);
-  lua_remove(L, -2);
-  if (lua_istable(L, -1)) {
-    lua_getfield(L, -1, "targets");
-    lua_remove(L, -2);
-  }
-  if (!lua_istable(L, -1)) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-  }
-  return 1;
+  return mxr_lua_push_res_result(L, r->res);
 }
 
 static int res_ready(lua_State *L)
 {
   lres *r = mxr_lua_check_res(L, 1);
-  if (final_targets(L, r)) {
+  if (mxr_lua_final_targets(L, r)) {
     lua_pushinteger(L, (lua_Integer)mxr_rawlen(L, -1));
     return 1;
   }
@@ -802,7 +663,7 @@ static int res_target(lua_State *L)
   const mxr_target *t;
   if (i < 1)
     return 0;
-  if (final_targets(L, r)) {
+  if (mxr_lua_final_targets(L, r)) {
     lua_rawgeti(L, -1, (int)i);
     return lua_isnil(L, -1) ? 0 : 1;
   }
@@ -1027,25 +888,6 @@ static int engine_step(lua_State *L)
 /* ------------------------------------------------------------------ */
 /* module functions                                                    */
 
-/* core.parse(s) -> kind ("domain" | "literal"), normalised domain |
- * nil, message: the input parser, for route tables (keys, nexthops). */
-static int l_parse(lua_State *L)
-{
-  size_t len;
-  const char *s = luaL_checklstring(L, 1, &len);
-  char err[MXR_MSG_BUF];
-  mxr_input in;
-  err[0] = '\0';
-  if (mxr_input_parse(s, len, &in, err, sizeof err) != MXR_OK) {
-    lua_pushnil(L);
-    lua_pushstring(L, err);
-    return 2;
-  }
-  lua_pushstring(L, in.kind == MXR_INPUT_LITERAL ? "literal" : "domain");
-  lua_pushstring(L, in.domain);
-  return 2;
-}
-
 static int l_class(lua_State *L)
 {
   mxr_status st = check_code(L, 1, "mxroute.class");
@@ -1094,7 +936,6 @@ static const luaL_Reg eng_m[] = {
 static const luaL_Reg funcs[] = {
     {"opts", l_opts},   {"plan", l_plan},     {"res", l_res},
     {"engine", l_engine}, {"class", l_class}, {"packet", l_packet},
-    {"parse", l_parse},
     {NULL, NULL}};
 
 void mxr_lua_new_class(lua_State *L, const char *name, const luaL_Reg *m,
@@ -1133,6 +974,7 @@ int luaopen_mxroute_core(lua_State *L)
   luaL_newlib(L, funcs);
   /* the other class files (csrc/l*.c) add theirs here:
    * mxr_lua_open_<class>(L, lua_gettop(L)); */
+  mxr_lua_open_route(L, lua_gettop(L));
   lua_pushliteral(L, MXR_VERSION);
   lua_setfield(L, -2, "version");
   lua_newtable(L);
