@@ -35,10 +35,11 @@ static size_t read_hops(lua_State *L, int route, const char *field,
     lua_rawgeti(L, -1, (int)i + 1);
     luaL_checktype(L, -1, LUA_TTABLE);
     lua_getfield(L, -1, "name");
-    h[i].name = lua_isnil(L, -1) ? NULL : lua_tolstring(L, -1, &h[i].len);
-    if (!h[i].name && !lua_isnil(L, -1))
+    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
       luaL_error(L, "mxroute: route %s %d: name must be a string", field,
                  (int)i + 1);
+    h[i].len = 0;
+    h[i].name = lua_isnil(L, -1) ? NULL : lua_tolstring(L, -1, &h[i].len);
     lua_pop(L, 1); /* still referenced by the hop table */
     lua_getfield(L, -1, "mx");
     h[i].mx = lua_toboolean(L, -1);
