@@ -541,14 +541,6 @@ function M.res(input, o, routes, call)
   return core.res(input, o, routes:plan_args(input, call))
 end
 
---- routes.call_opts(v, where) -> v: checks a call's options table.
-function M.call_opts(v, where)
-  if v ~= nil and type(v) ~= "table" then
-    error(where .. ": options must be a table", 3)
-  end
-  return v
-end
-
 M.HOPS_MAX = HOPS_MAX
 
 return M
