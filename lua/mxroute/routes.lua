@@ -486,7 +486,7 @@ local function run_hooks(hooks, plan, ctx)
     if type(v) == "table" then plan = v end
   end
   if type(plan.targets) ~= "table" or #plan.targets == 0 then
-    return nil, plan.domain .. ": every target was dropped by a routing hook", "NOHOSTS"
+    return nil, tostring(plan.domain) .. ": every target was dropped by a routing hook", "NOHOSTS"
   end
   return plan
 end
@@ -502,7 +502,7 @@ function Routes:plan_args(input, call)
   } or nil
   local args = {}
   if action == false then
-    args.fail = { code = "HOOK", message = "routing rule " .. why }
+    args.fail = { code = "HOOK", message = "routing rule failed: " .. why }
   elseif action and action.fail then
     args.fail = { code = action.fail.code, message = action.fail.message }
   else
