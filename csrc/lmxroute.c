@@ -71,12 +71,17 @@ static void set_int(lua_State *L, const char *k, lua_Integer v)
 
 static void push_target(lua_State *L, const mxr_target *t)
 {
-  lua_createtable(L, 0, 4);
+  lua_createtable(L, 0, 6);
   set_str(L, "host", t->host);
   set_int(L, "pref", t->pref);
   push_addr(L, &t->addr);
   lua_setfield(L, -2, "addr");
   set_str(L, "family", family_name(&t->addr));
+  set_int(L, "port", t->port);
+  if (t->fallback) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "fallback");
+  }
 }
 
 static void push_skipped(lua_State *L, const mxr_result *r)
@@ -165,6 +170,36 @@ static int push_plan_result(lua_State *L, mxr_plan *p)
   if (st != MXR_OK)
     return luaL_error(L, "mxroute: plan is not complete");
   return push_result(L, &r);
+}
+
+/* The result of a resolution: the plan with ttl (and stale) of DESIGN
+ * 8, or the failure with the TTL in its info when it came from answers
+ * that say how long they hold (a permanent failure: NXDOMAIN, NULLMX,
+ * NOHOSTS ...). */
+int mxr_lua_push_res_result(lua_State *L, mxr_res *res)
+{
+  mxr_result rs;
+  uint32_t ttl = 0;
+  int known, n;
+  if (mxr_res_result(res, &rs) != MXR_OK)
+    return luaL_error(L, "mxroute: plan is not complete");
+  known = mxr_res_ttl(res, &ttl);
+  n = push_result(L, &rs);
+  if (n == 1) {
+    if (known)
+      set_int(L, "ttl", (lua_Integer)ttl);
+    if (mxr_res_stale(res)) {
+      lua_pushboolean(L, 1);
+      lua_setfield(L, -2, "stale");
+    }
+  } else if (known && ttl > 0 && mxr_status_class(rs.status) != MXR_CLASS_TEMPORARY) {
+    set_int(L, "ttl", (lua_Integer)ttl);
+    if (mxr_res_stale(res)) {
+      lua_pushboolean(L, 1);
+      lua_setfield(L, -2, "stale");
+    }
+  }
+  return n;
 }
 
 /* A code token at idx; where names the argument in the error. */
@@ -633,15 +668,18 @@ static int res_gc(lua_State *L)
   return 0;
 }
 
-/* core.res(input, opts [, cache]) */
+/* core.res(input, opts [, route [, cache]]); route.finish, a function,
+ * rewrites the result once (routes.lua: route annotation and hooks) */
 static int l_res(lua_State *L)
 {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
   lopts *lo = check_opts(L, 2);
-  mxr_cache *cache = mxr_lua_opt_cache(L, 3);
+  mxr_cache *cache = mxr_lua_opt_cache(L, 4);
   lres *r;
-  lua_settop(L, 3);
+  if (!lua_isnoneornil(L, 3))
+    luaL_checktype(L, 3, LUA_TTABLE);
+  lua_settop(L, 4);
   r = mxr_newud(L, sizeof *r);
   r->res = NULL;
   r->eng = NULL;
@@ -652,47 +690,21 @@ static int l_res(lua_State *L)
   lua_setfield(L, -2, "opts"); /* keeps opts and its rng alive */
   lua_pushvalue(L, 1);
   lua_setfield(L, -2, "input"); /* for the result of a closed query */
-  lua_pushvalue(L, 3);
+  lua_pushvalue(L, 4);
   lua_setfield(L, -2, "cache"); /* the cache outlives the resolution */
+  if (lua_istable(L, 3)) {
+    lua_getfield(L, 3, "finish");
+    lua_setfield(L, -2, "finish");
+  }
   mxr_setuv(L, -2);
-  r->res = mxr_res_new(s, len, lo->o, &lo->rng);
+  r->res = mxr_lua_new_res(L, s, len, lo);
   if (!r->res)
     return luaL_error(L, "mxroute: out of memory");
   mxr_res_set_cache(r->res, cache);
+  lua_settop(L, 5);
   return 1;
 }
 
-/* The plan with ttl (and stale) of DESIGN 8, or the failure with the
- * TTL in its info when it came from answers that say how long they
- * hold (a permanent failure: NXDOMAIN, NULLMX, NOHOSTS ...). */
-static int push_res_result(lua_State *L, mxr_res *res)
-{
-  uint32_t ttl = 0;
-  int known = mxr_res_ttl(res, &ttl);
-  int n = push_plan_result(L, mxr_res_plan(res));
-  if (n == 1) {
-    if (known)
-      set_int(L, "ttl", (lua_Integer)ttl);
-    if (mxr_res_stale(res)) {
-      lua_pushboolean(L, 1);
-      lua_setfield(L, -2, "stale");
-    }
-  } else if (known && ttl > 0) {
-    mxr_status st = MXR_OK;
-    int ok;
-    lua_getfield(L, -1, "code");
-    ok = mxr_status_from_name(lua_tostring(L, -1), &st) == MXR_OK &&
-         mxr_status_class(st) != MXR_CLASS_TEMPORARY;
-    lua_pop(L, 1);
-    if (ok)
-      set_int(L, "ttl", (lua_Integer)ttl);
-    if (mxr_res_stale(res)) {
-      lua_pushboolean(L, 1);
-      lua_setfield(L, -2, "stale");
-    }
-  }
-  return n;
-}
 
 /* A query closed early (<close>, or collected) counts as done and
  * cancelled, so that whoever still holds it gets an answer. */
@@ -717,13 +729,23 @@ static int res_result(lua_State *L)
   }
   if (!mxr_res_done(r->res))
     return luaL_error(L, "mxroute: query is not done");
-  return push_res_result(L, r->res);
+  if (mxr_lua_final_result(L, 1, r)) {
+    int i;
+    for (i = 1; i <= 4; i++)
+      lua_rawgeti(L, -i, i);
+    return 4;
+  }
+  return mxr_lua_push_res_result(L, r->res);
 }
 
 static int res_ready(lua_State *L)
 {
   lres *r = mxr_lua_check_res(L, 1);
-  lua_pushinteger(L, (lua_Integer)mxr_plan_ready(mxr_res_plan(r->res)));
+  if (mxr_lua_final_targets(L, r)) {
+    lua_pushinteger(L, (lua_Integer)mxr_rawlen(L, -1));
+    return 1;
+  }
+  lua_pushinteger(L, (lua_Integer)mxr_res_ready(r->res));
   return 1;
 }
 
@@ -735,7 +757,11 @@ static int res_target(lua_State *L)
   const mxr_target *t;
   if (i < 1)
     return 0;
-  t = mxr_plan_target(mxr_res_plan(r->res), (size_t)(i - 1));
+  if (mxr_lua_final_targets(L, r)) {
+    lua_rawgeti(L, -1, (int)i);
+    return lua_isnil(L, -1) ? 0 : 1;
+  }
+  t = mxr_res_target(r->res, (size_t)(i - 1));
   if (!t)
     return 0;
   push_target(L, t);
@@ -1155,6 +1181,7 @@ int luaopen_mxroute_core(lua_State *L)
   /* the other class files (csrc/l*.c) add theirs here:
    * mxr_lua_open_<class>(L, lua_gettop(L)); */
   mxr_lua_open_cache(L, lua_gettop(L));
+  mxr_lua_open_route(L, lua_gettop(L));
   lua_pushliteral(L, MXR_VERSION);
   lua_setfield(L, -2, "version");
   lua_newtable(L);

@@ -47,5 +47,20 @@ mxr_cache *mxr_lua_opt_cache(lua_State *L, int idx);
 lres *mxr_lua_check_res(lua_State *L, int idx);
 void mxr_lua_new_class(lua_State *L, const char *name, const luaL_Reg *m,
                        lua_CFunction gc);
+/* The result of a done resolution as core results (plan | nil, message,
+ * code, info); returns how many values it pushed. */
+int mxr_lua_push_res_result(lua_State *L, mxr_res *res);
+
+/* Routed resolutions (lroute.c, DESIGN 7). The resolution core.res makes
+ * for input s: plain, or routed by the route table at stack index 3. */
+mxr_res *mxr_lua_new_res(lua_State *L, const char *s, size_t len, lopts *lo);
+/* With a finish function in the query's uservalue (query at idx > 0):
+ * pushes its rewritten result { plan | nil, message, code, info },
+ * computed once when done, and returns 1; else pushes nothing, 0. */
+int mxr_lua_final_result(lua_State *L, int idx, lres *r);
+/* With a finish function (query at 1): pushes the list of targets that
+ * q:ready()/q:target() report (empty until done), returns 1; else 0. */
+int mxr_lua_final_targets(lua_State *L, lres *r);
+void mxr_lua_open_route(lua_State *L, int lib);
 
 #endif

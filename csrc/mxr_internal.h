@@ -51,4 +51,32 @@ char *mxr_ares_name(const char *name, char *out);
  * an IPv4 address and its IPv4-mapped IPv6 form get the same key. */
 void mxr_addr_key(const mxr_addr *a, uint8_t key[16]);
 
+/* Routed resolutions (route.c): a resolution whose queries and result
+ * come from one sub-resolution per hop. resolve.c delegates every public
+ * mxr_res_* call of a resolution that has a route to these. */
+typedef struct mxr_route mxr_route;
+int mxr_route_next(mxr_route *rt, mxr_query *q);
+void mxr_route_answer(mxr_route *rt, unsigned slot, const unsigned char *pkt,
+                      size_t len);
+void mxr_route_fail(mxr_route *rt, unsigned slot, mxr_status st);
+size_t mxr_route_inflight(const mxr_route *rt);
+int mxr_route_done(const mxr_route *rt);
+void mxr_route_cancel(mxr_route *rt, mxr_status st);
+void mxr_route_free(mxr_route *rt);
+size_t mxr_route_ready(mxr_route *rt);
+const mxr_target *mxr_route_target(mxr_route *rt, size_t i);
+mxr_status mxr_route_result(mxr_route *rt, mxr_result *out);
+/* The cache (DESIGN 8) for every hop; the plan's TTL is the lowest of
+ * its hops' (1 when known), stale when any hop was served stale. */
+void mxr_route_set_cache(mxr_route *rt, mxr_cache *c);
+int mxr_route_ttl(const mxr_route *rt, uint32_t *ttl);
+int mxr_route_stale(const mxr_route *rt);
+
+/* resolve.c: attach rt to r (r owns it from now; queries r had queued
+ * are dropped, never handed out); and, for a "[host]" hop, settle r's MX
+ * lookup as NODATA without asking it, so that the host's own addresses
+ * are its implicit MX (Postfix transport(5): [] suppresses MX lookups). */
+void mxr_res_set_route(mxr_res *r, mxr_route *rt);
+void mxr_res_skip_mx(mxr_res *r);
+
 #endif

@@ -62,6 +62,9 @@ typedef enum mxr_status {
   MXR_ENETWORK,   /* temporary: connection refused, unreachable, ...     */
   MXR_ENOMEM,     /* temporary: out of memory                            */
   MXR_ECANCELLED, /* temporary: cancelled (resolver closed, query freed) */
+  MXR_EREJECTED,  /* permanent: a route refuses the recipient (error:)   */
+  MXR_EDEFERRED,  /* temporary: a route defers the recipient (retry:)    */
+  MXR_EHOOK,      /* temporary: a routing hook failed on the plan        */
   MXR_STATUS_COUNT
 } mxr_status;
 
@@ -246,6 +249,8 @@ typedef struct mxr_target {
   const char *host; /* normalised host name, owned by the plan */
   uint16_t pref;
   mxr_addr addr;
+  uint16_t port;    /* 25, or the port of the route's nexthop */
+  int fallback;     /* 1 for a fallback relay's target (DESIGN 7) */
 } mxr_target;
 
 typedef struct mxr_host {
@@ -500,7 +505,9 @@ size_t mxr_res_inflight(const mxr_res *r);
 int mxr_res_done(const mxr_res *r);
 /* Complete now with st (MXR_ECANCELLED) unless already done. */
 void mxr_res_cancel(mxr_res *r, mxr_status st);
-/* The plan being built; never NULL for a non-NULL r. */
+/* The plan being built; never NULL for a non-NULL r. For a routed
+ * resolution (mxr_res_new_routed, _failed) it is only the recipient's,
+ * never fed: read results with mxr_res_result/_ready/_target. */
 mxr_plan *mxr_res_plan(mxr_res *r);
 /* DESIGN 8: consult c before handing out a query (a fresh entry feeds
  * the plan at once, no query) and store every answer that is data in
@@ -513,6 +520,66 @@ void mxr_res_set_cache(mxr_res *r, mxr_cache *c);
 int mxr_res_ttl(const mxr_res *r, uint32_t *ttl);
 /* 1 if expired data was used after a failed refresh (RFC 8767). */
 int mxr_res_stale(const mxr_res *r);
+
+/* ------------------------------------------------------------------ */
+/* routed resolutions (DESIGN 7; route.c)                              */
+/*
+ * A route names where mail for a recipient goes instead of the MX of its
+ * domain: a list of nexthops (Postfix transport(5) "nexthop", Postfix
+ * 3.5 lists) and fallback relays (Postfix smtp_fallback_relay). A
+ * routed resolution runs one plan per hop, in parallel, with the same
+ * options (self-exclusion, guard, family, prefer, limits) as an MX plan,
+ * and is driven by a transport exactly like any other mxr_res.
+ *
+ * Its result is the targets of hop 1, then hop 2, ..., each address
+ * once per port (its first occurrence), every target with its hop's
+ * port; then,
+ * if any hop succeeded, the fallback targets (fallback = 1). A hop that
+ * fails is reported in skipped (name: the hop's host or domain, pref 0,
+ * its code) and the others are used. When every hop fails the list
+ * fails: with the first temporary failure in hop order if there is one
+ * (temporary beats loop and permanent, as in DESIGN rule 9), else the
+ * first loop, else the first hop's failure. A temporary failure of the
+ * list is replaced by the fallback targets alone when a fallback plan
+ * succeeds (the list's failures are then in skipped); a permanent or
+ * loop failure never uses the fallback relays.
+ */
+
+#define MXR_HOPS_MAX 16 /* nexthops + fallback relays of one route */
+
+typedef struct mxr_hop {
+  const char *name; /* host name or address literal ("[192.0.2.1]",
+                       "[IPv6:2001:db8::1]"); NULL: the recipient's own
+                       domain (an empty Postfix nexthop) */
+  size_t len;
+  int mx;           /* 1: MX of name, with its implicit MX (Postfix
+                       "host"); 0: no MX lookup, the host's own A/AAAA
+                       as an implicit MX at preference 0 ("[host]") */
+  uint16_t port;    /* 0: 25 */
+} mxr_hop;
+
+/* A routed resolution of input: nhops >= 1 hops, nfb >= 0 fallback
+ * relays (at most MXR_HOPS_MAX in all). An invalid input gives a
+ * resolution already done with MXR_EBADNAME, as mxr_res_new does; more
+ * hops than allowed, or no hop, is MXR_EBADOPT. NULL on OOM. */
+mxr_res *mxr_res_new_routed(const char *input, size_t len,
+                            const mxr_hop *hops, size_t nhops,
+                            const mxr_hop *fallback, size_t nfb,
+                            const mxr_opts *opts, mxr_rng *rng);
+/* A resolution already done with st (e.g. MXR_EREJECTED for a Postfix
+ * "error:" route, MXR_EDEFERRED for "retry:") and message, without any
+ * query; an invalid input is still MXR_EBADNAME. NULL on OOM. */
+mxr_res *mxr_res_new_failed(const char *input, size_t len, mxr_status st,
+                            const char *message, const mxr_opts *opts,
+                            mxr_rng *rng);
+
+/* The result of any resolution, routed or not (use these rather than
+ * mxr_plan_* on mxr_res_plan, which for a routed resolution is only the
+ * recipient's). Same contracts as mxr_plan_ready, mxr_plan_target and
+ * mxr_plan_result. */
+size_t mxr_res_ready(mxr_res *r);
+const mxr_target *mxr_res_target(mxr_res *r, size_t i);
+mxr_status mxr_res_result(mxr_res *r, mxr_result *out);
 
 /* ------------------------------------------------------------------ */
 /* xch: the exchange (DESIGN 9), sans-I/O, shared by every transport   */

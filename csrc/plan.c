@@ -570,6 +570,8 @@ static mxr_status append_level(mxr_plan *p, const plevel *l) {
       t->host = h->name;
       t->pref = h->pref;
       t->addr = h->addrs[a];
+      t->port = 25; /* RFC 5321 4.5.4.1: SMTP port; routes change it */
+      t->fallback = 0;
       mxr_addr_key(&t->addr, key);
       r = cb_insert(p, key, p->ntargets);
       if (r < 0)

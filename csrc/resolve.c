@@ -46,6 +46,7 @@ struct mxr_res {
   uint32_t ttl;     /* lowest TTL of what the plan used (see note_ttl) */
   int has_ttl;
   int stale;        /* some data was served stale (RFC 8767) */
+  mxr_route *route; /* a routed resolution (route.c) runs that instead */
 };
 
 static int from_cache(mxr_res *r, size_t n);
@@ -146,6 +147,7 @@ mxr_res *mxr_res_new(const char *input, size_t len, const mxr_opts *opts,
 void mxr_res_free(mxr_res *r) {
   if (!r)
     return;
+  mxr_route_free(r->route);
   for (size_t i = 0; i < r->nslots; i++)
     mxr_free(r->slots[i].name);
   mxr_free(r->slots);
@@ -153,15 +155,25 @@ void mxr_res_free(mxr_res *r) {
   mxr_free(r);
 }
 
-int mxr_res_done(const mxr_res *r) { return !r || mxr_plan_complete(r->plan); }
+int mxr_res_done(const mxr_res *r) {
+  if (r && r->route)
+    return mxr_route_done(r->route);
+  return !r || mxr_plan_complete(r->plan);
+}
 
 mxr_plan *mxr_res_plan(mxr_res *r) { return r ? r->plan : NULL; }
 
-size_t mxr_res_inflight(const mxr_res *r) { return r ? r->inflight : 0; }
+size_t mxr_res_inflight(const mxr_res *r) {
+  if (r && r->route)
+    return mxr_route_inflight(r->route);
+  return r ? r->inflight : 0;
+}
 
 int mxr_res_next(mxr_res *r, mxr_query *q) {
   if (!r || !q || mxr_res_done(r))
     return 0;
+  if (r->route)
+    return mxr_route_next(r->route, q);
   while (r->cursor < r->nslots && !mxr_res_done(r)) {
     slot *s = &r->slots[r->cursor];
     /* DESIGN 8: a fresh cache entry answers the lookup at once; feeding
@@ -193,6 +205,10 @@ int mxr_res_next(mxr_res *r, mxr_query *q) {
 void mxr_res_cancel(mxr_res *r, mxr_status st) {
   if (!r)
     return;
+  if (r->route) {
+    mxr_route_cancel(r->route, st);
+    return;
+  }
   fail_plan(r, st, NULL);
 }
 
@@ -298,11 +314,16 @@ static void accept(mxr_res *r, slot *s, mxr_status st, mxr_answer *ap) {
  * with every answer that is data                                      */
 
 void mxr_res_set_cache(mxr_res *r, mxr_cache *c) {
-  if (r)
-    r->cache = c;
+  if (!r)
+    return;
+  r->cache = c;
+  if (r->route) /* every hop is a resolution of its own */
+    mxr_route_set_cache(r->route, c);
 }
 
 int mxr_res_ttl(const mxr_res *r, uint32_t *ttl) {
+  if (r && r->route)
+    return mxr_route_ttl(r->route, ttl);
   if (!r || !r->has_ttl)
     return 0;
   if (ttl)
@@ -310,7 +331,11 @@ int mxr_res_ttl(const mxr_res *r, uint32_t *ttl) {
   return 1;
 }
 
-int mxr_res_stale(const mxr_res *r) { return r ? r->stale : 0; }
+int mxr_res_stale(const mxr_res *r) {
+  if (r && r->route)
+    return mxr_route_stale(r->route);
+  return r ? r->stale : 0;
+}
 
 /* The plan's TTL is the lowest of every answer it used (DESIGN 8). */
 static void note_ttl(mxr_res *r, uint32_t ttl) {
@@ -400,7 +425,12 @@ void mxr_res_answer(mxr_res *r, unsigned slotn, const unsigned char *pkt,
   mxr_answer a;
   mxr_status st;
   uint32_t ttl;
-  slot *s = take(r, slotn);
+  slot *s;
+  if (r && r->route) {
+    mxr_route_answer(r->route, slotn, pkt, len);
+    return;
+  }
+  s = take(r, slotn);
   if (!s || (mxr_plan_complete(r->plan) && !r->cache))
     return;
   st = mxr_packet_parse(pkt, len, s->name, s->type, -1, &a);
@@ -425,7 +455,12 @@ void mxr_res_answer(mxr_res *r, unsigned slotn, const unsigned char *pkt,
 /* A transport failure. A status that is no failure (OK, NODATA) or no
  * transport's to give is ENETWORK: a failure never turns into data. */
 void mxr_res_fail(mxr_res *r, unsigned slotn, mxr_status st) {
-  slot *s = take(r, slotn);
+  slot *s;
+  if (r && r->route) {
+    mxr_route_fail(r->route, slotn, st);
+    return;
+  }
+  s = take(r, slotn);
   if (!s)
     return;
   switch (st) {
@@ -445,4 +480,49 @@ void mxr_res_fail(mxr_res *r, unsigned slotn, mxr_status st) {
   if (serve_stale(r, s, st))
     return;
   settle(r, s, st, NULL, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* routed resolutions (route.c) and the result of any resolution       */
+
+void mxr_res_set_route(mxr_res *r, mxr_route *rt) {
+  for (size_t i = r->cursor; i < r->nslots; i++)
+    r->slots[i].state = S_DONE;
+  r->cursor = r->nslots;
+  r->route = rt;
+}
+
+void mxr_res_skip_mx(mxr_res *r) {
+  if (r->route || r->nslots != 1 || r->cursor != 0 ||
+      r->slots[0].kind != K_MX || r->slots[0].state != S_QUEUED)
+    return;
+  r->slots[0].state = S_DONE;
+  r->cursor = 1;
+  if (mxr_plan_set_mx(r->plan, MXR_ENODATA, NULL, NULL, 0, r->rng) ==
+      MXR_OK)
+    enqueue_hosts(r);
+  else
+    fail_plan(r, MXR_ENOMEM, "out of memory");
+}
+
+size_t mxr_res_ready(mxr_res *r) {
+  if (!r)
+    return 0;
+  return r->route ? mxr_route_ready(r->route) : mxr_plan_ready(r->plan);
+}
+
+const mxr_target *mxr_res_target(mxr_res *r, size_t i) {
+  if (!r)
+    return NULL;
+  return r->route ? mxr_route_target(r->route, i)
+                  : mxr_plan_target(r->plan, i);
+}
+
+mxr_status mxr_res_result(mxr_res *r, mxr_result *out) {
+  if (!r || !out)
+    return MXR_EBADOPT;
+  if (r->route)
+    return mxr_route_done(r->route) ? mxr_route_result(r->route, out)
+                                    : MXR_EBADOPT;
+  return mxr_plan_result(r->plan, out);
 }

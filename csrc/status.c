@@ -36,6 +36,9 @@ static const status_info statuses[MXR_STATUS_COUNT] = {
     {"NETWORK", MXR_CLASS_TEMPORARY, "network error"},
     {"NOMEM", MXR_CLASS_TEMPORARY, "out of memory"},
     {"CANCELLED", MXR_CLASS_TEMPORARY, "cancelled"},
+    {"REJECTED", MXR_CLASS_PERMANENT, "recipient refused by a route"},
+    {"DEFERRED", MXR_CLASS_TEMPORARY, "recipient deferred by a route"},
+    {"HOOK", MXR_CLASS_TEMPORARY, "a routing hook failed"},
 };
 
 static const status_info *info(mxr_status st) {

@@ -67,6 +67,24 @@ show "Dangling MX host: oldcorp.test's primary mail.oldcorp.test no longer exist
 show "NXDOMAIN: nosuch.example.test does not exist" \
 	user@nosuch.example.test
 
+if ((${#MXROUTE[@]})); then
+	echo
+	echo "== Routing policies: examples/routes/transport, a Postfix transport(5) table"
+	show "Routed recipient: partner.test goes to its submission relay [submit.partner.test] on port 587, no MX lookup" \
+		--routes examples/routes/transport user@partner.test
+	show "Relay with a port: bigmail.test through example.test's MX on port 2525, then [relay.example.test]" \
+		--routes examples/routes/transport postmaster@bigmail.test
+	show "Retired domain: oldcorp.test bounces with the route's text and enhanced status code" \
+		--routes examples/routes/transport user@oldcorp.test
+	show "Paused domain: smallshop.test is deferred (retry:), mail stays queued" \
+		--routes examples/routes/transport info@smallshop.test
+	echo
+	echo "== The same table in a Lua policy: a sender rule, a fallback relay, a source address per target"
+	echo "\$ lua examples/routes/policy.lua $NS"
+	LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='./build/lua5.4/?.so;;' \
+		lua5.4 examples/routes/policy.lua "$NS"
+fi
+
 if ((${#MXROUTE[@]})) && [[ -x /usr/sbin/nginx ]]; then
 	echo
 	echo "== The same from inside nginx: examples/nginx/nginx.conf (mxroute.ngx on cosockets)"

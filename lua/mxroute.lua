@@ -20,6 +20,8 @@ local RESOLVER_FIELDS = { wait = true }
 for k in pairs(options.RESOLVER_FIELDS) do RESOLVER_FIELDS[k] = true end
 
 local need_opt = options.need
+local routes = require "mxroute.routes"
+M.routes = routes -- DESIGN 7: mxroute.routes.postfix(text), .new(spec)
 
 local Resolver = {}
 Resolver.__index = Resolver
@@ -59,12 +61,14 @@ function M.resolver(opts)
   end
   local cache = need_opt(options.cache(opts.cache, where))
   local o = need_opt(options.planner(opts, where))
+  local rt
+  if opts.routes ~= nil then rt = need_opt(options.routes(opts.routes, where)) end
   local ok, eng = pcall(core.engine, cfg)
   if not ok then
     error((tostring(eng):gsub("^mxroute:", "mxroute.resolver:")), 2)
   end
   return setmetatable({
-    _eng = eng, _opts = o, _wait = wait,
+    _eng = eng, _opts = o, _wait = wait, _routes = rt,
     _cache = cache and core.cache(cache) or nil, -- DESIGN 8
     _cb = {},      -- query -> callback (strong: the query must complete)
     _queue = {},   -- finished queries whose callbacks are still due
@@ -86,11 +90,12 @@ end
 
 local submit_scheduler -- below, with the schedulers
 
---- r:submit(input [, callback]) -> query. Starts a resolution without
--- waiting. callback(plan, message, code, query) runs from r:step once the
--- plan is complete. The query has done(), result() (plan | nil, message,
--- code, info) and cancel().
-function Resolver:submit(input, callback)
+--- r:submit(input [, callback [, call]]) -> query. Starts a resolution
+-- without waiting. callback(plan, message, code, query) runs from r:step
+-- once the plan is complete. The query has done(), result() (plan | nil,
+-- message, code, info) and cancel(). call: options of this call that
+-- routing rules and hooks see, e.g. { sender = "a@example.org" }.
+function Resolver:submit(input, callback, call)
   local eng = check(self)
   if type(input) ~= "string" then
     error("mxroute: submit: input must be a string", 2)
@@ -98,7 +103,8 @@ function Resolver:submit(input, callback)
   if callback ~= nil and type(callback) ~= "function" then
     error("mxroute: submit: callback must be a function", 2)
   end
-  local q = core.res(input, self._opts, self._cache)
+  call = need_opt(options.call(call, "mxroute: submit"))
+  local q = routes.res(input, self._opts, self._routes, call, self._cache)
   eng:submit(q)
   if callback then
     self._cb[q] = callback
@@ -393,14 +399,16 @@ local function await(self, q, need)
   end
 end
 
---- r:resolve(input) -> plan | nil, message, code, info. Waits through the
--- resolver's waiter; suspends only the calling coroutine.
-function Resolver:resolve(input)
+--- r:resolve(input [, call]) -> plan | nil, message, code, info. Waits
+-- through the resolver's waiter; suspends only the calling coroutine.
+-- call: options routing rules and hooks see ({ sender = ... }).
+function Resolver:resolve(input, call)
   check(self)
   if type(input) ~= "string" then
     error("mxroute: resolve: input must be a string", 2)
   end
-  local q = self:submit(input)
+  call = need_opt(options.call(call, "mxroute: resolve"))
+  local q = self:submit(input, nil, call)
   await(self, q)
   return q:result()
 end
@@ -448,12 +456,13 @@ end
 -- state.code (and state.info) tell why there is none. Breaking out of
 -- the loop cancels the rest on Lua 5.4 (the state is the loop's closing
 -- value); elsewhere call state:close() or let the state be collected.
-function Resolver:targets(input)
+function Resolver:targets(input, call)
   check(self)
   if type(input) ~= "string" then
     error("mxroute: targets: input must be a string", 2)
   end
-  local q = self:submit(input)
+  call = need_opt(options.call(call, "mxroute: targets"))
+  local q = self:submit(input, nil, call)
   local st = setmetatable({ query = q, resolver = self, n = 0, finished = false }, Targets)
   return targets_next, st, nil, st
 end
@@ -489,18 +498,19 @@ end
 Resolver.__close = Resolver.close
 Resolver.__gc = function(self) if self._eng then self._eng:close() end end
 
---- mxroute.resolve(input [, opts]) -> plan | nil, message, code, info.
--- One shot: without opts on a shared default resolver, otherwise on a
--- resolver made (and closed) for the call.
+--- mxroute.resolve(input [, opts [, call]]) -> plan | nil, message,
+-- code, info. One shot: without opts on a shared default resolver,
+-- otherwise on a resolver made (and closed) for the call (opts.routes
+-- included); call as for r:resolve.
 local default
-function M.resolve(input, opts)
+function M.resolve(input, opts, call)
   if opts == nil then
     default = default or M.resolver()
-    return default:resolve(input)
+    return default:resolve(input, call)
   end
   local r = M.resolver(opts)
-  local res = table.pack and table.pack(r:resolve(input))
-    or { n = 4, r:resolve(input) }
+  local res = table.pack and table.pack(r:resolve(input, call))
+    or { n = 4, r:resolve(input, call) }
   r:close()
   return (table.unpack or unpack)(res, 1, res.n)
 end

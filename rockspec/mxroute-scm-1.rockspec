@@ -39,6 +39,7 @@ build = {
     ["mxroute.core"] = {
       sources = {
         "csrc/lmxroute.c",
+        "csrc/lroute.c",
         "csrc/engine.c",
         "csrc/ifaddrs.c",
         "csrc/name.c",
@@ -46,6 +47,7 @@ build = {
         "csrc/plan.c",
         "csrc/rand.c",
         "csrc/resolve.c",
+        "csrc/route.c",
         "csrc/status.c",
       },
       defines = { "_GNU_SOURCE" },
@@ -59,6 +61,7 @@ build = {
     ["mxroute.luv"] = "lua/mxroute/luv.lua",
     ["mxroute.ngx"] = "lua/mxroute/ngx.lua",
     ["mxroute.options"] = "lua/mxroute/options.lua",
+    ["mxroute.routes"] = "lua/mxroute/routes.lua",
   },
   install = {
     bin = {

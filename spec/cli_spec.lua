@@ -212,7 +212,8 @@ describe("mxroute command line", function()
                         addrs = { "192.0.2.12" } }, p.hosts[2])
       assert.are.equal(3, #p.targets)
       for i, t in ipairs(p.targets) do
-        assert.are.same({ "addr", "family", "host", "pref" }, keys(t))
+        assert.are.same({ "addr", "family", "host", "port", "pref" }, keys(t))
+        assert.are.equal(25, t.port) -- DESIGN 2: every target has a port
         assert.are.equal(t.addr:find(":", 1, true) and "ipv6" or "ipv4",
                          t.family)
         if i <= 2 then
@@ -222,7 +223,8 @@ describe("mxroute command line", function()
         end
       end
       assert.are.same({ host = "mx2.backup.mx.test", pref = 20,
-                        addr = "192.0.2.12", family = "ipv4" }, p.targets[3])
+                        addr = "192.0.2.12", family = "ipv4", port = 25 },
+                      p.targets[3])
     end)
 
     it("sets implicit to true for the implicit MX", function()

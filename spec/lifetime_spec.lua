@@ -315,6 +315,28 @@ describe("lifetime", function()
         t:start(500, 0, function() t:close(); rl:close() end)
         uv.run()
         collect()
+
+        -- routes (DESIGN 7): a nexthop list with a fallback relay and a
+        -- hook, an error: route, a routed lookup abandoned mid-flight and
+        -- one cancelled by close
+        local routes = mxroute.routes.new {
+          map = mxroute.routes.postfix("partner.route.test smtp:[relay.route.test]:587, hub.route.test\n"
+            .. "old.route.test error:5.1.2 retired\nnever.test smtp:never.test, [192.0.2.9]\n"),
+          fallback = "[fallback.route.test]",
+          hooks = function(plan) plan.hooked = true end,
+        }
+        local rr = mxroute.resolver { nameservers = { knot_addr }, timeout = 1, routes = routes }
+        assert(rr:resolve("u@partner.route.test").hooked)
+        assert(select(3, rr:resolve("u@old.route.test")) == "REJECTED")
+        for _ in rr:targets("u@hub.route.test") do break end
+        rr:close()
+        local rn = mxroute.resolver { nameservers = { fault_addr }, timeout = 5, routes = routes }
+        rn:submit("u@never.test")
+        collect()
+        assert(rn:pending() == 0, "pending " .. rn:pending())
+        rn:submit("u@never.test", function() end)
+        rn:close()
+        collect()
         print("script done")
       ]]
       local out, status = cases.run_script(script, function(file)

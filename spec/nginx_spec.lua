@@ -389,7 +389,7 @@ describe("mxroute.ngx in nginx", function()
       end },
       { "v6only.mx.test", function(p)
         assert.same(norm { { host = "mx.v6only.mx.test", pref = 10, addr = "2001:db8::41",
-                             family = "ipv6" } }, norm(p.targets))
+                             family = "ipv6", port = 25 } }, norm(p.targets))
       end },
       { "Postmaster@MixedCase.MX.Test", function(p)
         assert.equal("mixedcase.mx.test", p.domain)

@@ -213,8 +213,8 @@ describe("resolution against the fault server", function()
         { name = "asf.hostfail.test", pref = 10, code = "SERVFAIL" },
         { name = "aaaadrop.hostfail.test", pref = 20, code = "TIMEOUT" },
       }, skipped_of(p))
-      assert.same({ { host = "good.hostfail.test", pref = 30, addr = "192.0.2.13", family = "ipv4" } },
-                  p.targets)
+      assert.same({ { host = "good.hostfail.test", pref = 30, addr = "192.0.2.13", family = "ipv4",
+                      port = 25 } }, p.targets)
     end)
 
     it("is temporary when every host fails, temporarily or not", function()

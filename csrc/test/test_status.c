@@ -36,6 +36,9 @@ static const row rows[] = {
     {MXR_ENETWORK, "NETWORK", "temporary"},
     {MXR_ENOMEM, "NOMEM", "temporary"},
     {MXR_ECANCELLED, "CANCELLED", "temporary"},
+    {MXR_EREJECTED, "REJECTED", "permanent"},
+    {MXR_EDEFERRED, "DEFERRED", "temporary"},
+    {MXR_EHOOK, "HOOK", "temporary"},
 };
 
 int main(void) {

@@ -52,6 +52,8 @@ Options:
                               loopback, link-local, ... ranges; "none"
                               drops nothing
       --max-hosts N           use at most N MX hosts per domain
+      --routes FILE           route recipients by a Postfix transport(5)
+                              table (relays, ports, error:, retry:)
   -h, --help                  show this help and exit
   -V, --version               show the version and exit
       --                      end of options
@@ -65,11 +67,13 @@ local HINT = "Try 'mxroute --help' for more information.\n"
 
 -- Key order of the JSON output (DESIGN section 2).
 local PLAN_KEYS = { "input", "status", "domain", "implicit", "hosts",
-                    "targets", "skipped", "self_pref", "ttl", "stale" }
+                    "targets", "skipped", "self_pref", "route", "ttl",
+                    "stale" }
 local ERROR_KEYS = { "input", "status", "code", "class", "message",
-                     "skipped", "ttl" }
+                     "skipped", "route", "enhanced", "ttl" }
 local HOST_KEYS = { "name", "pref", "addrs" }
-local TARGET_KEYS = { "host", "pref", "addr", "family" }
+local TARGET_KEYS = { "host", "pref", "addr", "family", "port", "fallback" }
+local ROUTE_KEYS = { "key", "transport", "nexthop" }
 local SKIP_KEYS = { "name", "pref", "code" }
 
 -- Which command-line option sets which resolver field (to name the
@@ -80,6 +84,7 @@ local FIELD_OPTION = {
   prefer = "--prefer", seed = "--seed", timeout = "--timeout",
   tries = "--tries", allow_mx_to_ip = "--allow-mx-to-ip",
   ignore_targets = "--ignore-targets", max_hosts = "--max-hosts",
+  routes = "--routes",
 }
 
 ------------------------------------------------------------------------
@@ -202,6 +207,10 @@ OPTIONS["ignore-targets"] = { true, function(cfg, v)
   cfg.resolver.ignore_targets = list
 end }
 
+-- --routes FILE: read when the resolver is made (run), so that a bad
+-- line is reported with its number.
+OPTIONS.routes = { true, function(cfg, v) cfg.routes_file = v end }
+
 local SHORT = { ["-j"] = "json", ["-h"] = "help", ["-V"] = "version" }
 
 -- Text for a terminal: control and non-ASCII bytes as \xHH (the way
@@ -282,10 +291,13 @@ end
 function M.outcome(input, classify, plan, message, code, extra)
   if plan then return { input = input, plan = plan } end
   code = code ~= nil and tostring(code) or "UNKNOWN"
+  local info = type(extra) == "table" and extra or {}
   return {
     input = input, code = code,
     class = class_of(classify, code) or "temporary",
     message = message ~= nil and tostring(message) or code,
+    route = type(info.route) == "table" and info.route or nil, -- DESIGN 7
+    enhanced = info.enhanced,
     -- only a non-empty list is worth reporting with a failure
     skipped = type(extra) == "table" and type(extra.skipped) == "table"
               and #extra.skipped > 0 and extra.skipped or nil,
@@ -308,6 +320,12 @@ local function skipped_json(list)
   return out
 end
 
+local function route_json(r)
+  if not r then return nil end
+  return json.object({ key = r.key, transport = r.transport,
+                       nexthop = r.nexthop }, ROUTE_KEYS)
+end
+
 --- The JSON line (without newline) for one outcome.
 function M.format_json(o)
   if not o.plan then
@@ -315,7 +333,7 @@ function M.format_json(o)
       input = o.input, status = "error", code = o.code, class = o.class,
       message = o.message,
       skipped = o.skipped and skipped_json(o.skipped) or nil,
-      ttl = o.ttl,
+      route = route_json(o.route), enhanced = o.enhanced, ttl = o.ttl,
     }, ERROR_KEYS))
   end
   local p = o.plan
@@ -329,13 +347,16 @@ function M.format_json(o)
   for _, t in ipairs(p.targets or {}) do
     targets[#targets + 1] = json.object({ host = t.host, pref = t.pref,
                                           addr = t.addr,
-                                          family = t.family }, TARGET_KEYS)
+                                          family = t.family, port = t.port,
+                                          fallback = t.fallback or nil },
+                                        TARGET_KEYS)
   end
   return json.encode(json.object({
     input = o.input, status = "ok", domain = p.domain,
     implicit = p.implicit and true or false,
     hosts = hosts, targets = targets, skipped = skipped_json(p.skipped),
-    self_pref = p.self_pref, ttl = p.ttl, stale = p.stale or nil,
+    self_pref = p.self_pref, route = route_json(p.route), ttl = p.ttl,
+    stale = p.stale or nil,
   }, PLAN_KEYS))
 end
 
@@ -377,9 +398,16 @@ end
 function M.format_text(o, classify)
   local lines = {}
   local rows = {}
+  local function route_line(r, enhanced)
+    if not r then return end
+    lines[#lines + 1] = "  route: " .. visible(tostring(r.key)) .. " -> "
+      .. visible(tostring(r.transport)) .. ":" .. visible(tostring(r.nexthop))
+      .. (enhanced and " (status " .. visible(tostring(enhanced)) .. ")" or "")
+  end
   if not o.plan then
     lines[1] = visible(o.input) .. ": " .. o.code .. " (" .. o.class .. "): "
                .. visible(o.message)
+    route_line(o.route, o.enhanced)
     skipped_rows(rows, o.skipped, classify)
   else
     local p = o.plan
@@ -391,10 +419,21 @@ function M.format_text(o, classify)
     lines[1] = visible(o.input) .. " -> " .. visible(tostring(p.domain))
                .. (#notes > 0 and " (" .. table.concat(notes, "; ") .. ")"
                    or "")
+    route_line(p.route)
+    -- ports and fallback relays (DESIGN 7), shown when not all plain 25
+    local where, routed = {}, p.route ~= nil
+    for _, t in ipairs(p.targets or {}) do
+      local k = tostring(t.host)
+      if not where[k] then
+        where[k] = " port " .. tostring(t.port) .. (t.fallback and " (fallback)" or "")
+        if t.fallback or (t.port and t.port ~= 25) then routed = true end
+      end
+    end
     rows[1] = { "pref", "host", "addresses" }
     for _, h in ipairs(p.hosts or {}) do
       local addrs = #(h.addrs or {}) > 0 and table.concat(h.addrs, ", ")
                     or "-"
+      if routed then addrs = addrs .. (where[tostring(h.name)] or "") end
       rows[#rows + 1] = { tostring(h.pref), visible(tostring(h.name)), addrs }
     end
     skipped_rows(rows, p.skipped, classify)
@@ -454,6 +493,22 @@ local function run(cfg, out, err)
   if cfg.version then
     out:write("mxroute ", tostring(mxroute.version), "\n")
     return M.EX_OK
+  end
+  if cfg.routes_file then
+    local f, why = io.open(cfg.routes_file, "rb")
+    local text = f and f:read("*a")
+    if f then f:close() end
+    if not text then
+      err:write("mxroute: --routes: cannot read ", visible(tostring(why or cfg.routes_file)), "\n")
+      return M.EX_USAGE
+    end
+    local ok, rt = pcall(mxroute.routes.postfix, text)
+    if not ok then
+      err:write("mxroute: --routes ", visible(cfg.routes_file), ": ",
+                (error_text(rt):gsub("^mxroute%.routes%.postfix: ", "")), "\n")
+      return M.EX_USAGE
+    end
+    cfg.resolver.routes = rt
   end
   local made, r = pcall(mxroute.resolver, cfg.resolver)
   if not made then

@@ -221,8 +221,9 @@ end
 --- mxroute.ngx.resolver(opts) -> resolver. The options of
 -- `mxroute.resolver` (DESIGN 3) but `wait`: nameservers (default: the
 -- `nameserver` lines of /etc/resolv.conf, read once per worker), timeout
--- (seconds per try, default 2), tries (default 3), and the planner fields.
--- A bad field raises an error naming it. Creating a resolver does no I/O.
+-- (seconds per try, default 2), tries (default 3), routes (README,
+-- "Routing policies") and the planner fields. A bad field raises an error
+-- naming it. Creating a resolver does no I/O.
 function M.resolver(opts)
   local where = "mxroute.ngx.resolver"
   opts = need_opt(check_fields(opts, where))
@@ -236,7 +237,10 @@ function M.resolver(opts)
   if opts.tries ~= nil then tries = need_opt(options.tries(opts.tries, where)) end
   local cache = need_opt(options.cache(opts.cache, where))
   local o = need_opt(options.planner(opts, where))
+  local rt -- DESIGN 7: routes, as mxroute.resolver has them
+  if opts.routes ~= nil then rt = need_opt(options.routes(opts.routes, where)) end
   return setmetatable({
+    _routes = rt,
     _opts = o, _ns = ns, _timeout = timeout, _tries = tries,
     _cache = worker_cache(cache, ns), -- DESIGN 8: one per worker and settings
     _attempts = tries * #ns, -- tries rounds over the nameserver list
@@ -631,15 +635,19 @@ local function finish(self, job)
   end
 end
 
--- A resolution of `input` on this resolver, ready to be driven.
-local function start(self, input, where)
+-- A resolution of `input` on this resolver, ready to be driven; call:
+-- the options routing rules see (mxroute.routes builds the resolution).
+local function start(self, input, where, call)
   check(self, where)
   local phase = io_phase(where, 4)
   if type(input) ~= "string" then
     error("mxroute.ngx: " .. where .. ": input must be a string", 3)
   end
+  local c, why = options.call(call, "mxroute.ngx: " .. where)
+  if not c then error(why, 3) end
   local job = {
-    q = core.res(input, self._opts, self._cache), events = {}, slots = {}, retry = {},
+    q = require("mxroute.routes").res(input, self._opts, self._routes, c, self._cache),
+    events = {}, slots = {}, retry = {},
     bursts = {}, -- UDP sockets it sent on (their readers)
     tcp = {},    -- its TCP light threads
   }
@@ -667,8 +675,8 @@ end
 --- r:resolve(input) -> plan | nil, message, code, info. The results of
 -- `mxroute` (DESIGN 2); waits on cosockets, suspending only the calling
 -- light thread.
-function Resolver:resolve(input)
-  local job = start(self, input, "resolve")
+function Resolver:resolve(input, call)
+  local job = start(self, input, "resolve", call)
   drive(self, job)
   return job.q:result()
 end
@@ -694,8 +702,8 @@ Targets.__close = Targets.close
 -- message, code; on success state.plan holds the plan; state.closed once
 -- closed early. Call state:close() when leaving the loop early (LuaJIT
 -- has no to-be-closed variables).
-function Resolver:targets(input)
-  local job = start(self, input, "targets")
+function Resolver:targets(input, call)
+  local job = start(self, input, "targets", call)
   local q = job.q
   local st = setmetatable({ query = q, n = 0, finished = false,
                             _resolver = self, _job = job }, Targets)

@@ -29,6 +29,7 @@ M.PLAN_FIELDS = {
 --- Fields of every resolver (transport settings).
 M.RESOLVER_FIELDS = { nameservers = true, timeout = true, tries = true,
                       cache = true }
+M.RESOLVER_FIELDS.routes = true -- DESIGN 7, checked by M.routes
 
 --- fields(opts, where, allowed, also) -> opts (a table) | nil, message.
 -- Every key of opts must be in allowed or also.
@@ -162,6 +163,26 @@ function M.planner(opts, where)
   local ok, o = pcall(core.opts, opts)
   if not ok then return nil, (tostring(o):gsub("^mxroute:", where .. ":")) end
   return o
+end
+
+--- routes(v, where) -> routes object | nil, message: the `routes` option
+-- (mxroute.routes.postfix(...), mxroute.routes.new{...} or a table of
+-- rules); nil stays nil.
+function M.routes(v, where)
+  if v == nil then return nil end
+  return require("mxroute.routes").check(v, where)
+end
+
+--- call(v, where) -> v (a table) | nil, message: the options of one call
+-- (resolve, targets, submit), e.g. { sender = "a@example.org" }, which
+-- routing rules and hooks receive.
+function M.call(v, where)
+  if v == nil then return {} end
+  if type(v) ~= "table" then return nil, where .. ": call options must be a table" end
+  if v.sender ~= nil and type(v.sender) ~= "string" then
+    return nil, where .. ": call option 'sender': expected a string"
+  end
+  return v
 end
 
 --- class(code, where) -> class | nil, message: a code's class, for every

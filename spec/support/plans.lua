@@ -134,6 +134,8 @@ M.CLASSES = {
   SERVFAIL = "temporary", REFUSED = "temporary", TIMEOUT = "temporary",
   FORMERR = "temporary", CNAMELOOP = "temporary", NETWORK = "temporary",
   NOMEM = "temporary", CANCELLED = "temporary",
+  -- routing policies (DESIGN 7)
+  REJECTED = "permanent", DEFERRED = "temporary", HOOK = "temporary",
 }
 
 return M
