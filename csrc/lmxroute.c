@@ -7,6 +7,7 @@
  *   core.res(input, o)      a sans-I/O resolution (also the query object)
  *   core.engine(cfg)        the c-ares transport (a pollable)
  *   core.packet(name, type, id), core.class(code), core.codes, version
+ *   core.sigwatch()         SIGINT/SIGTERM on a signalfd (lsignal.c)
  *
  * Userdata are created closed first, then the resource is attached, so
  * __gc is always safe. No malloc'd memory is held across a call that can
@@ -935,6 +936,7 @@ int luaopen_mxroute_core(lua_State *L)
   luaL_newlib(L, funcs);
   /* the other class files (csrc/l*.c) add theirs here:
    * mxr_lua_open_<class>(L, lua_gettop(L)); */
+  mxr_lua_open_signal(L, lua_gettop(L));
   lua_pushliteral(L, MXR_VERSION);
   lua_setfield(L, -2, "version");
   lua_newtable(L);

@@ -38,4 +38,7 @@ lres *mxr_lua_check_res(lua_State *L, int idx);
 void mxr_lua_new_class(lua_State *L, const char *name, const luaL_Reg *m,
                        lua_CFunction gc);
 
+/* Class openers (one per class file). */
+void mxr_lua_open_signal(lua_State *L, int lib); /* lsignal.c */
+
 #endif
