@@ -7,6 +7,7 @@
  *   core.res(input, o)      a sans-I/O resolution (also the query object)
  *   core.engine(cfg)        the c-ares transport (a pollable)
  *   core.packet(name, type, id), core.class(code), core.codes, version
+ *   core.array_mt([mt])     the metatable of a plan's lists (JSON arrays)
  *   core.sigwatch()         SIGINT/SIGTERM on a signalfd (lsignal.c)
  *
  * Userdata are created closed first, then the resource is attached, so
@@ -31,6 +32,18 @@ static void push_addr(lua_State *L, const mxr_addr *a)
   char buf[MXR_ADDR_BUF];
   mxr_addr_format(a, buf);
   lua_pushstring(L, buf);
+}
+
+/* A list of a plan (hosts, targets, skipped, addrs), marked with the
+ * registry's ARRAY_MT so that JSON encoders give [] when it is empty. */
+static void new_array(lua_State *L, size_t n)
+{
+  lua_createtable(L, (int)n, 0);
+  lua_getfield(L, LUA_REGISTRYINDEX, ARRAY_MT);
+  if (lua_istable(L, -1))
+    lua_setmetatable(L, -2);
+  else
+    lua_pop(L, 1);
 }
 
 static void set_str(lua_State *L, const char *k, const char *v)
@@ -58,7 +71,7 @@ static void push_target(lua_State *L, const mxr_target *t)
 static void push_skipped(lua_State *L, const mxr_result *r)
 {
   size_t i;
-  lua_createtable(L, (int)r->nskipped, 0);
+  new_array(L, r->nskipped);
   for (i = 0; i < r->nskipped; i++) {
     lua_createtable(L, 0, 3);
     set_str(L, "name", r->skipped[i].name);
@@ -79,7 +92,7 @@ static int push_failure(lua_State *L, const char *input, const char *msg,
   set_str(L, "input", input);
   set_str(L, "domain", "");
   set_str(L, "code", mxr_status_name(st));
-  lua_newtable(L);
+  new_array(L, 0);
   lua_setfield(L, -2, "skipped");
   return 4;
 }
@@ -106,13 +119,13 @@ static int push_result(lua_State *L, const mxr_result *r)
   set_str(L, "domain", r->domain);
   lua_pushboolean(L, r->implicit);
   lua_setfield(L, -2, "implicit");
-  lua_createtable(L, (int)r->nhosts, 0);
+  new_array(L, r->nhosts);
   for (i = 0; i < r->nhosts; i++) {
     const mxr_host *h = &r->hosts[i];
     lua_createtable(L, 0, 3);
     set_str(L, "name", h->name);
     set_int(L, "pref", h->pref);
-    lua_createtable(L, (int)h->naddrs, 0);
+    new_array(L, h->naddrs);
     for (j = 0; j < h->naddrs; j++) {
       push_addr(L, &h->addrs[j]);
       lua_rawseti(L, -2, (int)j + 1);
@@ -121,7 +134,7 @@ static int push_result(lua_State *L, const mxr_result *r)
     lua_rawseti(L, -2, (int)i + 1);
   }
   lua_setfield(L, -2, "hosts");
-  lua_createtable(L, (int)r->ntargets, 0);
+  new_array(L, r->ntargets);
   for (i = 0; i < r->ntargets; i++) {
     push_target(L, &r->targets[i]);
     lua_rawseti(L, -2, (int)i + 1);
@@ -881,6 +894,20 @@ static int l_packet(lua_State *L)
   return 1;
 }
 
+/* core.array_mt([mt]) -> the metatable of plan lists; with mt (a table),
+ * plans made from now on use mt instead (mxroute.lua passes cjson's
+ * array_mt, which cjson recognises by identity). */
+static int l_array_mt(lua_State *L)
+{
+  if (!lua_isnoneornil(L, 1)) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_pushvalue(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, ARRAY_MT);
+  }
+  lua_getfield(L, LUA_REGISTRYINDEX, ARRAY_MT);
+  return 1;
+}
+
 static const luaL_Reg opts_m[] = {{NULL, NULL}};
 
 static const luaL_Reg res_m[] = {
@@ -898,7 +925,7 @@ static const luaL_Reg eng_m[] = {
 static const luaL_Reg funcs[] = {
     {"opts", l_opts},   {"plan", l_plan},     {"res", l_res},
     {"engine", l_engine}, {"class", l_class}, {"packet", l_packet},
-    {NULL, NULL}};
+    {"array_mt", l_array_mt}, {NULL, NULL}};
 
 void mxr_lua_new_class(lua_State *L, const char *name, const luaL_Reg *m,
                        lua_CFunction gc)
@@ -932,6 +959,16 @@ int luaopen_mxroute_core(lua_State *L)
   luaL_newmetatable(L, BOX_MT);
   lua_pushcfunction(L, box_gc);
   lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+  /* dkjson encodes a table whose metatable has __jsontype = "array" as
+   * an array, even when it is empty */
+  lua_getfield(L, LUA_REGISTRYINDEX, ARRAY_MT);
+  if (!lua_istable(L, -1)) {
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "array");
+    lua_setfield(L, -2, "__jsontype");
+    lua_setfield(L, LUA_REGISTRYINDEX, ARRAY_MT);
+  }
   lua_pop(L, 1);
   luaL_newlib(L, funcs);
   /* the other class files (csrc/l*.c) add theirs here:

@@ -17,6 +17,7 @@
 #define RES_MT "mxroute.query"
 #define ENG_MT "mxroute.engine"
 #define BOX_MT "mxroute.planbox"
+#define ARRAY_MT "mxroute.array" /* registry: metatable of plan lists */
 
 typedef struct lopts {
   mxr_opts *o;
