@@ -720,7 +720,7 @@ local function run(cfg, out, err)
   -- SIGINT/SIGTERM arrive on a signalfd while inputs are resolved
   local core = package.loaded["mxroute.core"]
   local watch = type(core) == "table" and type(core.sigwatch) == "function"
-                and core.sigwatch() or nil
+                and type(r.pollfd) == "function" and core.sigwatch() or nil
   local n_in = 0
   local next_input = M.reader(cfg)
   local counted = function()
