@@ -220,6 +220,41 @@ describe("mxroute batch mode", function()
     end)
   end)
 
+  describe("memory", function()
+    -- Peak RSS (VmHWM, kB) of the CLI code reading n distinct addresses
+    -- with literal domains (no DNS needed, each still submitted and
+    -- reported) from stdin.
+    local function peak(n)
+      local file = dir .. "/lits" .. n
+      local fh = assert(io.open(file, "w"))
+      for i = 1, n do fh:write("u", i, "@[192.0.2.", i % 250 + 1, "]\n") end
+      fh:close()
+      local driver = [[
+        local cli = require "mxroute.cli"
+        local null = assert(io.open("/dev/null", "w"))
+        local st = cli.main({ "-j", "-f", "-" }, null, io.stderr)
+        for l in io.lines("/proc/self/status") do
+          local kb = l:match("^VmHWM:%s*(%d+)")
+          if kb then io.stdout:write(kb, "\n") end
+        end
+        os.exit(st)
+      ]]
+      local p = assert(io.popen(LUA .. " -e " .. quote(driver) .. " <" .. quote(file)))
+      local out = p:read("*a")
+      local ok = p:close()
+      assert(ok ~= nil and ok ~= false, "the driver failed")
+      return assert(tonumber(out:match("%d+")), out)
+    end
+
+    it("reads standard input as it goes: ten times the inputs, about the same peak RSS",
+       function()
+      local small, large = peak(5000), peak(50000)
+      -- holding 45,000 more inputs or results would take megabytes
+      assert.is_true(large - small < 1024,
+                     ("peak RSS %d kB for 5,000 inputs, %d kB for 50,000"):format(small, large))
+    end)
+  end)
+
   describe("signals", function()
     -- Start bin/mxroute in the background; returns its pid and a function
     -- that waits for its exit and returns stdout, stderr, status.
