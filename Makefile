@@ -290,18 +290,20 @@ install: all build/mxroute.pc
 # LuaRocks (build.type = "make"): the module for the interpreter whose
 # headers are in LUA_INCDIR, from every csrc/*.c; the Lua modules are
 # installed from lua/ as they are.
-ROCK_MOD = build/rock/mxroute/core.so
+ROCK_MOD = build/rock/$(notdir $(LUA_INCDIR))/mxroute/core.so
 CARES_INCDIR ?=
 CARES_LIBDIR ?=
 LIBFLAG ?= -shared
 
 rock:
+	@test -n "$(LUA_INCDIR)" || { echo "rock: LUA_INCDIR is not set" >&2; exit 1; }
 	@mkdir -p $(dir $(ROCK_MOD))
 	$(CC) $(CFLAGS) -std=c99 -D_GNU_SOURCE -Icsrc -I$(LUA_INCDIR) \
 		$(if $(CARES_INCDIR),-I$(CARES_INCDIR)) $(LIBFLAG) -o $(ROCK_MOD) \
 		$(BINDING) $(CORE_SRCS) $(if $(CARES_LIBDIR),-L$(CARES_LIBDIR)) -lcares
 
 rock-install:
+	@test -n "$(LUA_INCDIR)" || { echo "rock-install: LUA_INCDIR is not set" >&2; exit 1; }
 	@set -e; (cd lua && find . -name '*.lua') | sort | while read -r f; do \
 		f=$${f#./}; \
 		echo "install -D -m 644 lua/$$f $(INST_LUADIR)/$$f"; \

@@ -55,6 +55,7 @@ build = {
     CARES_LIBDIR = "$(CARES_LIBDIR)",
   },
   install_variables = {
+    LUA_INCDIR = "$(LUA_INCDIR)", -- names the build directory
     INST_LIBDIR = "$(LIBDIR)",
     INST_LUADIR = "$(LUADIR)",
   },
