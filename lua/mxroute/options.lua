@@ -99,7 +99,8 @@ function M.timeout(t, where)
       .. M.MAX_TIMEOUT
   end
   if t > M.MAX_TIMEOUT then
-    return nil, ("%s: option 'timeout': %s seconds is more than %d seconds (the timeout is in seconds, not milliseconds: 2 means 2 s)")
+    return nil, ("%s: option 'timeout': %s seconds is more than %d seconds"
+      .. " (the timeout is in seconds, not milliseconds: 2 means 2 s)")
       :format(where, tostring(t), M.MAX_TIMEOUT)
   end
   return t
