@@ -9,6 +9,7 @@
  *   core.packet(name, type, id), core.class(code), core.codes, version
  *   core.array_mt([mt])     the metatable of a plan's lists (JSON arrays)
  *   core.sigwatch()         SIGINT/SIGTERM on a signalfd (lsignal.c)
+ *   core.lines(path | 0)    a line reader that never waits (lreader.c)
  *
  * Userdata are created closed first, then the resource is attached, so
  * __gc is always safe. No malloc'd memory is held across a call that can
@@ -974,6 +975,7 @@ int luaopen_mxroute_core(lua_State *L)
   /* the other class files (csrc/l*.c) add theirs here:
    * mxr_lua_open_<class>(L, lua_gettop(L)); */
   mxr_lua_open_signal(L, lua_gettop(L));
+  mxr_lua_open_reader(L, lua_gettop(L));
   lua_pushliteral(L, MXR_VERSION);
   lua_setfield(L, -2, "version");
   lua_newtable(L);

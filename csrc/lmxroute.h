@@ -41,5 +41,6 @@ void mxr_lua_new_class(lua_State *L, const char *name, const luaL_Reg *m,
 
 /* Class openers (one per class file). */
 void mxr_lua_open_signal(lua_State *L, int lib); /* lsignal.c */
+void mxr_lua_open_reader(lua_State *L, int lib); /* lreader.c */
 
 #endif

@@ -7,7 +7,8 @@
  *                         signalfd(2) instead; returns the watcher
  *   w:pollfd()            the signalfd (readable while a signal is pending)
  *   w:caught()            "SIGINT" / "SIGTERM" once one has arrived, else nil
- *   w:wait(fd, timeout)   poll(2) until fd or a signal is readable, or
+ *   w:wait(timeout, fd...) poll(2) until a signal or one of the fds
+ *                         (up to 4; nil ones skipped) is readable, or
  *                         timeout seconds (nil: no limit) have passed
  *   w:close(), __gc       drain the signalfd, restore the signal mask
  *
@@ -121,23 +122,31 @@ static int timeout_ms(lua_State *L, int idx)
   return (double)ms < t * 1000.0 ? ms + 1 : ms;
 }
 
+/* w:wait(timeout, fd...): up to 4 descriptors besides the signalfd; nil
+ * entries are skipped. */
 static int sig_wait(lua_State *L)
 {
   lsig *w = check_sig(L);
-  struct pollfd pfd[2];
+  struct pollfd pfd[5];
   nfds_t n = 1;
-  int ms = timeout_ms(L, 3);
+  int i, top = lua_gettop(L);
+  int ms = timeout_ms(L, 2);
   pfd[0].fd = w->fd;
   pfd[0].events = POLLIN;
   pfd[0].revents = 0;
-  if (!lua_isnoneornil(L, 2)) {
-    lua_Integer fd = luaL_checkinteger(L, 2);
+  if (top > 6)
+    return luaL_error(L, "mxroute: sigwatch:wait: at most 4 descriptors");
+  for (i = 3; i <= top; i++) {
+    lua_Integer fd;
+    if (lua_isnil(L, i))
+      continue;
+    fd = luaL_checkinteger(L, i);
     if (fd < 0 || fd > 0x7fffffff)
-      return luaL_argerror(L, 2, "not a file descriptor");
-    pfd[1].fd = (int)fd;
-    pfd[1].events = POLLIN;
-    pfd[1].revents = 0;
-    n = 2;
+      return luaL_argerror(L, i, "not a file descriptor");
+    pfd[n].fd = (int)fd;
+    pfd[n].events = POLLIN;
+    pfd[n].revents = 0;
+    n++;
   }
   /* EINTR (another signal, e.g. SIGCHLD): return, the caller loops. */
   (void)poll(pfd, n, ms);

@@ -124,6 +124,18 @@ describe("mxroute batch mode", function()
                       inputs_of(decode_lines(out)))
     end)
 
+    it("reports an over-long line as invalid and reads the last line without a newline",
+       function()
+      local file = write("long", string.rep("a", 70000) .. ".test\n[192.0.2.4]\n[192.0.2.6]")
+      local out, err, status = mxroute { "--nameserver", ns, "--json", "-f", file }
+      assert.are.equal("", err)
+      assert.are.equal(65, status)
+      local o = decode_lines(out)
+      assert.are.equal(3, #o)
+      assert.are.equal("BADNAME", o[1].code)
+      assert.are.same({ "[192.0.2.4]", "[192.0.2.6]" }, { o[2].input, o[3].input })
+    end)
+
     it("needs no ADDRESS argument, and an empty file gives no output and status 0", function()
       local out, err, status = mxroute { "--nameserver", ns, "-f", write("empty", "# none\n\n") }
       assert.are.same({ "", "", 0 }, { out, err, status })
@@ -258,19 +270,23 @@ describe("mxroute batch mode", function()
   describe("signals", function()
     -- Start bin/mxroute in the background; returns its pid and a function
     -- that waits for its exit and returns stdout, stderr, status.
-    local function start(args)
+    local function start(args, stdin)
       local tag = dir .. "/run" .. tostring(math.random(1e9))
       local parts = {}
       for _, a in ipairs(args) do parts[#parts + 1] = quote(a) end
-      local cmd = "(sh -c 'echo $$ >" .. quote(tag .. ".pid") .. "; exec \"$@\"' sh "
+      -- the subshell's own stdio is not the TAP pipe of this spec
+      local cmd = "(MXR_STDIN=" .. quote(stdin or "/dev/null") .. " sh -c 'echo $$ >"
+                  .. quote(tag .. ".pid") .. "; exec \"$@\" <\"$MXR_STDIN\"' sh "
                   .. LUA .. " bin/mxroute " .. table.concat(parts, " ")
                   .. " >" .. quote(tag .. ".out") .. " 2>" .. quote(tag .. ".err")
-                  .. " </dev/null; echo $? >" .. quote(tag .. ".status") .. ") &"
+                  .. "; echo $? >" .. quote(tag .. ".status")
+                  .. ") </dev/null >/dev/null 2>&1 &"
       assert(util.execute(cmd))
       local pid = assert(util.wait_until(function()
         local s = util.read_file(tag .. ".pid")
         return s and tonumber(s:match("%d+"))
       end, 5))
+      local function output() return util.read_file(tag .. ".out") or "" end
       util.record_pid(pid)
       return pid, function()
         local st = assert(util.wait_until(function()
@@ -278,8 +294,36 @@ describe("mxroute batch mode", function()
           return s and s:find("\n", 1, true) and tonumber(s:match("%d+"))
         end, 10), "mxroute did not exit")
         return util.read_file(tag .. ".out"), util.read_file(tag .. ".err"), st
-      end
+      end, output
     end
+
+    it("prints each result while the next line has not arrived, and exits 75 on a signal then",
+       function()
+      local fifo = dir .. "/fifo"
+      assert(util.execute("rm -f " .. quote(fifo) .. " && mkfifo " .. quote(fifo)))
+      -- opened for reading and writing, which does not wait for a reader
+      -- (Linux), so that the input stays open until closed here
+      local w = assert(io.open(fifo, "r+"))
+      local pid, finish, output = start({ "--nameserver", ns, "-j", "-f", "-" }, fifo)
+      w:write("simple.mx.test\n")
+      w:flush()
+      -- printed before the input ends: the pipe stays open
+      assert(util.wait_until(function() return output():find("\n", 1, true) end, 10),
+             "no result while the input is open")
+      assert.are.equal("simple.mx.test", cjson.decode(output()).input)
+      w:write("[192.0.2.3]\n")
+      w:flush()
+      assert(util.wait_until(function()
+        return select(2, output():gsub("\n", "")) == 2
+      end, 10), "no second result")
+      -- waiting for the third line, with nothing in flight: a signal ends it
+      util.kill(pid, "sigint")
+      local out, err, status = finish()
+      w:close()
+      assert.are.equal(75, status)
+      assert.matches("SIGINT", err, 1, true)
+      assert.are.same({ "simple.mx.test", "[192.0.2.3]" }, inputs_of(decode_lines(out)))
+    end)
 
     for _, sig in ipairs { "sigterm", "sigint" } do
       it("exits 75 on " .. sig:upper() .. ", every pending input reported as CANCELLED",

@@ -519,21 +519,25 @@ end
 -- running
 
 --- The inputs of cfg, in order: the ADDRESS arguments, then the lines of
--- each `-f` file (`cfg.handles`, open file handles). A line is trimmed;
--- blank lines and lines starting with `#` are skipped. Returns a function
--- giving the next input, or nil at the end. Lines are read only when
+-- each `-f` file (`cfg.handles`: `core.lines` readers, or anything with
+-- `next([block])` and `pollfd()`). A line is trimmed; blank lines and
+-- lines starting with `#` are skipped. Returns `next_input(block)`,
+-- giving the next input, or `nil, "wait"` when the next line has not
+-- arrived yet (never with block), or nil at the end; and `fd()`, the
+-- descriptor to wait on for the next line. Lines are read only when
 -- asked for, so that a file of any length takes no memory.
 function M.reader(cfg)
   local args, k = cfg.inputs, 0
   local handles, h = cfg.handles or {}, 1
-  return function()
+  local function next_input(block)
     if k < #args then
       k = k + 1
       return args[k]
     end
     while handles[h] do
-      local line = handles[h]:read("*l")
+      local line, why = handles[h]:next(block)
       if line == nil then
+        if why == "wait" then return nil, "wait" end
         h = h + 1
       else
         line = line:match("^%s*(.-)%s*$")
@@ -542,20 +546,28 @@ function M.reader(cfg)
     end
     return nil
   end
+  local function fd()
+    return handles[h] and handles[h]:pollfd() or nil
+  end
+  return next_input, fd
 end
 
--- Resolve every input that next_input gives with r, calling
+-- Resolve every input that next_input (M.reader) gives with r, calling
 -- done(i, input, plan, message, code, extra) once per input (i counts
 -- from 1 in input order; completions come in any order). At most
 -- cfg.concurrency inputs are in flight; may_submit(i) (nil: always)
--- holds back input i while it returns false. watch (a core.sigwatch, or
--- nil) ends the run on SIGINT/SIGTERM: every input in flight, and every
--- ADDRESS argument not yet submitted, is reported as CANCELLED. Returns
--- the signal's name, or nil.
-local function resolve_all(r, cfg, next_input, done, may_submit, watch)
+-- holds back input i while it returns false. With watch (a
+-- core.sigwatch), one poll waits for the resolver, the next input line
+-- and SIGINT/SIGTERM together; a signal ends the run: every input in
+-- flight, and every ADDRESS argument not yet submitted, is reported as
+-- CANCELLED. Without watch, input lines are read blocking. flush() runs
+-- before waiting for input, so that what is printed is seen meanwhile.
+-- Returns the signal's name, or nil.
+local function resolve_all(r, cfg, next_input, input_fd, done, may_submit,
+                           watch, flush)
   if type(r.submit) ~= "function" or type(r.step) ~= "function" then
     local i = 0
-    for input in next_input do
+    for input in function() return next_input(true) end do
       i = i + 1
       done(i, input, r:resolve(input))
     end
@@ -563,6 +575,7 @@ local function resolve_all(r, cfg, next_input, done, may_submit, watch)
   end
   local limit = cfg.concurrency
   local submitted, inflight, exhausted, stopping = 0, 0, false, false
+  local waiting = false -- the next line has not arrived yet
   local fill
   local function submit(i, input)
     local q
@@ -579,35 +592,43 @@ local function resolve_all(r, cfg, next_input, done, may_submit, watch)
       if not stopping then fill() end
     end)
   end
-  -- Submit inputs while there is room: called from r:step (through the
-  -- callbacks above) and from the loop below.
+  local function room()
+    return inflight < limit and (not may_submit or may_submit(submitted + 1))
+  end
+  -- Submit inputs while there is room and they have arrived: called from
+  -- r:step (through the callbacks above) and from the loop below.
   function fill()
-    while not exhausted and inflight < limit
-          and (not may_submit or may_submit(submitted + 1)) do
-      local input = next_input()
-      if input == nil then
-        exhausted = true
-      else
+    while not exhausted and not waiting and room() do
+      local input, why = next_input(not watch)
+      if input ~= nil then
         submitted = submitted + 1
         inflight = inflight + 1
         submit(submitted, input)
+      elseif why == "wait" then
+        waiting = true
+      else
+        exhausted = true
       end
     end
   end
   fill()
   local caught
-  while inflight > 0 do
-    local t = r:timeout()
+  while inflight > 0 or not exhausted do
     if watch then
-      -- wait for the resolver or a signal, then run what is ready
-      watch:wait(r:pollfd(), t or 1)
+      -- wait for the resolver, the next line (when there is room for
+      -- it) or a signal, then run what is ready
+      local t = inflight > 0 and (r:timeout() or 1) or nil
+      local fd = waiting and room() and input_fd() or nil
+      if fd then flush() end
+      watch:wait(t, r:pollfd(), fd)
       caught = watch:caught()
       if caught then break end
       r:step(0)
     else
       -- nil timeout: no timer pending; still wake up now and then.
-      r:step(t or 1)
+      r:step(r:timeout() or 1)
     end
+    waiting = false
     fill()
   end
   if caught then
@@ -631,26 +652,21 @@ local function error_text(e)
   return (e:gsub("^[^:\n]*:%d+: ", ""))
 end
 
--- Open every -f file ("-": standard input) into cfg.handles, or return
--- a message naming the one that cannot be opened.
-local function open_files(cfg)
+-- Open every -f file ("-": standard input) into cfg.handles, as
+-- core.lines readers, or return a message naming the one that cannot be
+-- opened.
+local function open_files(cfg, core)
   cfg.handles = {}
   for k, name in ipairs(cfg.files) do
-    if name == "-" then
-      cfg.handles[k] = io.stdin
-    else
-      local f, why = io.open(name, "r")
-      if not f then return why or name end
-      cfg.handles[k] = f
-    end
+    local lr, why = core.lines(name == "-" and 0 or name)
+    if not lr then return why or name end
+    cfg.handles[k] = lr
   end
   return nil
 end
 
 local function close_files(cfg)
-  for _, f in ipairs(cfg.handles or {}) do
-    if f ~= io.stdin then pcall(f.close, f) end
-  end
+  for _, lr in ipairs(cfg.handles or {}) do pcall(lr.close, lr) end
 end
 
 -- In input order, at most HOLD times --concurrency results wait for an
@@ -668,7 +684,8 @@ local function run(cfg, out, err)
     out:write("mxroute ", tostring(mxroute.version), "\n")
     return M.EX_OK
   end
-  local why = open_files(cfg)
+  local core = require "mxroute.core"
+  local why = open_files(cfg, core)
   if why then
     close_files(cfg)
     err:write("mxroute: cannot read inputs: ", why, "\n")
@@ -717,18 +734,19 @@ local function run(cfg, out, err)
     local hold = M.HOLD * cfg.concurrency
     may_submit = function(i) return i - printed <= hold end
   end
-  -- SIGINT/SIGTERM arrive on a signalfd while inputs are resolved
-  local core = package.loaded["mxroute.core"]
-  local watch = type(core) == "table" and type(core.sigwatch) == "function"
-                and type(r.pollfd) == "function" and core.sigwatch() or nil
+  -- SIGINT/SIGTERM arrive on a signalfd while inputs are resolved (a
+  -- stand-in resolver without a descriptor goes without)
+  local watch = type(r.pollfd) == "function" and core.sigwatch() or nil
   local n_in = 0
-  local next_input = M.reader(cfg)
-  local counted = function()
-    local input = next_input()
+  local next_input, input_fd = M.reader(cfg)
+  local counted = function(block)
+    local input, wait = next_input(block)
     if input ~= nil then n_in = n_in + 1 end
-    return input
+    return input, wait
   end
-  local ok, e = pcall(resolve_all, r, cfg, counted, done, may_submit, watch)
+  local flush = function() if out.flush then out:flush() end end
+  local ok, e = pcall(resolve_all, r, cfg, counted, input_fd, done,
+                      may_submit, watch, flush)
   pcall(r.close, r)
   if watch then pcall(watch.close, watch) end
   close_files(cfg)
