@@ -6,11 +6,16 @@
 #   make demo       Knot on loopback with examples/zones, resolved by the CLI
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (default 60)
 #   make bench      bench/run under the test DNS environment
-#   make install    PREFIX=/usr/local, DESTDIR honoured
+#   make install    PREFIX=/usr/local, DESTDIR honoured: the Lua modules
+#                   (5.4 and LuaJIT), the mxroute command, mxroute.h,
+#                   libmxroute.a, libmxroute.so.0 and mxroute.pc
+#   make rock       what `luarocks make` runs (see the rockspec)
 #   make clean
 
 PREFIX     ?= /usr/local
 DESTDIR    ?=
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
 PKG_CONFIG ?= pkg-config
 CLANG      ?= clang
 FUZZ_SECONDS ?= 60
@@ -18,7 +23,8 @@ FUZZ_SECONDS ?= 60
 # Debian packages the build, tests and demo need (never Debian's `luajit`
 # or `libluajit-5.1-dev`: they remove the nginx Lua module).
 DEB_PACKAGES = build-essential pkg-config lua5.4 liblua5.4-dev libc-ares-dev \
-	lua-busted lua-check lua-cqueues lua-luv lua-cjson knot knot-dnsutils \
+	lua-busted lua-check lua-cqueues lua-luv lua-cjson lua-dkjson luarocks \
+	knot knot-dnsutils \
 	nginx-light libnginx-mod-http-lua luajit2 libluajit2-5.1-dev valgrind \
 	clang libclang-rt-14-dev perl procps unbound
 # Services that installing these packages starts (on ports 53 and 80):
@@ -58,6 +64,11 @@ FUZZ_SRCS := $(wildcard csrc/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst csrc/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 
 LIB       = build/libmxroute.a
+# The shared library: its soname carries the major version of MXR_VERSION.
+VERSION  := $(shell sed -n 's/^\#define MXR_VERSION "\(.*\)"/\1/p' csrc/mxroute.h)
+SOMAJOR   = $(firstword $(subst ., ,$(VERSION)))
+SONAME    = libmxroute.so.$(SOMAJOR)
+SOLIB     = build/libmxroute.so.$(VERSION)
 ASAN_LIB  = build/asan/libmxroute.a
 MOD54     = build/lua5.4/mxroute/core.so
 MODJIT    = build/luajit/mxroute/core.so
@@ -68,10 +79,10 @@ FLAGS_TEXT  = $(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) | $(ASAN_CFLAGS) | $(LUA54_CFLA
 
 LUACHECK_PATHS = $(wildcard lua spec bin/mxroute examples bench)
 
-.PHONY: all deps test check demo install bench fuzz clean ctests FORCE
+.PHONY: all deps test check demo install rock rock-install bench fuzz clean ctests FORCE
 .DEFAULT_GOAL := all
 
-all: $(LIB) $(MOD54) $(MODJIT)
+all: $(LIB) $(SOLIB) $(MOD54) $(MODJIT)
 	@:
 
 $(FLAGS_STAMP): FORCE
@@ -88,6 +99,10 @@ $(LIB): $(CORE_OBJS)
 	@mkdir -p $(@D)
 	@rm -f $@
 	$(AR) rcs $@ $^
+
+$(SOLIB): $(CORE_OBJS)
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,$(SONAME) -o $@ $^ $(CARES_LIBS)
 
 # Lua module mxroute.core, once per Lua ABI ----------------------------------
 
@@ -218,7 +233,41 @@ LUA51_SHARE = $(DESTDIR)$(PREFIX)/share/lua/5.1
 LUA54_LIB   = $(DESTDIR)$(PREFIX)/lib/lua/5.4
 LUA51_LIB   = $(DESTDIR)$(PREFIX)/lib/lua/5.1
 
-install: all
+# c-ares for pkg-config users of the static library: through its own
+# libcares.pc when there is one, else as a plain -lcares.
+PC_REQUIRES_PRIVATE := $(if $(shell $(PKG_CONFIG) --exists libcares 2>/dev/null && echo y),libcares)
+PC_LIBS_PRIVATE     := $(if $(PC_REQUIRES_PRIVATE),,$(CARES_LIBS))
+
+# The command, with the installed module paths (the final ones, without
+# DESTDIR) written into its INSTALLED line, so that it runs from any PREFIX.
+define SET_PATHS
+local src, dst, p = os.getenv("SRC"), os.getenv("DST"), os.getenv("P")
+local text = assert(io.open(src)):read("a")
+local line = string.format("local INSTALLED = { path = %q, cpath = %q }",
+  p .. "/share/lua/5.4/?.lua;" .. p .. "/share/lua/5.4/?/init.lua;",
+  p .. "/lib/lua/5.4/?.so;")
+local n
+text, n = text:gsub("\nlocal INSTALLED = nil[^\n]*", function() return "\n" .. line end, 1)
+assert(n == 1, "bin/mxroute: no INSTALLED line")
+local f = assert(io.open(dst, "w"))
+assert(f:write(text))
+assert(f:close())
+endef
+export SET_PATHS
+
+build/mxroute.pc: csrc/mxroute.h FORCE
+	@mkdir -p $(@D)
+	@printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
+		'Name: mxroute' \
+		'Description: Mail delivery targets (RFC 5321 MX, RFC 7505 null MX)' \
+		'Version: $(VERSION)' \
+		'Requires.private: $(PC_REQUIRES_PRIVATE)' \
+		'Cflags: -I$${includedir}' \
+		'Libs: -L$${libdir} -lmxroute' \
+		'Libs.private: $(PC_LIBS_PRIVATE)' > $@.tmp
+	@cmp -s $@.tmp $@ 2>/dev/null && rm -f $@.tmp || mv $@.tmp $@
+
+install: all build/mxroute.pc
 	@set -e; if [ -d lua ]; then (cd lua && find . -name '*.lua') | sort | while read -r f; do \
 		f=$${f#./}; \
 		echo "install -D -m 644 lua/$$f $(LUA54_SHARE)/$$f $(LUA51_SHARE)/$$f"; \
@@ -227,10 +276,42 @@ install: all
 	done; fi
 	install -D -m 755 $(MOD54) $(LUA54_LIB)/mxroute/core.so
 	install -D -m 755 $(MODJIT) $(LUA51_LIB)/mxroute/core.so
-	@if [ -f bin/mxroute ]; then \
-		echo "install -D -m 755 bin/mxroute $(DESTDIR)$(PREFIX)/bin/mxroute"; \
-		install -D -m 755 bin/mxroute $(DESTDIR)$(PREFIX)/bin/mxroute; \
-	fi
+	install -D -m 644 csrc/mxroute.h $(DESTDIR)$(INCLUDEDIR)/mxroute.h
+	install -D -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/libmxroute.a
+	install -D -m 755 $(SOLIB) $(DESTDIR)$(LIBDIR)/$(notdir $(SOLIB))
+	ln -sf $(notdir $(SOLIB)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libmxroute.so
+	install -D -m 644 build/mxroute.pc $(DESTDIR)$(LIBDIR)/pkgconfig/mxroute.pc
+	@mkdir -p $(DESTDIR)$(PREFIX)/bin
+	@echo 'install bin/mxroute $(DESTDIR)$(PREFIX)/bin/mxroute (module paths under $(PREFIX))'
+	@SRC=bin/mxroute DST='$(DESTDIR)$(PREFIX)/bin/mxroute.tmp' P='$(PREFIX)' \
+		lua5.4 -e "$$SET_PATHS"
+	@chmod 755 $(DESTDIR)$(PREFIX)/bin/mxroute.tmp
+	@mv $(DESTDIR)$(PREFIX)/bin/mxroute.tmp $(DESTDIR)$(PREFIX)/bin/mxroute
+
+# LuaRocks (build.type = "make"): the module for the interpreter whose
+# headers are in LUA_INCDIR, from every csrc/*.c; the Lua modules are
+# installed from lua/ as they are.
+ROCK_MOD = build/rock/$(notdir $(LUA_INCDIR))/mxroute/core.so
+CARES_INCDIR ?=
+CARES_LIBDIR ?=
+LIBFLAG ?= -shared
+
+rock:
+	@test -n "$(LUA_INCDIR)" || { echo "rock: LUA_INCDIR is not set" >&2; exit 1; }
+	@mkdir -p $(dir $(ROCK_MOD))
+	$(CC) $(CFLAGS) -std=c99 -D_GNU_SOURCE -Icsrc -I$(LUA_INCDIR) \
+		$(if $(CARES_INCDIR),-I$(CARES_INCDIR)) $(LIBFLAG) -o $(ROCK_MOD) \
+		$(BINDING) $(CORE_SRCS) $(if $(CARES_LIBDIR),-L$(CARES_LIBDIR)) -lcares
+
+rock-install:
+	@test -n "$(LUA_INCDIR)" || { echo "rock-install: LUA_INCDIR is not set" >&2; exit 1; }
+	@set -e; (cd lua && find . -name '*.lua') | sort | while read -r f; do \
+		f=$${f#./}; \
+		echo "install -D -m 644 lua/$$f $(INST_LUADIR)/$$f"; \
+		install -D -m 644 "lua/$$f" "$(INST_LUADIR)/$$f"; \
+	done
+	install -D -m 755 $(ROCK_MOD) $(INST_LIBDIR)/mxroute/core.so
 
 clean:
 	rm -rf build

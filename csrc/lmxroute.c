@@ -9,6 +9,9 @@
  *   core.packet(name, type, id), core.class(code), core.codes, version
  *   core.nameserver(s)      the one nameserver parser, for every Lua layer
  *   core.read_regular_file(path)  a small config file, never blocking
+ *   core.array_mt([mt])     the metatable of a plan's lists (JSON arrays)
+ *   core.sigwatch()         SIGINT/SIGTERM on a signalfd (lsignal.c)
+ *   core.lines(path | 0)    a line reader that never waits (lreader.c)
  *
  * Userdata are created closed first, then the resource is attached, so
  * __gc is always safe. No malloc'd memory is held across a call that can
@@ -57,6 +60,18 @@ static void push_addr(lua_State *L, const mxr_addr *a)
   lua_pushstring(L, buf);
 }
 
+/* A list of a plan (hosts, targets, skipped, addrs), marked with the
+ * registry's ARRAY_MT so that JSON encoders give [] when it is empty. */
+static void new_array(lua_State *L, size_t n)
+{
+  lua_createtable(L, (int)n, 0);
+  lua_getfield(L, LUA_REGISTRYINDEX, ARRAY_MT);
+  if (lua_istable(L, -1))
+    lua_setmetatable(L, -2);
+  else
+    lua_pop(L, 1);
+}
+
 static void set_str(lua_State *L, const char *k, const char *v)
 {
   lua_pushstring(L, v ? v : "");
@@ -87,7 +102,7 @@ static void push_target(lua_State *L, const mxr_target *t)
 static void push_skipped(lua_State *L, const mxr_result *r)
 {
   size_t i;
-  lua_createtable(L, (int)r->nskipped, 0);
+  new_array(L, r->nskipped);
   for (i = 0; i < r->nskipped; i++) {
     lua_createtable(L, 0, 3);
     set_str(L, "name", r->skipped[i].name);
@@ -108,7 +123,7 @@ static int push_failure(lua_State *L, const char *input, const char *msg,
   set_str(L, "input", input);
   set_str(L, "domain", "");
   set_str(L, "code", mxr_status_name(st));
-  lua_newtable(L);
+  new_array(L, 0);
   lua_setfield(L, -2, "skipped");
   return 4;
 }
@@ -135,13 +150,13 @@ static int push_result(lua_State *L, const mxr_result *r)
   set_str(L, "domain", r->domain);
   lua_pushboolean(L, r->implicit);
   lua_setfield(L, -2, "implicit");
-  lua_createtable(L, (int)r->nhosts, 0);
+  new_array(L, r->nhosts);
   for (i = 0; i < r->nhosts; i++) {
     const mxr_host *h = &r->hosts[i];
     lua_createtable(L, 0, 3);
     set_str(L, "name", h->name);
     set_int(L, "pref", h->pref);
-    lua_createtable(L, (int)h->naddrs, 0);
+    new_array(L, h->naddrs);
     for (j = 0; j < h->naddrs; j++) {
       push_addr(L, &h->addrs[j]);
       lua_rawseti(L, -2, (int)j + 1);
@@ -150,7 +165,7 @@ static int push_result(lua_State *L, const mxr_result *r)
     lua_rawseti(L, -2, (int)i + 1);
   }
   lua_setfield(L, -2, "hosts");
-  lua_createtable(L, (int)r->ntargets, 0);
+  new_array(L, r->ntargets);
   for (i = 0; i < r->ntargets; i++) {
     push_target(L, &r->targets[i]);
     lua_rawseti(L, -2, (int)i + 1);
@@ -1124,6 +1139,20 @@ static int l_read_regular_file(lua_State *L)
   return 1;
 }
 
+/* core.array_mt([mt]) -> the metatable of plan lists; with mt (a table),
+ * plans made from now on use mt instead (mxroute.lua passes cjson's
+ * array_mt, which cjson recognises by identity). */
+static int l_array_mt(lua_State *L)
+{
+  if (!lua_isnoneornil(L, 1)) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_pushvalue(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, ARRAY_MT);
+  }
+  lua_getfield(L, LUA_REGISTRYINDEX, ARRAY_MT);
+  return 1;
+}
+
 static const luaL_Reg opts_m[] = {{NULL, NULL}};
 
 static const luaL_Reg res_m[] = {
@@ -1142,7 +1171,7 @@ static const luaL_Reg funcs[] = {
     {"opts", l_opts},   {"plan", l_plan},     {"res", l_res},
     {"engine", l_engine}, {"class", l_class}, {"packet", l_packet},
     {"nameserver", l_nameserver}, {"read_regular_file", l_read_regular_file},
-    {NULL, NULL}};
+    {"array_mt", l_array_mt}, {NULL, NULL}};
 
 void mxr_lua_new_class(lua_State *L, const char *name, const luaL_Reg *m,
                        lua_CFunction gc)
@@ -1177,11 +1206,23 @@ int luaopen_mxroute_core(lua_State *L)
   lua_pushcfunction(L, box_gc);
   lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
+  /* dkjson encodes a table whose metatable has __jsontype = "array" as
+   * an array, even when it is empty */
+  lua_getfield(L, LUA_REGISTRYINDEX, ARRAY_MT);
+  if (!lua_istable(L, -1)) {
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "array");
+    lua_setfield(L, -2, "__jsontype");
+    lua_setfield(L, LUA_REGISTRYINDEX, ARRAY_MT);
+  }
+  lua_pop(L, 1);
   luaL_newlib(L, funcs);
   /* the other class files (csrc/l*.c) add theirs here:
    * mxr_lua_open_<class>(L, lua_gettop(L)); */
   mxr_lua_open_cache(L, lua_gettop(L));
   mxr_lua_open_route(L, lua_gettop(L));
+  mxr_lua_open_signal(L, lua_gettop(L));
+  mxr_lua_open_reader(L, lua_gettop(L));
   lua_pushliteral(L, MXR_VERSION);
   lua_setfield(L, -2, "version");
   lua_newtable(L);

@@ -18,6 +18,7 @@
 #define ENG_MT "mxroute.engine"
 #define BOX_MT "mxroute.planbox"
 #define CACHE_MT "mxroute.cache"
+#define ARRAY_MT "mxroute.array" /* registry: metatable of plan lists */
 
 typedef struct lopts {
   mxr_opts *o;
@@ -62,5 +63,9 @@ int mxr_lua_final_result(lua_State *L, int idx, lres *r);
  * q:ready()/q:target() report (empty until done), returns 1; else 0. */
 int mxr_lua_final_targets(lua_State *L, lres *r);
 void mxr_lua_open_route(lua_State *L, int lib);
+
+/* Class openers (one per class file). */
+void mxr_lua_open_signal(lua_State *L, int lib); /* lsignal.c */
+void mxr_lua_open_reader(lua_State *L, int lib); /* lreader.c */
 
 #endif

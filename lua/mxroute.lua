@@ -7,8 +7,25 @@ local core = require "mxroute.core"
 
 local M = {
   version = core.version,
+  _VERSION = core.version,
   codes = core.codes, -- code -> class
 }
+
+-- A plan's lists (hosts, targets, skipped, a host's addrs) share one
+-- metatable, so that JSON encoders give [] for an empty one: dkjson looks
+-- for __jsontype = "array" in it; OpenResty's lua-cjson (2.1.0.6 and
+-- later) for its own cjson.array_mt, by identity, so when that cjson is
+-- installed its array_mt is the metatable, with __jsontype added.
+do
+  local ok, cjson = pcall(require, "cjson")
+  if ok and type(cjson) == "table" and type(cjson.array_mt) == "table" then
+    rawset(cjson.array_mt, "__jsontype", "array")
+    core.array_mt(cjson.array_mt)
+  end
+end
+--- The metatable of a plan's lists (see above); `setmetatable(t,
+-- mxroute.array_mt)` marks a list of one's own the same way.
+M.array_mt = core.array_mt()
 
 local type, error, pairs, ipairs, tostring = type, error, pairs, ipairs, tostring
 local setmetatable, getmetatable, next = setmetatable, getmetatable, next

@@ -1,8 +1,12 @@
--- LuaRocks build of mxroute from this checkout:
---   luarocks make rockspec/mxroute-scm-1.rockspec
--- Needs the c-ares headers and library (Debian: libc-ares-dev).
--- The C sources and Lua modules are listed one by one (rockspecs have no
--- globs): add a file here when it is added to csrc/ or lua/.
+-- LuaRocks build of mxroute from this checkout (no download):
+--   Lua 5.4:  luarocks --lua-version 5.4 make rockspec/mxroute-scm-1.rockspec
+--   LuaJIT:   luarocks --lua-version 5.1 make rockspec/mxroute-scm-1.rockspec \
+--               LUA_INCDIR=/usr/include/luajit-2.1 LUA=/usr/bin/luajit
+-- (LUA= is the interpreter the installed `mxroute` command runs with.)
+-- Needs GNU make and the c-ares headers and library (Debian:
+-- libc-ares-dev). The build is the Makefile's `rock` target, which
+-- compiles every csrc/*.c (csrc/l*.c are the Lua binding) and installs
+-- every lua/**/*.lua, so that files added there need no change here.
 rockspec_format = "3.0"
 package = "mxroute"
 version = "scm-1"
@@ -18,9 +22,14 @@ mxroute tells mail software to which hosts and addresses, in which order,
 mail for a domain should be delivered: RFC 5321 section 5.1 MX, implicit
 MX and A/AAAA logic, RFC 7505 null MX, self-exclusion and a target guard.
 A C core on c-ares, with Lua APIs that suspend only the calling coroutine
-(plain Lua, cqueues, luv) and an OpenResty transport.
+(plain Lua, cqueues, luv), an OpenResty transport and an `mxroute`
+command.
 ]],
+  license = "MIT",
+  labels = { "dns", "mail", "smtp", "mx" },
 }
+
+supported_platforms = { "linux" }
 
 dependencies = {
   "lua >= 5.1, < 5.5",
@@ -34,34 +43,21 @@ external_dependencies = {
 }
 
 build = {
-  type = "builtin",
-  modules = {
-    ["mxroute.core"] = {
-      sources = {
-        "csrc/lmxroute.c",
-        "csrc/lroute.c",
-        "csrc/engine.c",
-        "csrc/ifaddrs.c",
-        "csrc/name.c",
-        "csrc/packet.c",
-        "csrc/plan.c",
-        "csrc/rand.c",
-        "csrc/resolve.c",
-        "csrc/route.c",
-        "csrc/status.c",
-      },
-      defines = { "_GNU_SOURCE" },
-      incdirs = { "csrc", "$(CARES_INCDIR)" },
-      libdirs = { "$(CARES_LIBDIR)" },
-      libraries = { "cares" },
-    },
-    mxroute = "lua/mxroute.lua",
-    ["mxroute.cli"] = "lua/mxroute/cli.lua",
-    ["mxroute.json"] = "lua/mxroute/json.lua",
-    ["mxroute.luv"] = "lua/mxroute/luv.lua",
-    ["mxroute.ngx"] = "lua/mxroute/ngx.lua",
-    ["mxroute.options"] = "lua/mxroute/options.lua",
-    ["mxroute.routes"] = "lua/mxroute/routes.lua",
+  type = "make",
+  build_target = "rock",
+  install_target = "rock-install",
+  build_variables = {
+    CC = "$(CC)",
+    CFLAGS = "$(CFLAGS)",
+    LIBFLAG = "$(LIBFLAG)",
+    LUA_INCDIR = "$(LUA_INCDIR)",
+    CARES_INCDIR = "$(CARES_INCDIR)",
+    CARES_LIBDIR = "$(CARES_LIBDIR)",
+  },
+  install_variables = {
+    LUA_INCDIR = "$(LUA_INCDIR)", -- names the build directory
+    INST_LIBDIR = "$(LIBDIR)",
+    INST_LUADIR = "$(LUADIR)",
   },
   install = {
     bin = {

@@ -11,6 +11,7 @@ local M = {}
 M.EX_OK = 0
 M.EX_USAGE = 64
 M.EX_DATAERR = 65     -- invalid input (BADNAME)
+M.EX_NOINPUT = 66     -- an input file cannot be opened
 M.EX_NOHOST = 68      -- permanent failure
 M.EX_UNAVAILABLE = 69 -- loop: we are the best MX
 M.EX_SOFTWARE = 70    -- internal error (module missing, bug)
@@ -24,17 +25,28 @@ M.class_status = {
   temporary = M.EX_TEMPFAIL,
 }
 
--- How many inputs are in flight at once when the resolver can submit.
-local WINDOW = 32
+--- How many inputs are in flight at once unless --concurrency says, and
+-- the most it may say.
+M.CONCURRENCY = 32
+M.MAX_CONCURRENCY = 10000
 
 M.usage = [[
 Usage: mxroute [options] ADDRESS...
+       mxroute [options] -f FILE [ADDRESS...]
 
 Print where mail for each ADDRESS (local@domain, local@[IP] or a bare
 domain) is delivered: the MX hosts in delivery order and their addresses.
 
 Options:
   -j, --json                  one JSON object per ADDRESS, one per line
+  -f, --file FILE             read ADDRESSes from FILE, one per line ("-":
+                              standard input; blank lines and lines
+                              starting with # are skipped); repeatable,
+                              read after the ADDRESS arguments
+      --unordered             print each result as soon as it is known
+                              (default: in input order)
+      --concurrency N         resolve at most N inputs at a time
+                              (1..10000, default 32)
       --nameserver IP[:PORT]  DNS server to ask (repeatable; IPv6 as
                               [::1]:5353 or ::1); default: the system's
       --self NAME|ADDR        a name or address of this host (repeatable)
@@ -54,13 +66,16 @@ Options:
       --max-hosts N           use at most N MX hosts per domain
       --routes FILE           route recipients by a Postfix transport(5)
                               table (relays, ports, error:, retry:)
+      --max-addrs N           use at most N addresses per host
   -h, --help                  show this help and exit
   -V, --version               show the version and exit
       --                      end of options
 
 Exit status: 0 every ADDRESS has a delivery plan, 64 usage error,
-65 invalid input, 68 permanent failure, 69 we are the best MX (loop),
-75 temporary failure; with several ADDRESSes, the highest of these.
+65 invalid input, 66 an input file cannot be opened, 68 permanent
+failure, 69 we are the best MX (loop), 75 temporary failure; with
+several ADDRESSes, the highest of these. On SIGINT or SIGTERM the
+inputs in flight are reported as CANCELLED and the status is 75.
 ]]
 
 local HINT = "Try 'mxroute --help' for more information.\n"
@@ -85,6 +100,7 @@ local FIELD_OPTION = {
   tries = "--tries", allow_mx_to_ip = "--allow-mx-to-ip",
   ignore_targets = "--ignore-targets", max_hosts = "--max-hosts",
   routes = "--routes",
+  max_addrs = "--max-addrs",
 }
 
 ------------------------------------------------------------------------
@@ -211,7 +227,29 @@ end }
 -- line is reported with its number.
 OPTIONS.routes = { true, function(cfg, v) cfg.routes_file = v end }
 
-local SHORT = { ["-j"] = "json", ["-h"] = "help", ["-V"] = "version" }
+OPTIONS["max-addrs"] = { true, function(cfg, v)
+  local n = parse_count(v, 1)
+  if not n then return "expected a whole number of at least 1" end
+  cfg.resolver.max_addrs = n
+end }
+
+OPTIONS.file = { true, function(cfg, v)
+  if v == "" then return "empty file name" end
+  cfg.files[#cfg.files + 1] = v
+end }
+
+OPTIONS.unordered = { false, function(cfg) cfg.unordered = true end }
+
+OPTIONS.concurrency = { true, function(cfg, v)
+  local n = parse_count(v, 1)
+  if not n or n > M.MAX_CONCURRENCY then
+    return "expected a whole number from 1 to " .. M.MAX_CONCURRENCY
+  end
+  cfg.concurrency = n
+end }
+
+local SHORT = { ["-j"] = "json", ["-h"] = "help", ["-V"] = "version",
+                ["-f"] = "file" }
 
 -- Text for a terminal: control and non-ASCII bytes as \xHH (the way
 -- the library's own messages show them).
@@ -222,13 +260,16 @@ local function visible(s)
 end
 
 --- Parse the arguments (a list of strings, without the program name).
--- Returns `cfg = { json, help, version, inputs = {...}, resolver = {...} }`
--- where `resolver` holds the `mxroute.resolver` options given, or
+-- Returns `cfg = { json, help, version, inputs = {...}, files = {...},
+-- unordered, concurrency, resolver = {...} }` where `inputs` are the
+-- ADDRESS arguments, `files` the `-f` files in order and `resolver` the
+-- `mxroute.resolver` options given, or
 -- `nil, message` on a usage error. Options and ADDRESSes may be mixed;
 -- `--` ends the options; `--opt=value` is the same as `--opt value`.
 function M.parse(argv)
   local cfg = { json = false, help = false, version = false, inputs = {},
-                resolver = {} }
+                files = {}, unordered = false,
+                concurrency = M.CONCURRENCY, resolver = {} }
   local i, n = 1, #argv
   while i <= n do
     local a = argv[i]
@@ -268,7 +309,8 @@ function M.parse(argv)
       end
     end
   end
-  if not (cfg.help or cfg.version) and #cfg.inputs == 0 then
+  if not (cfg.help or cfg.version) and #cfg.inputs == 0
+     and #cfg.files == 0 then
     return nil, "no ADDRESS given"
   end
   return cfg
@@ -445,36 +487,132 @@ end
 ------------------------------------------------------------------------
 -- running
 
--- Resolve every input with r, calling done(i, plan, message, code, extra)
--- once per input (in any order).
-local function resolve_all(r, inputs, done)
-  local n = #inputs
-  if type(r.submit) ~= "function" or type(r.step) ~= "function" then
-    for i = 1, n do done(i, r:resolve(inputs[i])) end
-    return
-  end
-  local submitted, finished = 0, 0
-  -- Submit the next input; its callback (run from r:step) reports it and
-  -- submits the one after, so that at most WINDOW are in flight.
-  local function submit_next()
-    if submitted >= n then return end
-    submitted = submitted + 1
-    local i, q = submitted, nil
-    q = r:submit(inputs[i], function(plan, message, code)
-      finished = finished + 1
-      if q and type(q.result) == "function" then
-        done(i, q:result()) -- may carry a 4th value (skipped hosts)
+--- The inputs of cfg, in order: the ADDRESS arguments, then the lines of
+-- each `-f` file (`cfg.handles`: `core.lines` readers, or anything with
+-- `next([block])` and `pollfd()`). A line is trimmed; blank lines and
+-- lines starting with `#` are skipped. Returns `next_input(block)`,
+-- giving the next input, or `nil, "wait"` when the next line has not
+-- arrived yet (never with block), or nil at the end; and `fd()`, the
+-- descriptor to wait on for the next line. Lines are read only when
+-- asked for, so that a file of any length takes no memory.
+function M.reader(cfg)
+  local args, k = cfg.inputs, 0
+  local handles, h = cfg.handles or {}, 1
+  local function next_input(block)
+    if k < #args then
+      k = k + 1
+      return args[k]
+    end
+    while handles[h] do
+      local line, why = handles[h]:next(block)
+      if line == nil then
+        if why == "wait" then return nil, "wait" end
+        h = h + 1
       else
-        done(i, plan, message, code)
+        line = line:match("^%s*(.-)%s*$")
+        if line ~= "" and line:sub(1, 1) ~= "#" then return line end
       end
-      submit_next()
+    end
+    return nil
+  end
+  local function fd()
+    return handles[h] and handles[h]:pollfd() or nil
+  end
+  return next_input, fd
+end
+
+-- Resolve every input that next_input (M.reader) gives with r, calling
+-- done(i, input, plan, message, code, extra) once per input (i counts
+-- from 1 in input order; completions come in any order). At most
+-- cfg.concurrency inputs are in flight; may_submit(i) (nil: always)
+-- holds back input i while it returns false. With watch (a
+-- core.sigwatch), one poll waits for the resolver, the next input line
+-- and SIGINT/SIGTERM together; a signal ends the run: every input in
+-- flight, and every ADDRESS argument not yet submitted, is reported as
+-- CANCELLED. Without watch, input lines are read blocking. flush() runs
+-- before waiting for input, so that what is printed is seen meanwhile.
+-- Returns the signal's name, or nil.
+local function resolve_all(r, cfg, next_input, input_fd, done, may_submit,
+                           watch, flush)
+  if type(r.submit) ~= "function" or type(r.step) ~= "function" then
+    local i = 0
+    for input in function() return next_input(true) end do
+      i = i + 1
+      done(i, input, r:resolve(input))
+    end
+    return nil
+  end
+  local limit = cfg.concurrency
+  local submitted, inflight, exhausted, stopping = 0, 0, false, false
+  local waiting = false -- the next line has not arrived yet
+  local fill
+  local function submit(i, input)
+    local q
+    q = r:submit(input, function(plan, message, code)
+      inflight = inflight - 1
+      if stopping then -- r:close() after a signal
+        done(i, input, nil, tostring(input) .. ": cancelled by " .. stopping,
+             "CANCELLED")
+      elseif q and type(q.result) == "function" then
+        done(i, input, q:result()) -- may carry a 4th value (skipped hosts)
+      else
+        done(i, input, plan, message, code)
+      end
+      if not stopping then fill() end
     end)
   end
-  for _ = 1, math.min(WINDOW, n) do submit_next() end
-  while finished < n do
-    -- nil timeout: no timer pending; still wake up now and then.
-    r:step(r:timeout() or 1)
+  local function room()
+    return inflight < limit and (not may_submit or may_submit(submitted + 1))
   end
+  -- Submit inputs while there is room and they have arrived: called from
+  -- r:step (through the callbacks above) and from the loop below.
+  function fill()
+    while not exhausted and not waiting and room() do
+      local input, why = next_input(not watch)
+      if input ~= nil then
+        submitted = submitted + 1
+        inflight = inflight + 1
+        submit(submitted, input)
+      elseif why == "wait" then
+        waiting = true
+      else
+        exhausted = true
+      end
+    end
+  end
+  fill()
+  local caught
+  while inflight > 0 or not exhausted do
+    if watch then
+      -- wait for the resolver, the next line (when there is room for
+      -- it) or a signal, then run what is ready
+      local t = inflight > 0 and (r:timeout() or 1) or nil
+      local fd = waiting and room() and input_fd() or nil
+      if fd then flush() end
+      watch:wait(t, r:pollfd(), fd)
+      caught = watch:caught()
+      if caught then break end
+      r:step(0)
+    else
+      -- nil timeout: no timer pending; still wake up now and then.
+      r:step(r:timeout() or 1)
+    end
+    waiting = false
+    fill()
+  end
+  if caught then
+    stopping = caught
+    r:close() -- runs the callbacks of the inputs in flight: CANCELLED
+    -- the ADDRESS arguments not submitted yet (file lines not read yet
+    -- are not read at all)
+    while submitted < #cfg.inputs do
+      submitted = submitted + 1
+      local input = cfg.inputs[submitted]
+      done(submitted, input, nil, tostring(input) .. ": cancelled by "
+           .. caught, "CANCELLED")
+    end
+  end
+  return caught
 end
 
 -- Strip the "file:line: " prefix of an error raised by Lua code.
@@ -482,6 +620,27 @@ local function error_text(e)
   e = tostring(e)
   return (e:gsub("^[^:\n]*:%d+: ", ""))
 end
+
+-- Open every -f file ("-": standard input) into cfg.handles, as
+-- core.lines readers, or return a message naming the one that cannot be
+-- opened.
+local function open_files(cfg, core)
+  cfg.handles = {}
+  for k, name in ipairs(cfg.files) do
+    local lr, why = core.lines(name == "-" and 0 or name)
+    if not lr then return why or name end
+    cfg.handles[k] = lr
+  end
+  return nil
+end
+
+local function close_files(cfg)
+  for _, lr in ipairs(cfg.handles or {}) do pcall(lr.close, lr) end
+end
+
+-- In input order, at most HOLD times --concurrency results wait for an
+-- earlier input: the bound on memory when one input is slow.
+M.HOLD = 16
 
 local function run(cfg, out, err)
   local loaded, mxroute = pcall(require, "mxroute")
@@ -510,8 +669,16 @@ local function run(cfg, out, err)
     end
     cfg.resolver.routes = rt
   end
+  local core = require "mxroute.core"
+  local why = open_files(cfg, core)
+  if why then
+    close_files(cfg)
+    err:write("mxroute: cannot read inputs: ", why, "\n")
+    return M.EX_NOINPUT
+  end
   local made, r = pcall(mxroute.resolver, cfg.resolver)
   if not made then
+    close_files(cfg)
     local msg = error_text(r)
     for field, option in pairs(FIELD_OPTION) do
       if cfg.resolver[field] ~= nil and msg:find("%f[%w_]" .. field
@@ -524,33 +691,61 @@ local function run(cfg, out, err)
     return M.EX_TEMPFAIL
   end
   local outcomes, printed, worst = {}, 0, M.EX_OK
-  local n = #cfg.inputs
-  local function done(i, ...)
-    local o = M.outcome(cfg.inputs[i], mxroute.class, ...)
+  local function print_one(o)
+    printed = printed + 1
+    if cfg.json then
+      out:write(M.format_json(o), "\n")
+    else
+      if printed > 1 then out:write("\n") end
+      out:write(M.format_text(o, mxroute.class))
+    end
+    if cfg.unordered and out.flush then out:flush() end
+  end
+  local function done(i, input, ...)
+    local o = M.outcome(input, mxroute.class, ...)
     local st = M.status(o)
     if st > worst then worst = st end
+    if cfg.unordered then return print_one(o) end
     outcomes[i] = o
     -- print in input order, as soon as every earlier input is printed
     while outcomes[printed + 1] do
-      printed = printed + 1
-      local p = outcomes[printed]
-      outcomes[printed] = nil
-      if cfg.json then
-        out:write(M.format_json(p), "\n")
-      else
-        if printed > 1 then out:write("\n") end
-        out:write(M.format_text(p, mxroute.class))
-      end
+      local next_o = outcomes[printed + 1]
+      outcomes[printed + 1] = nil
+      print_one(next_o)
     end
   end
-  local ok, e = pcall(resolve_all, r, cfg.inputs, done)
+  local may_submit
+  if not cfg.unordered then
+    local hold = M.HOLD * cfg.concurrency
+    may_submit = function(i) return i - printed <= hold end
+  end
+  -- SIGINT/SIGTERM arrive on a signalfd while inputs are resolved (a
+  -- stand-in resolver without a descriptor goes without)
+  local watch = type(r.pollfd) == "function" and core.sigwatch() or nil
+  local n_in = 0
+  local next_input, input_fd = M.reader(cfg)
+  local counted = function(block)
+    local input, wait = next_input(block)
+    if input ~= nil then n_in = n_in + 1 end
+    return input, wait
+  end
+  local flush = function() if out.flush then out:flush() end end
+  local ok, e = pcall(resolve_all, r, cfg, counted, input_fd, done,
+                      may_submit, watch, flush)
   pcall(r.close, r)
+  if watch then pcall(watch.close, watch) end
+  close_files(cfg)
   if not ok then
     err:write("mxroute: internal error: ", error_text(e), "\n")
     return M.EX_SOFTWARE
   end
-  if printed ~= n then
-    err:write("mxroute: internal error: ", n - printed,
+  if e then -- the signal caught
+    if out.flush then out:flush() end
+    err:write("mxroute: ", e, ": pending inputs cancelled\n")
+    return M.EX_TEMPFAIL
+  end
+  if printed ~= n_in then
+    err:write("mxroute: internal error: ", n_in - printed,
               " input(s) left without a result\n")
     return M.EX_SOFTWARE
   end

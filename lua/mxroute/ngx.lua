@@ -798,6 +798,19 @@ function Resolver:nameservers()
   return out
 end
 
+--- mxroute.ngx.new(opts) -> resolver | nil, message, "BADOPT": the
+-- OpenResty-style constructor (as `resty.dns.resolver:new`): the same
+-- options as `mxroute.ngx.resolver`, but a bad one is returned as an
+-- error instead of raised.
+--
+--     local r, err = mxngx.new { nameservers = { "127.0.0.1" } }
+--     if not r then ngx.log(ngx.ERR, err) return ngx.exit(500) end
+function M.new(opts)
+  local ok, r = pcall(M.resolver, opts)
+  if ok then return r end
+  return nil, (tostring(r):gsub("^[^:\n]*:%d+: ", "")), "BADOPT"
+end
+
 --- mxroute.ngx.class(code) -> "permanent" | "temporary" | "loop" | "invalid".
 function M.class(code)
   return (need_opt(options.class(code, "mxroute.ngx.class"))) -- not a tail call: the level counts

@@ -100,10 +100,21 @@ function M.nameservers(ns, where)
   return list
 end
 
---- timeout(t, where) -> seconds | nil, message (seconds per try, 0 < t <= 3600).
+--- The largest timeout accepted, in seconds: a larger number is almost
+-- certainly milliseconds (as lua-resty-dns and cosockets count).
+M.MAX_TIMEOUT = 60
+
+--- timeout(t, where) -> seconds | nil, message (seconds per try,
+-- 0 < t <= MAX_TIMEOUT).
 function M.timeout(t, where)
-  if type(t) ~= "number" or t ~= t or t <= 0 or t > 3600 then
-    return nil, where .. ": option 'timeout': expected seconds, more than 0 and at most 3600"
+  if type(t) ~= "number" or t ~= t or t <= 0 then
+    return nil, where .. ": option 'timeout': expected seconds, more than 0 and at most "
+      .. M.MAX_TIMEOUT
+  end
+  if t > M.MAX_TIMEOUT then
+    return nil, ("%s: option 'timeout': %s seconds is more than %d seconds"
+      .. " (the timeout is in seconds, not milliseconds: 2 means 2 s)")
+      :format(where, tostring(t), M.MAX_TIMEOUT)
   end
   return t
 end
