@@ -348,6 +348,11 @@ void mxr_plan_abort(mxr_plan *p, mxr_status st, const char *message);
  * malloc'd; free with mxr_packet_free. */
 mxr_status mxr_packet_query(const char *name, uint16_t type, uint16_t id,
                             unsigned char **out, size_t *outlen);
+/* The same with an EDNS0 OPT record advertising udp_size octets (RFC
+ * 6891; 0: no OPT, as mxr_packet_query). */
+mxr_status mxr_packet_query_edns(const char *name, uint16_t type, uint16_t id,
+                                 uint16_t udp_size, unsigned char **out,
+                                 size_t *outlen);
 void mxr_packet_free(unsigned char *p);
 
 typedef struct mxr_answer {

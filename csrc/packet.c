@@ -156,6 +156,12 @@ char *mxr_ares_name(const char *name, char *out) {
 
 mxr_status mxr_packet_query(const char *name, uint16_t type, uint16_t id,
                             unsigned char **out, size_t *outlen) {
+  return mxr_packet_query_edns(name, type, id, 0, out, outlen);
+}
+
+mxr_status mxr_packet_query_edns(const char *name, uint16_t type, uint16_t id,
+                                 uint16_t udp_size, unsigned char **out,
+                                 size_t *outlen) {
   char norm[MXR_NAME_BUF];
   char esc[2 * MXR_NAME_BUF + 2];
   char *q;
@@ -180,7 +186,10 @@ mxr_status mxr_packet_query(const char *name, uint16_t type, uint16_t id,
   q = mxr_ares_name(norm, esc);
   *q++ = '.';
   *q = '\0';
-  rc = ares_create_query(esc, CLASS_IN, type, id, 1, &buf, &buflen, 0);
+  /* RFC 6891 6.1.1: with udp_size, an OPT RR in the additional section
+   * advertises that payload size (c-ares appends it). */
+  rc = ares_create_query(esc, CLASS_IN, type, id, 1, &buf, &buflen,
+                         (int)udp_size);
   if (rc == ARES_ENOMEM)
     return MXR_ENOMEM;
   if (rc != ARES_SUCCESS || !buf || buflen <= HDR_LEN) {
