@@ -1312,6 +1312,8 @@ uint64_t mxr_xch_server_failures(const mxr_xch *x, unsigned server)
   return x->servers[server].failures;
 }
 
+size_t mxr_xch_server_count(const mxr_xch *x) { return x ? x->nservers : 0; }
+
 int mxr_xch_next_event(mxr_xch *x, mxr_xch_event *out)
 {
   if (!x || !out || x->elen == 0)

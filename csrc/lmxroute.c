@@ -559,6 +559,7 @@ static int res_gc(lua_State *L)
   if (engine_open(r))
     mxr_engine_remove(r->eng->e, r->job);
   r->job = NULL;
+  mxr_lua_xch_detach(r);
   mxr_res_free(r->res);
   r->res = NULL;
   return 0;
@@ -574,6 +575,8 @@ static int l_res(lua_State *L)
   r->res = NULL;
   r->eng = NULL;
   r->job = NULL;
+  r->xch = NULL;
+  r->xjob = NULL;
   luaL_setmetatable(L, RES_MT);
   lua_createtable(L, 0, 2);
   lua_pushvalue(L, 2);
@@ -642,7 +645,7 @@ static int res_cancel(lua_State *L)
   lres *r = mxr_lua_check_res(L, 1);
   if (engine_open(r))
     mxr_engine_cancel(r->eng->e, r->job);
-  else
+  else if (!mxr_lua_xch_cancel(r))
     mxr_res_cancel(r->res, MXR_ECANCELLED);
   return 0;
 }
@@ -774,7 +777,7 @@ static int engine_submit(lua_State *L)
   lengine *e = check_engine(L, 1);
   lres *r = mxr_lua_check_res(L, 2);
   mxr_status st;
-  if (r->eng)
+  if (r->eng || r->xch)
     return luaL_error(L, "mxroute: query already submitted");
   mxr_getuv(L, 2); /* the query keeps its engine alive */
   lua_pushvalue(L, 1);
@@ -935,6 +938,7 @@ int luaopen_mxroute_core(lua_State *L)
   luaL_newlib(L, funcs);
   /* the other class files (csrc/l*.c) add theirs here:
    * mxr_lua_open_<class>(L, lua_gettop(L)); */
+  mxr_lua_open_xch(L, lua_gettop(L));
   lua_pushliteral(L, MXR_VERSION);
   lua_setfield(L, -2, "version");
   lua_newtable(L);

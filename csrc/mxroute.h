@@ -11,8 +11,9 @@
  *   packet   distrustful DNS answer checks and extraction     (packet.c)
  *   res      sans-I/O resolution state machine: which query
  *            next, feed raw answers, drives a plan            (resolve.c)
- *   engine   c-ares channel + epoll set running many
- *            resolutions at once                              (engine.c)
+ *   xch      sans-I/O exchange: IDs, failover, health, TCP,
+ *            socket rotation, in-flight bound and merge     (exchange.c)
+ *   engine   sockets + epoll set driving the exchange         (engine.c)
  *
  * Conventions: functions return mxr_status (MXR_OK == 0) unless stated;
  * _new returns NULL on OOM; _free(NULL) is a no-op; nothing calls exit or
@@ -543,6 +544,8 @@ typedef struct mxr_xch_stats {
 void mxr_xch_get_stats(const mxr_xch *x, mxr_xch_stats *out);
 /* Per-server failures (tries that failed at that server). */
 uint64_t mxr_xch_server_failures(const mxr_xch *x, unsigned server);
+/* How many servers are configured. */
+size_t mxr_xch_server_count(const mxr_xch *x);
 
 /* With cfg.trace: one event per finished try, drained by the caller
  * from its step (never called back from inside the exchange). */
@@ -558,23 +561,32 @@ typedef struct mxr_xch_event {
 int mxr_xch_next_event(mxr_xch *x, mxr_xch_event *out);
 
 /* ------------------------------------------------------------------ */
-/* engine: c-ares transport running many resolutions at once          */
+/* engine: the C transport (epoll) running many resolutions at once   */
 /*
- * One c-ares channel; all its sockets live in one epoll set, so the
- * engine is a pollable: wait until mxr_engine_fd() is readable or
- * mxr_engine_timeout() seconds have passed, then mxr_engine_step(0).
- * c-ares callbacks only record answers into the resolutions; follow-up
- * queries are sent after c-ares has returned, never from inside it.
+ * A byte pump over mxr_xch: plain non-blocking UDP (connected) and TCP
+ * sockets in one epoll set, so the engine is a pollable: wait until
+ * mxr_engine_fd() is readable or mxr_engine_timeout() seconds have
+ * passed, then mxr_engine_step(0). c-ares only reads the system's
+ * configuration (resolv.conf) when no nameservers are given. The engine
+ * notices fork() (the pid changed): the child closes its copies of the
+ * sockets, never the parent's epoll set, and sends what was in flight
+ * again on its own sockets.
  */
 
 typedef struct mxr_engine mxr_engine;
 typedef struct mxr_job mxr_job;
 
 typedef struct mxr_engine_config {
-  const char *servers; /* "127.0.0.1:5353,[::1]:53"; NULL: resolv.conf */
-  int timeout_ms;      /* first try; c-ares doubles it per round. 0: 2000 */
-  int tries;           /* 0: 3 */
-  int rcvbuf;          /* socket receive buffer; 0: 4 MiB */
+  const char *servers; /* "127.0.0.1:5353,[::1]:53" (each as
+                          mxr_server_parse); NULL: resolv.conf, which must
+                          be a regular file */
+  int timeout_ms;      /* per try, constant; 0: resolv.conf's, else 2000 */
+  int tries;           /* rounds over the servers; 0: resolv.conf's, else 3 */
+  int rcvbuf;          /* UDP socket receive buffer; 0: 4 MiB */
+  size_t max_inflight; /* as mxr_xch_config; 0: default (256) */
+  unsigned udp_queries;/* 0: default (32) */
+  double health;       /* seconds; 0: default (30) */
+  int case_randomize;  /* DNS 0x20 */
 } mxr_engine_config;
 
 mxr_status mxr_engine_new(const mxr_engine_config *cfg, mxr_engine **out,
@@ -608,6 +620,10 @@ int mxr_engine_step(mxr_engine *e, double wait);
 void *mxr_engine_next_done(mxr_engine *e);
 /* Attached resolutions not yet done. */
 size_t mxr_engine_pending(const mxr_engine *e);
+/* The exchange's counters and per-server failures. */
+void mxr_engine_stats(const mxr_engine *e, mxr_xch_stats *out);
+uint64_t mxr_engine_server_failures(const mxr_engine *e, unsigned server);
+size_t mxr_engine_server_count(const mxr_engine *e);
 
 #ifdef __cplusplus
 }

@@ -53,6 +53,7 @@ function M.resolver(opts)
   if opts.tries ~= nil then
     cfg.tries = need_opt(options.tries(opts.tries, where))
   end
+  for k, v in pairs(need_opt(options.exchange(opts, where))) do cfg[k] = v end
   local wait = opts.wait
   if not valid_wait(wait) then
     error("mxroute.resolver: option 'wait': expected \"yield\", \"block\", a function or a scheduler", 2)
@@ -180,6 +181,12 @@ end
 
 --- r:pending() -> number of resolutions in flight.
 function Resolver:pending() return check(self):pending() end
+
+--- r:stats() -> the exchange's counters since creation: queries (sent,
+-- retries and TCP included), answers, timeouts, tcp, merged, dropped
+-- (replies refused: wrong ID, question or socket), sockets (UDP sockets
+-- opened), server_failures (a list, one count per nameserver).
+function Resolver:stats() return check(self):stats() end
 
 --- r:closed() -> true once r:close() ran.
 function Resolver:closed()

@@ -27,7 +27,10 @@ M.PLAN_FIELDS = {
 }
 
 --- Fields of every resolver (transport settings).
-M.RESOLVER_FIELDS = { nameservers = true, timeout = true, tries = true }
+M.RESOLVER_FIELDS = {
+  nameservers = true, timeout = true, tries = true,
+  max_inflight = true, udp_queries = true, health = true, dns0x20 = true,
+}
 
 --- fields(opts, where, allowed, also) -> opts (a table) | nil, message.
 -- Every key of opts must be in allowed or also.
@@ -101,6 +104,48 @@ function M.tries(n, where)
     return nil, where .. ": option 'tries': expected an integer 1..20"
   end
   return n
+end
+
+local function integer(n, lo, hi)
+  return type(n) == "number" and n == floor(n) and n >= lo and n <= hi
+end
+
+--- exchange(opts, where) -> { max_inflight, udp_queries, health, dns0x20 }
+-- (the fields given) | nil, message. The exchange's options (DESIGN 9):
+-- queries in flight (1..65536), queries per UDP socket (1..65535),
+-- seconds a failed server is asked last (more than 0, at most 86400),
+-- DNS 0x20 (a boolean).
+function M.exchange(opts, where)
+  local out = {}
+  local v = opts.max_inflight
+  if v ~= nil then
+    if not integer(v, 1, 65536) then
+      return nil, where .. ": option 'max_inflight': expected an integer 1..65536"
+    end
+    out.max_inflight = v
+  end
+  v = opts.udp_queries
+  if v ~= nil then
+    if not integer(v, 1, 65535) then
+      return nil, where .. ": option 'udp_queries': expected an integer 1..65535"
+    end
+    out.udp_queries = v
+  end
+  v = opts.health
+  if v ~= nil then
+    if type(v) ~= "number" or v ~= v or v <= 0 or v > 86400 then
+      return nil, where .. ": option 'health': expected seconds, more than 0 and at most 86400"
+    end
+    out.health = v
+  end
+  v = opts.dns0x20
+  if v ~= nil then
+    if type(v) ~= "boolean" then
+      return nil, where .. ": option 'dns0x20': expected a boolean"
+    end
+    out.dns0x20 = v
+  end
+  return out
 end
 
 --- planner(opts, where) -> the C planner options | nil, message.
