@@ -754,6 +754,15 @@ static int l_engine(lua_State *L)
   cfg.tries = (int)luaL_optinteger(L, -1, 0);
   lua_getfield(L, 1, "rcvbuf");
   cfg.rcvbuf = (int)luaL_optinteger(L, -1, 0);
+  /* exchange options, checked by mxroute.options (0: the default) */
+  lua_getfield(L, 1, "max_inflight");
+  cfg.max_inflight = (size_t)luaL_optinteger(L, -1, 0);
+  lua_getfield(L, 1, "udp_queries");
+  cfg.udp_queries = (unsigned)luaL_optinteger(L, -1, 0);
+  lua_getfield(L, 1, "health");
+  cfg.health = (double)luaL_optnumber(L, -1, 0);
+  lua_getfield(L, 1, "dns0x20");
+  cfg.case_randomize = lua_toboolean(L, -1);
   e = mxr_newud(L, sizeof *e);
   e->e = NULL;
   luaL_setmetatable(L, ENG_MT);
@@ -793,6 +802,36 @@ static int engine_submit(lua_State *L)
   if (st != MXR_OK)
     return luaL_error(L, "mxroute: %s", mxr_status_text(st));
   return 0;
+}
+
+/* e:stats() -> { queries, answers, timeouts, tcp, merged, dropped,
+ * sockets, server_failures = { n1, n2, ... } } */
+static int engine_stats(lua_State *L)
+{
+  lengine *e = check_engine(L, 1);
+  mxr_xch_stats st;
+  lua_Integer i;
+  mxr_engine_stats(e->e, &st);
+  lua_createtable(L, 0, 8);
+#define STAT(f)                                                              \
+  lua_pushinteger(L, (lua_Integer)st.f);                                     \
+  lua_setfield(L, -2, #f)
+  STAT(queries);
+  STAT(answers);
+  STAT(timeouts);
+  STAT(tcp);
+  STAT(merged);
+  STAT(dropped);
+  STAT(sockets);
+#undef STAT
+  lua_newtable(L);
+  for (i = 0; i < (lua_Integer)mxr_engine_server_count(e->e); i++) {
+    lua_pushinteger(L, (lua_Integer)mxr_engine_server_failures(
+                           e->e, (unsigned)i));
+    lua_rawseti(L, -2, (int)i + 1);
+  }
+  lua_setfield(L, -2, "server_failures");
+  return 1;
 }
 
 static int engine_pollfd(lua_State *L)
@@ -895,6 +934,7 @@ static const luaL_Reg eng_m[] = {
     {"submit", engine_submit}, {"pollfd", engine_pollfd},
     {"timeout", engine_timeout}, {"step", engine_step},
     {"pending", engine_pending}, {"close", engine_close},
+    {"stats", engine_stats},
     {NULL, NULL}};
 
 static const luaL_Reg funcs[] = {
