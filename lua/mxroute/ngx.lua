@@ -407,6 +407,7 @@ function M.resolver(opts)
   local names = {}
   for i, v in ipairs(ns) do names[i] = v.name end
   local xcfg = { servers = names, timeout = timeout, tries = tries }
+  for k, v in pairs(need_opt(options.exchange(opts, where))) do xcfg[k] = v end
   -- the exchange's own checks (unroutable nameservers) at creation; each
   -- request handler makes its exchange when it first resolves (never one
   -- made here: a resolver of init_by_lua is copied into every worker)
