@@ -2,50 +2,43 @@
 --
 -- nginx workers must never block and ngx_lua cannot wait on a foreign file
 -- descriptor, so this transport moves the bytes of the sans-I/O exchange
--- (`core.xch`: query IDs, answer matching, retries, failover, server
--- health, TCP after truncation, socket rotation, the bound on queries in
--- flight — DESIGN 9) with `ngx.socket.udp` and `ngx.socket.tcp`. It only
--- opens, sends, reads and closes what the exchange asks, and tells it
--- what came back; it never reads a DNS message.
+-- (`core.xch`: IDs, answer matching, retries, failover, server health,
+-- TCP after TC, socket rotation, the in-flight bound — DESIGN 9) with
+-- `ngx.socket.udp`/`tcp`. It opens, sends, reads and closes what the
+-- exchange asks and tells it what came back; it reads no DNS message.
 --
 --     local mxngx = require "mxroute.ngx"
 --     local r = mxngx.resolver { nameservers = { "127.0.0.1:53" } }
 --     local plan, message, code = r:resolve("user@example.com")
 --     r:close()
 --
--- How the I/O is arranged:
+-- How the I/O is arranged (cosockets live within the Lua handler that
+-- made them; two light threads may not read one cosocket; a UDP cosocket
+-- cannot send or close while a thread reads it: "socket busy"):
 --
--- * Cosockets live within the Lua handler that creates them, so a
---   resolver keeps one session per request handler (per `ngx.ctx` and
---   phase): one exchange and the cosockets it asked for. A resolver is
---   cheap to create per request; one made at module level or in
---   init_by_lua is shared by requests, each with a session of its own.
--- * Only the light threads waiting in resolve/targets drive: they run
---   every pending `io()` operation, call `tick()` when `timeout()` says a
---   deadline is due, and hand finished queries to their waiting threads
---   (an `ngx.semaphore` each). Between rounds each one sleeps on its
---   semaphore until the exchange's next deadline.
--- * Every open cosocket gets one reader light thread while replies are
---   expected on it (two threads may not read one cosocket). A reader only
---   hands what arrives to `recv` (or an error to `sock_error`), then wakes
---   the threads whose queries finished and, if the exchange has I/O to
---   do, one waiting thread to drive it. The reader ends when every query
---   sent on its cosocket was answered, or when its wait is over.
--- * ngx_lua refuses to send on (or close) a UDP cosocket while a thread
---   reads it ("socket busy"). So one UDP socket of the exchange maps to
---   one or more cosockets connected to its server: everything the
---   exchange sends on it in one driving round goes out as one burst on an
---   idle cosocket (a new one when all are being read), and the reader
---   starts after the burst. Each cosocket has a random source port of its
---   own; the exchange's rotation (a socket carries a bounded number of
---   queries) closes them all. TCP cosockets are full duplex: one reader,
---   the driver sends; stream bytes go to `recv` as they come, the
---   exchange reassembles the framing.
--- * Only the thread that spawned a light thread may kill it. A thread
---   leaving a session with nothing pending (last resolution done, or the
---   resolver closed) kills the readers it spawned, so that no reader
---   outlives the resolutions and delays the end of the request; readers
---   of a thread that left earlier end by themselves.
+-- * A resolver keeps one session per request handler (per `ngx.ctx` and
+--   phase): one exchange and the cosockets it asked for. So a resolver is
+--   cheap to create per request, and one made at module level or in
+--   init_by_lua is shared by requests, each handler with its own.
+-- * The light threads waiting in resolve/targets drive: they run every
+--   pending `io()` operation, `tick()` when `timeout()` is due, and hand
+--   finished queries to their threads (an `ngx.semaphore` each); then
+--   they sleep on their semaphore until the exchange's next deadline.
+-- * Each cosocket has one reader light thread while replies are expected
+--   on it. A reader only hands bytes to `recv` (errors to `sock_error`),
+--   wakes the threads of finished queries and, when the exchange has I/O
+--   to do, one waiting thread to drive it. It ends when every query sent
+--   on its cosocket was taken, or after a try's timeout.
+-- * One UDP socket of the exchange is carried by one or more cosockets
+--   connected to its server: what the exchange sends on it in one round
+--   goes out as a burst on an idle cosocket (a new one, with a port of its
+--   own, while the others are read), whose reader starts after the burst;
+--   closing the socket closes them all. TCP cosockets are full duplex;
+--   stream bytes go to `recv` as they come (the exchange reassembles).
+-- * Only the thread that spawned a light thread may kill it: a thread
+--   leaving a session with nothing pending (its last resolution, or
+--   `r:close()`) kills the readers it spawned, so that none delays the
+--   end of the request; those of threads that left earlier end alone.
 local core = require "mxroute.core"
 
 if type(ngx) ~= "table" or type(ngx.socket) ~= "table" then -- luacheck: ignore 113
@@ -79,8 +72,8 @@ local IO_PHASES = {
   preread = true,
 }
 
--- Seconds a waiting thread sleeps when the exchange has no deadline
--- (it cannot happen while a query is pending; a safety net).
+-- Seconds a waiting thread sleeps when the exchange has no deadline (a
+-- safety net: a pending query has one).
 local IDLE_WAIT = 1
 
 ---------------------------------------------------------------------------
@@ -183,10 +176,21 @@ local function x_error(s, ch, err)
 end
 
 -- One read on cosocket record c: a datagram, or one DNS message over
--- TCP whose 2-octet length goes to the exchange first (it reassembles
--- the framing).
+-- TCP (connecting first and sending what waited for the connection),
+-- whose 2-octet length goes to the exchange first.
 local function read_once(s, c, sock)
   if not c.ch.tcp then return sock:receive() end
+  if not c.connected then
+    local ns = s.ns[c.ch.server]
+    local ok, err = sock:connect(ns.host, ns.port)
+    if not ok then return nil, err end
+    c.connected = true
+    for _, data in ipairs(c.out) do
+      ok, err = sock:send(data)
+      if not ok then return nil, err end
+    end
+    c.out = nil
+  end
   local head, err = sock:receive(2)
   if not head then return nil, err end
   if c.closed or s.closed then return nil, "closed" end
@@ -197,7 +201,7 @@ local function read_once(s, c, sock)
 end
 
 -- Reader light thread of cosocket record c: hands what arrives to the
--- exchange until every query sent on c is answered or c.deadline passes.
+-- exchange until every query sent on c is taken or c.deadline passes.
 local function reader(s, c)
   local ch, x, sock = c.ch, s.xch, c.sock
   while c.outstanding > 0 and not (c.closed or s.closed) do
@@ -210,7 +214,7 @@ local function reader(s, c)
     if data then
       if data ~= "" and x:recv(ch.n, data) then c.outstanding = c.outstanding - 1 end
       wake(s)
-    elseif err ~= "timeout" then
+    elseif err ~= "timeout" or (ch.tcp and not c.connected) then
       c.broken = true
       x_error(s, ch, err)
       wake(s)
@@ -227,49 +231,15 @@ local function reader(s, c)
   end
 end
 
--- Run f(s, c) as the light thread of cosocket record c. A thread that
--- ends before its first yield (the reply was already there) leaves
--- c.reader nil.
+-- Start the reader of cosocket record c. One that ends before its first
+-- yield (the reply was already there) leaves c.reader nil.
 local SPAWNING = {}
-local function run_thread(s, c, f, ...)
+local function start_reader(s, c)
+  if c.reader or not c.sock then return end
   s.readers[c] = true
   c.owner, c.reader = running(), SPAWNING
-  local th = spawn(f, s, c, ...)
+  local th = spawn(reader, s, c)
   if c.reader == SPAWNING then c.reader = th end
-end
-
-local function start_reader(s, c)
-  if not c.reader and c.sock then run_thread(s, c, reader) end
-end
-
--- TCP: connect, send what was queued meanwhile, then read.
-local function tcp_connect(s, c, host, port)
-  local sock, ch = c.sock, c.ch
-  sock:settimeout(ceil(s.timeout * 1000))
-  local ok, err = sock:connect(host, port)
-  if c.closed or s.closed then
-    c.reader = nil
-    s.readers[c] = nil
-    return drop(c)
-  end
-  if ok then
-    c.connected = true
-    local out = c.out
-    c.out = {}
-    for _, data in ipairs(out) do
-      ok, err = sock:send(data)
-      if not ok then break end
-    end
-  end
-  if not ok then
-    c.broken = true
-    c.reader = nil
-    s.readers[c] = nil
-    drop(c)
-    x_error(s, ch, err)
-    return
-  end
-  return reader(s, c)
 end
 
 -- The exchange's operations. 'started': records whose reader starts
@@ -285,8 +255,6 @@ function OPS.tcp(s, n, server)
   s.socks[n] = ch
   local c = { ch = ch, sock = tcp_socket(), outstanding = 0, out = {} }
   ch.all[c], ch.c = true, c
-  local ns = s.ns[server]
-  run_thread(s, c, tcp_connect, ns.host, ns.port)
 end
 
 function OPS.send(s, n, _, data, started)
@@ -294,11 +262,11 @@ function OPS.send(s, n, _, data, started)
   if not ch then return end
   update_time()
   local deadline = now() + s.wait
-  if ch.tcp then
+  if ch.tcp then -- its reader connects first
     local c = ch.c
     if not c.sock then return end
-    c.outstanding = c.outstanding + 1
-    c.deadline = deadline
+    c.outstanding, c.deadline = c.outstanding + 1, deadline
+    started[#started + 1] = c
     if not c.connected then
       c.out[#c.out + 1] = data
       return
@@ -308,7 +276,6 @@ function OPS.send(s, n, _, data, started)
       c.broken = true
       return x_error(s, ch, err)
     end
-    started[#started + 1] = c
     return
   end
   local c = ch.burst
@@ -418,7 +385,6 @@ function M.resolver(opts)
   x:close()
   return setmetatable({
     _opts = o, _ns = ns, _xcfg = xcfg,
-    _wait = timeout, -- a reader waits for replies a try long (the exchange's)
     _sessions = setmetatable({}, WEAK_KEYS), -- ngx.ctx -> phase -> session
     _closed = false,
   }, Resolver)
@@ -443,10 +409,15 @@ local function io_phase(where, level)
   return phase
 end
 
+-- What identifies the current request handler (with the phase).
+local function handler(self)
+  local ok, ctx = pcall(function() return ngx.ctx end)
+  return ok and type(ctx) == "table" and ctx or self
+end
+
 -- The session of the current request handler (made on first use).
 local function session(self, phase)
-  local ok, ctx = pcall(function() return ngx.ctx end)
-  local key = ok and type(ctx) == "table" and ctx or self
+  local key = handler(self)
   local by_phase = self._sessions[key]
   if not by_phase then
     by_phase = {}
@@ -455,8 +426,7 @@ local function session(self, phase)
   local s = by_phase[phase]
   if not s then
     s = {
-      xch = core.xch(self._xcfg), ns = self._ns, wait = self._wait,
-      timeout = self._xcfg.timeout,
+      xch = core.xch(self._xcfg), ns = self._ns, wait = self._xcfg.timeout,
       socks = {},   -- exchange socket number -> channel
       readers = {}, -- cosocket records being read
       waiters = {}, -- query -> { sema, done, seen (targets) }
@@ -622,9 +592,7 @@ function Resolver:close()
   if getmetatable(self) ~= Resolver then error("mxroute.ngx: close: expected a resolver", 2) end
   if self._closed then return end
   self._closed = true
-  local phase = get_phase()
-  local ok, ctx = pcall(function() return ngx.ctx end)
-  local key = ok and type(ctx) == "table" and ctx or self
+  local phase, key = get_phase(), handler(self)
   for k, by_phase in pairs(self._sessions) do
     for p, s in pairs(by_phase) do
       close_session(s, k == key and p == phase and IO_PHASES[phase])
@@ -640,15 +608,7 @@ Resolver.__close = Resolver.close
 -- by several cosockets.
 function Resolver:stats()
   check(self, "stats")
-  local phase = get_phase()
-  local ok, ctx = pcall(function() return ngx.ctx end)
-  local by_phase = self._sessions[ok and type(ctx) == "table" and ctx or self]
-  local s = by_phase and by_phase[phase]
-  if s and not s.closed then return s.xch:stats() end
-  local out = { queries = 0, answers = 0, timeouts = 0, tcp = 0, merged = 0,
-                dropped = 0, sockets = 0, server_failures = {} }
-  for i = 1, #self._ns do out.server_failures[i] = 0 end
-  return out
+  return session(self, get_phase()).xch:stats()
 end
 
 --- r:nameservers() -> list of "IP:PORT" in the order they are asked.
