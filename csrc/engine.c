@@ -97,6 +97,16 @@ static mxr_status parse_servers(const char *csv, mxr_server **out, size_t *n,
   return MXR_OK;
 }
 
+mxr_status mxr_engine_conf_check(const char *path, char *err, size_t errlen)
+{
+  struct stat st;
+  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    set_err(err, errlen, "%s is not a regular file", path);
+    return MXR_EBADOPT;
+  }
+  return MXR_OK;
+}
+
 /* The system's nameservers and options, read by c-ares. A resolv.conf
  * that is not a regular file (a FIFO, a device) is refused: reading it
  * could block forever. */
@@ -106,15 +116,12 @@ static mxr_status system_config(mxr_server **out, size_t *n, int *timeout_ms,
   struct ares_addr_port_node *servers = NULL, *s;
   struct ares_options o;
   ares_channel ch;
-  struct stat st;
   mxr_server *list;
   size_t k = 0, cap = 0;
   int rc, mask = 0;
 
-  if (stat(RESOLV_CONF, &st) == 0 && !S_ISREG(st.st_mode)) {
-    set_err(err, errlen, "%s is not a regular file", RESOLV_CONF);
+  if (mxr_engine_conf_check(RESOLV_CONF, err, errlen) != MXR_OK)
     return MXR_EBADOPT;
-  }
   rc = ares_library_init(ARES_LIB_INIT_ALL);
   if (rc != ARES_SUCCESS) {
     set_err(err, errlen, "c-ares: %s", ares_strerror(rc));

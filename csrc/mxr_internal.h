@@ -51,4 +51,9 @@ char *mxr_ares_name(const char *name, char *out);
  * an IPv4 address and its IPv4-mapped IPv6 form get the same key. */
 void mxr_addr_key(const mxr_addr *a, uint8_t key[16]);
 
+/* engine.c: MXR_OK when the resolver configuration at path may be read
+ * (missing, or a regular file); MXR_EBADOPT with err for anything else
+ * (a FIFO or a device could block the reader forever). */
+mxr_status mxr_engine_conf_check(const char *path, char *err, size_t errlen);
+
 #endif
