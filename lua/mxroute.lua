@@ -128,7 +128,7 @@ local function run_callbacks(self)
 end
 
 -- Waiter record w of query q is ready: tell its scheduler. Runs from step
--- (after c-ares has returned) or close, never from inside c-ares.
+-- (after the C exchange has returned) or close, never from inside it.
 local function wake(self, q, w)
   if w.ready then return end
   w.ready = true
