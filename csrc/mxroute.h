@@ -455,13 +455,24 @@ mxr_plan *mxr_res_plan(mxr_res *r);
 typedef struct mxr_xch mxr_xch;
 typedef struct mxr_xjob mxr_xjob;
 
+/* The retry schedule: a query gets tries x nservers tries, `timeout`
+ * seconds each (constant, never doubled): `tries` rounds over the
+ * servers, healthy servers first (a server that failed a try within
+ * `health` seconds is asked last). SERVFAIL, REFUSED, NOTIMP, a reply
+ * failing mxr_packet_parse's checks, a socket error and a timeout move
+ * the query to the next try at once; NOERROR and NXDOMAIN are final. A
+ * query whose every try failed fails with the most telling code: rcode
+ * (SERVFAIL, REFUSED; NOTIMP as SERVFAIL) > FORMERR > NETWORK > TIMEOUT.
+ * Defaults: timeout 2 s, tries 3, max_inflight 256, udp_queries 32,
+ * health 30 s. Queries carry EDNS0 (1232 octets). */
 typedef struct mxr_xch_config {
   const mxr_server *servers; /* asked in this order; copied; >= 1      */
   size_t nservers;
   double timeout;            /* seconds per try; 0: 2                  */
   int tries;                 /* rounds over the server list; 0: 3      */
   size_t max_inflight;       /* queries in flight; 0: default          */
-  unsigned udp_queries;      /* queries per UDP socket; 0: default     */
+  unsigned udp_queries;      /* queries per UDP socket (<= 65535);
+                                0: default                             */
   double health;             /* seconds a failed server is asked last;
                                 0: default                             */
   int case_randomize;        /* DNS 0x20 (draft-vixie-dnsext-dns0x20)  */
@@ -519,7 +530,12 @@ int mxr_xch_io(mxr_xch *x, mxr_io *io, double now);
 void mxr_xch_recv(mxr_xch *x, unsigned sock, const unsigned char *data,
                   size_t len, double now);
 /* sock failed (st: MXR_ENETWORK for ICMP unreachable, reset, refused
- * connect, failed send; MXR_ETIMEOUT if the transport gave up). */
+ * connect, failed send, a TCP connection closed by the server;
+ * MXR_ETIMEOUT if the transport gave up). Every query on it moves to
+ * the next server at once; the exchange then asks for MXR_IO_CLOSE of
+ * it (a transport holding nothing under that number ignores that). A
+ * datagram the kernel would not take (EAGAIN, ENOBUFS) is no error: its
+ * deadline moves it on. */
 void mxr_xch_sock_error(mxr_xch *x, unsigned sock, mxr_status st,
                         double now);
 /* Seconds until mxr_xch_tick should run: 0 when done resolutions or
