@@ -655,7 +655,7 @@ static int res_next(lua_State *L)
 {
   lres *r = mxr_lua_check_res(L, 1);
   mxr_query q;
-  if (r->eng)
+  if (r->eng || r->xch)
     return luaL_error(L, "mxroute: query is driven by an engine");
   if (!mxr_res_next(r->res, &q))
     return 0;
@@ -679,7 +679,7 @@ static int res_answer(lua_State *L)
   unsigned slot = check_slot(L, 2);
   size_t len;
   const char *pkt = luaL_checklstring(L, 3, &len);
-  if (r->eng)
+  if (r->eng || r->xch)
     return luaL_error(L, "mxroute: query is driven by an engine");
   mxr_res_answer(r->res, slot, (const unsigned char *)pkt, len);
   return 0;
@@ -690,7 +690,7 @@ static int res_fail(lua_State *L)
   lres *r = mxr_lua_check_res(L, 1);
   unsigned slot = check_slot(L, 2);
   mxr_status st = check_code(L, 3, "mxroute: fail");
-  if (r->eng)
+  if (r->eng || r->xch)
     return luaL_error(L, "mxroute: query is driven by an engine");
   mxr_res_fail(r->res, slot, st);
   return 0;
