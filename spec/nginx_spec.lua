@@ -182,6 +182,7 @@ function M.badopts()
     { family = "ipx" }, { wait = "yield" }, { nameservers = { "nonsense" } },
     { timeout = -1 }, { tries = 0 }, { bogus = 1 }, { seed = "x" },
     { nameservers = {} }, { self = { "not a name!" } }, { nameservers = false },
+    { nameservers = { "0.0.0.0" } }, { max_inflight = 0 }, { dns0x20 = "yes" },
   } do
     try(mxngx.resolver, o)
   end
@@ -712,6 +713,7 @@ describe("mxroute.ngx in nginx", function()
       local out = get_json("/badopts")
       local want = { "family", "'wait' does not apply", "nameservers", "timeout", "tries",
                      "unknown option 'bogus'", "seed", "nameservers", "self", "nameservers",
+                     "nameservers': nameserver '0.0.0.0", "max_inflight", "dns0x20",
                      "input must be a string", "resolver is closed", "resolver is closed" }
       assert.equal(#want, #out)
       for i, w in ipairs(want) do

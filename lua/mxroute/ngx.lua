@@ -380,7 +380,7 @@ function M.resolver(opts)
   -- made here: a resolver of init_by_lua is copied into every worker)
   local ok, x = pcall(core.xch, xcfg)
   if not ok then
-    error(where .. ": option 'nameservers': " .. tostring(x):gsub("^mxroute%.xch: ", ""), 2)
+    error(where .. ": option 'nameservers': " .. tostring(x):gsub("^mxroute%.xch: servers%[%d+%]: ", ""), 2)
   end
   x:close()
   return setmetatable({
