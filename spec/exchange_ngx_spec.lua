@@ -37,7 +37,7 @@ function M.all()
   local r = mxngx.resolver {
     nameservers = list(args.ns), timeout = tonumber(args.timeout),
     tries = tonumber(args.tries), health = tonumber(args.health),
-    udp_queries = tonumber(args.udp_queries),
+    udp_queries = tonumber(args.udp_queries), dns0x20 = args.dns0x20 == "true" or nil,
   }
   local out = {}
   for i = 1, tonumber(args.n) or 1 do
@@ -106,6 +106,7 @@ describe("the exchange through mxroute.ngx in nginx", function()
     local res = srv.get(nginx.path("/all", {
       ns = opts.nameservers, timeout = opts.timeout, tries = opts.tries,
       health = opts.health, udp_queries = opts.udp_queries, to = inputs[1], n = #inputs,
+      dns0x20 = opts.dns0x20 and "true" or nil,
     }), 60)
     assert.equal(200, res.status, res.body)
     local out = cjson.decode(res.body)
@@ -150,6 +151,22 @@ describe("the exchange through mxroute.ngx in nginx", function()
       assert.is_true(per_port[q.sport] <= 2, "port " .. q.sport .. " carried " .. per_port[q.sport])
     end
     assert.is_true(ports >= 15, ports .. " ports")
+  end)
+
+  it("asks with a random case (DNS 0x20) when dns0x20 is on, and takes the echoed answer", function()
+    local f = fault.start {
+      ["x20.test"] = { MX = { { 10, "mail.x20.test" } } },
+      ["mail.x20.test"] = { A = "192.0.2.99" },
+    }
+    local p, msg, code = resolve({ nameservers = { f.addr }, dns0x20 = true }, "user@x20.test")
+    local names = {}
+    for _, q in ipairs(f.queries()) do names[#names + 1] = q.name end
+    f.stop()
+    assert(p, tostring(msg or code))
+    assert.same({ "mail.x20.test" }, plans.names_of(p))
+    local mixed = false
+    for _, n in ipairs(names) do if n ~= n:lower() then mixed = true end end
+    assert.is_true(mixed, table.concat(names, " "))
   end)
 
   it("completes 5,000 plans started at once in one request against a server answering after 100 ms", function()
