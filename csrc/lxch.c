@@ -21,12 +21,12 @@
  * (light pointer -> query), so an attached query is never collected
  * before it; each query holds its exchange in its own uservalue, so the
  * lxch a query points to is valid for as long as the query is. When both
- * become garbage together their finalizers may run in either order: a
- * query finalized first detaches itself (mxr_lua_xch_detach, from
- * res_gc) before its mxr_res is freed; an exchange finalized first
- * forgets the job handles of its queries before mxr_xch_free cancels
- * them (their mxr_res is still alive then: a query is finalized after
- * or never before the object that resurrects it).
+ * become garbage together (or at lua_close) their finalizers may run in
+ * either order: a query finalized first detaches itself
+ * (mxr_lua_xch_detach, from res_gc) before its mxr_res is freed; an
+ * exchange finalized first forgets the job handles of its queries, whose
+ * mxr_res are still alive, before mxr_xch_free cancels them. Memory of
+ * both stays valid while finalizers run.
  */
 #include "lmxroute.h"
 
@@ -144,7 +144,8 @@ static int l_xch(lua_State *L)
   memset(&cfg, 0, sizeof cfg);
   lua_getfield(L, 1, "servers"); /* 2 */
   if (!lua_istable(L, 2) || (n = mxr_rawlen(L, 2)) < 1 || n > 64)
-    return luaL_error(L, "mxroute.xch: 'servers' must be a list of 1 to 64 nameservers");
+    return luaL_error(L, "mxroute.xch: 'servers' must be a list of 1 to "
+                      "64 nameservers");
   /* a userdata, not malloc: a bad entry raises */
   servers = mxr_newud(L, n * sizeof *servers); /* 3 */
   for (i = 0; i < n; i++) {
@@ -167,7 +168,7 @@ static int l_xch(lua_State *L)
   cfg.tries = (int)cfg_number(L, 1, "tries", 1, 100, 1);
   cfg.max_inflight = (size_t)cfg_number(L, 1, "max_inflight", 1, 1e6, 1);
   cfg.udp_queries = (unsigned)cfg_number(L, 1, "udp_queries", 1, 65535, 1);
-  cfg.health = cfg_number(L, 1, "health", 0.001, 86400, 0);
+  cfg.health = cfg_number(L, 1, "health", 1e-6, 86400, 0);
   lua_getfield(L, 1, "dns0x20");
   cfg.case_randomize = lua_toboolean(L, -1);
   lua_pop(L, 1);
