@@ -118,9 +118,11 @@ struct mxr_xjob {
   mxr_res *res;
   void *ud;
   mxr_xjob *prev, *next;   /* x->jobs */
-  mxr_xjob *rprev, *rnext; /* x->run: may have queries to pull */
+  mxr_xjob *rprev, *rnext; /* x->run[rq]: may have queries to pull */
   mxr_xjob *dprev, *dnext; /* x->done queue */
   int runnable, done, in_dq;
+  int rq;                  /* the run queue it is in: 0 started, 1 new */
+  int started;             /* has asked a query */
   xw *waiters;
 };
 
@@ -138,7 +140,10 @@ struct mxr_xch {
   int case_randomize, trace;
 
   mxr_xjob *jobs;
-  mxr_xjob *rhead, *rtail;
+  /* jobs with queries to pull: [0] plans under way (their follow-up
+   * lookups go first), [1] plans not started yet: excess plans wait
+   * their turn, and a started plan is never held up by later ones */
+  mxr_xjob *rhead[2], *rtail[2];
   mxr_xjob *dhead, *dtail;
   size_t pending, ndone;
 
@@ -280,16 +285,18 @@ static void push_event(mxr_xch *x, const xq *q, mxr_status st, int rcode,
 static void run_push(mxr_xjob *j)
 {
   mxr_xch *x = j->x;
+  int k = j->started ? 0 : 1;
   if (j->runnable || j->done)
     return;
   j->runnable = 1;
+  j->rq = k;
   j->rnext = NULL;
-  j->rprev = x->rtail;
-  if (x->rtail)
-    x->rtail->rnext = j;
+  j->rprev = x->rtail[k];
+  if (x->rtail[k])
+    x->rtail[k]->rnext = j;
   else
-    x->rhead = j;
-  x->rtail = j;
+    x->rhead[k] = j;
+  x->rtail[k] = j;
 }
 
 static void run_unlink(mxr_xjob *j)
@@ -300,11 +307,11 @@ static void run_unlink(mxr_xjob *j)
   if (j->rprev)
     j->rprev->rnext = j->rnext;
   else
-    x->rhead = j->rnext;
+    x->rhead[j->rq] = j->rnext;
   if (j->rnext)
     j->rnext->rprev = j->rprev;
   else
-    x->rtail = j->rprev;
+    x->rtail[j->rq] = j->rprev;
   j->rprev = j->rnext = NULL;
   j->runnable = 0;
 }
@@ -1119,19 +1126,21 @@ static void ask(mxr_xch *x, mxr_xjob *j, const mxr_query *mq, double now)
     q_advance(x, q, now);
 }
 
-/* Pull queries from runnable jobs while the in-flight bound allows, one
- * per job per turn (round robin: a plan with many hosts does not starve
- * the others). */
+/* Pull queries from runnable jobs while the in-flight bound allows:
+ * plans under way first, then new plans in the order they came; one
+ * query per job per turn (round robin: a plan with many hosts does not
+ * starve the others). */
 static void pump(mxr_xch *x, double now)
 {
-  while (x->rhead && x->nq < x->max_inflight) {
-    mxr_xjob *j = x->rhead;
+  while ((x->rhead[0] || x->rhead[1]) && x->nq < x->max_inflight) {
+    mxr_xjob *j = x->rhead[0] ? x->rhead[0] : x->rhead[1];
     mxr_query mq;
     run_unlink(j);
     if (!mxr_res_next(j->res, &mq)) {
       job_check(j);
       continue;
     }
+    j->started = 1;
     run_push(j);
     ask(x, j, &mq, now);
   }
@@ -1235,7 +1244,7 @@ double mxr_xch_timeout(const mxr_xch *x, double now)
   if (!x)
     return -1.0;
   if (x->dhead || x->clen || x->sqhead ||
-      (x->rhead && x->nq < x->max_inflight))
+      ((x->rhead[0] || x->rhead[1]) && x->nq < x->max_inflight))
     return 0.0;
   if (!x->dlhead)
     return -1.0;

@@ -620,6 +620,28 @@ static void test_bound(void) {
   mxr_xch_free(x);
 }
 
+/* A plan under way goes before plans not started: its address lookups
+ * are sent before the MX of a plan submitted after it. */
+static void test_priority(void) {
+  mxr_xch *x = xch(1, 5, 1, 1, 0, 0);
+  mxr_res *a = res("p1.test"), *b = res("p2.test");
+  mxr_xjob *ja = add(x, a, 0), *jb = add(x, b, 0);
+  char n[MXR_NAME_BUF];
+  dm m;
+  is_int(F.ns, 1, "max_inflight 1: one query");
+  reply(&m, nth(0), DM_RESPONSE, 0);
+  dm_mx(&m, "p1.test", 60, 10, "mx.p1.test");
+  deliver(x, nth(0), &m, 0.1);
+  io_all(x, 0.1);
+  ok(F.ns == 2 && (qname(nth(1), n), strcmp(n, "mx.p1.test") == 0),
+     "the first plan's address lookup goes before the second plan's MX");
+  mxr_xch_remove(x, ja);
+  mxr_xch_remove(x, jb);
+  mxr_res_free(a);
+  mxr_res_free(b);
+  mxr_xch_free(x);
+}
+
 /* Cancelling and removing many jobs in any order costs O(1) each: the
  * done queue is doubly linked (no scan per removal). */
 static void test_many(void) {
@@ -778,6 +800,7 @@ int main(void) {
   test_drops(1);
   test_merge();
   test_bound();
+  test_priority();
   test_many();
   test_forget();
   test_events();
