@@ -39,7 +39,7 @@ function M.all()
     tries = tonumber(args.tries), health = tonumber(args.health),
     udp_queries = tonumber(args.udp_queries), dns0x20 = args.dns0x20 == "true" or nil,
   }
-  local out = {}
+  local out, before = {}, r:stats()
   for i = 1, tonumber(args.n) or 1 do
     local p, message, code = r:resolve(args.to)
     out[i] = { plan = p or false, message = message or false, code = code or false }
@@ -47,7 +47,7 @@ function M.all()
   local stats = r:stats()
   r:close()
   ngx.header["Content-Type"] = "application/json"
-  ngx.say(cjson.encode { results = out, stats = stats })
+  ngx.say(cjson.encode { results = out, stats = stats, before = before })
 end
 
 -- GET /load?ns=&n=N&max_inflight=: N plans at once on ONE resolver, a
@@ -114,7 +114,7 @@ describe("the exchange through mxroute.ngx in nginx", function()
     for i, r in ipairs(out.results) do
       list[i] = { r.plan or nil, r.message or nil, r.code or nil }
     end
-    return list, out.stats
+    return list, out.stats, out.before
   end
 
   local function resolve(opts, input)
@@ -136,7 +136,9 @@ describe("the exchange through mxroute.ngx in nginx", function()
     local f = fault.start(fault_cases.rules())
     local inputs = {}
     for i = 1, 10 do inputs[i] = "user@ok.test" end
-    local results, stats = all({ nameservers = { f.addr }, udp_queries = 2 }, inputs)
+    local results, stats, before = all({ nameservers = { f.addr }, udp_queries = 2 }, inputs)
+    -- r:stats() counts from 0 (before the first resolution: all 0)
+    assert.same({ 0, 0, { 0 } }, { before.queries, before.sockets, before.server_failures })
     local queries = f.queries()
     f.stop()
     for _, r in ipairs(results) do assert.same({ "mx.ok.test" }, plans.names_of(r[1])) end

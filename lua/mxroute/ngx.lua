@@ -608,7 +608,14 @@ Resolver.__close = Resolver.close
 -- by several cosockets.
 function Resolver:stats()
   check(self, "stats")
-  return session(self, get_phase()).xch:stats()
+  local by_phase = self._sessions[handler(self)]
+  local s = by_phase and by_phase[get_phase()]
+  -- none made here: in init_by_lua it would be copied into every worker
+  if s then return s.xch:stats() end
+  local out = { queries = 0, answers = 0, timeouts = 0, tcp = 0, merged = 0,
+                dropped = 0, sockets = 0, server_failures = {} }
+  for i = 1, #self._ns do out.server_failures[i] = 0 end
+  return out
 end
 
 --- r:nameservers() -> list of "IP:PORT" in the order they are asked.
