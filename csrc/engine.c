@@ -42,6 +42,7 @@ typedef struct esock {
   int fd; /* -1: none */
   int tcp;
   int connecting;
+  int watched; /* in the epoll set */
   unsigned char *wbuf; /* TCP bytes not yet written */
   size_t wlen, woff;
 } esock;
@@ -238,15 +239,17 @@ static socklen_t sockaddr_of(const mxr_server *sv, struct sockaddr_storage *ss)
   }
 }
 
-static int watch(mxr_engine *e, const esock *s, unsigned sock)
+static int watch(mxr_engine *e, esock *s, unsigned sock)
 {
   struct epoll_event ev;
   memset(&ev, 0, sizeof ev);
   ev.events = EPOLLIN | (s->connecting || s->wlen ? (uint32_t)EPOLLOUT : 0u);
   ev.data.u64 = sock;
-  if (epoll_ctl(e->epfd, EPOLL_CTL_MOD, s->fd, &ev) == 0)
-    return 0;
-  return epoll_ctl(e->epfd, EPOLL_CTL_ADD, s->fd, &ev);
+  if (!s->watched) {
+    s->watched = 1;
+    return epoll_ctl(e->epfd, EPOLL_CTL_ADD, s->fd, &ev);
+  }
+  return epoll_ctl(e->epfd, EPOLL_CTL_MOD, s->fd, &ev);
 }
 
 /* A non-blocking socket connected to the server: UDP (so that replies

@@ -889,7 +889,11 @@ static void on_message(mxr_xch *x, long n, const unsigned char *pkt,
     return;
   }
   rcode = pkt[3] & 0xfu;
-  st = mxr_packet_parse(pkt, len, q->name, q->type, id, &a);
+  /* classify with every check of packet.c; A/AAAA records need no
+   * decoding to be judged (only an MX exchange can still fail then) */
+  st = q->type == MXR_TYPE_MX
+           ? mxr_packet_parse(pkt, len, q->name, q->type, id, &a)
+           : mxr_packet_check(pkt, len, q->name, q->type, id, &a);
   if (st == MXR_OK && a.truncated && !q->tcp) {
     /* RFC 7766 5: ask the same server again over TCP */
     mxr_answer_clear(&a);

@@ -384,6 +384,13 @@ typedef struct mxr_answer {
 mxr_status mxr_packet_parse(const unsigned char *pkt, size_t len,
                             const char *qname, uint16_t qtype, int id,
                             mxr_answer *out);
+/* The same checks and status without extracting records (an MX
+ * exchange is checked as a wire name only, not yet as a host name; for
+ * A/AAAA the status is mxr_packet_parse's): out holds status,
+ * truncated, canon, chased, ncname, ttl and message only. */
+mxr_status mxr_packet_check(const unsigned char *pkt, size_t len,
+                            const char *qname, uint16_t qtype, int id,
+                            mxr_answer *out);
 void mxr_answer_clear(mxr_answer *a);
 
 /* ------------------------------------------------------------------ */

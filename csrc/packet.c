@@ -229,6 +229,7 @@ typedef struct walk {
   size_t nrr;
   size_t auth; /* offset of the authority section */
   mxr_answer *out;
+  int check_only; /* every check, no extraction (mxr_packet_check) */
 } walk;
 
 #if defined(__GNUC__)
@@ -645,14 +646,16 @@ static mxr_status parse(walk *w, int id) {
     out->chased = hops > 0;
     return MXR_OK;
   }
+  if (w->check_only)
+    return MXR_OK;
   if (w->qtype == MXR_TYPE_MX)
     return extract_mx(w, n);
   return extract_addrs(w, canon, n);
 }
 
-mxr_status mxr_packet_parse(const unsigned char *pkt, size_t len,
-                            const char *qname, uint16_t qtype, int id,
-                            mxr_answer *out) {
+static mxr_status parse_answer(const unsigned char *pkt, size_t len,
+                               const char *qname, uint16_t qtype, int id,
+                               mxr_answer *out, int check_only) {
   walk w;
   mxr_status st;
   if (!out)
@@ -663,6 +666,7 @@ mxr_status mxr_packet_parse(const unsigned char *pkt, size_t len,
   w.len = pkt ? len : 0;
   w.qtype = qtype;
   w.out = out;
+  w.check_only = check_only;
   if (!qname ||
       mxr_name_normalize(qname, strlen(qname), w.qnorm, NULL, 0) != MXR_OK ||
       w.qnorm[0] == '\0') {
@@ -689,6 +693,20 @@ mxr_status mxr_packet_parse(const unsigned char *pkt, size_t len,
     out->chased = 0;
   }
   return st;
+}
+
+mxr_status mxr_packet_parse(const unsigned char *pkt, size_t len,
+                            const char *qname, uint16_t qtype, int id,
+                            mxr_answer *out) {
+  return parse_answer(pkt, len, qname, qtype, id, out, 0);
+}
+
+/* The exchange classifies every reply before the resolution decodes it:
+ * the checks alone, without decoding the records a second time. */
+mxr_status mxr_packet_check(const unsigned char *pkt, size_t len,
+                            const char *qname, uint16_t qtype, int id,
+                            mxr_answer *out) {
+  return parse_answer(pkt, len, qname, qtype, id, out, 1);
 }
 
 void mxr_answer_clear(mxr_answer *a) {

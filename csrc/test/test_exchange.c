@@ -719,6 +719,36 @@ static void test_events(void) {
   mxr_xch_free(x);
 }
 
+/* mxr_packet_check judges A/AAAA replies as mxr_packet_parse does. */
+static void test_packet_check(void) {
+  static const struct {
+    unsigned rcode;
+    int owner_bad, cut, tc;
+  } T[] = {{0, 0, 0, 0}, {3, 0, 0, 0}, {2, 0, 0, 0}, {5, 0, 0, 0},
+           {4, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 3, 0}, {0, 0, 0, 1},
+           {9, 0, 0, 0}};
+  int same = 1;
+  for (size_t i = 0; i < sizeof T / sizeof T[0]; i++) {
+    for (unsigned type = MXR_TYPE_A; type <= MXR_TYPE_AAAA; type += 27) {
+      dm m;
+      mxr_answer a, b;
+      dm_reply(&m, 7, DM_RESPONSE | (T[i].tc ? DM_TC : 0), T[i].rcode,
+               "h.test", type);
+      if (type == MXR_TYPE_A)
+        dm_a(&m, T[i].owner_bad ? "evil.test" : "h.test", 60, 192, 0, 2, 1);
+      else
+        dm_aaaa(&m, T[i].owner_bad ? "evil.test" : "h.test", 60, 1);
+      m.n -= (size_t)T[i].cut;
+      mxr_status s1 = mxr_packet_parse(m.b, m.n, "h.test", (uint16_t)type, 7, &a);
+      mxr_status s2 = mxr_packet_check(m.b, m.n, "h.test", (uint16_t)type, 7, &b);
+      same &= s1 == s2 && a.truncated == b.truncated && b.naddrs == 0;
+      mxr_answer_clear(&a);
+      mxr_answer_clear(&b);
+    }
+  }
+  ok(same, "the exchange's check of A/AAAA replies agrees with the parser");
+}
+
 static void test_config(void) {
   mxr_xch_config c;
   mxr_xch *x = NULL;
@@ -788,6 +818,7 @@ int main(void) {
   opts = mxr_opts_new();
   mxr_rng_seed(&rng, 7);
   test_config();
+  test_packet_check();
   test_edns_and_question();
   test_ids();
   test_rotation();
