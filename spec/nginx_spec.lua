@@ -267,6 +267,11 @@ local RULES = cases.rules {
   -- never answered: the slow request of the non-blocking test
   ["hang.test"] = { drop = true },
   ["hang2.test"] = { drop = true },
+
+  -- targets: the best host answers at once, the backup a second late
+  ["early.test"] = { MX = { { 10, "a.early.test" }, { 20, "b.early.test" } } },
+  ["a.early.test"] = { A = "192.0.2.31" },
+  ["b.early.test"] = { A = "192.0.2.32", delay = 1000 },
 }
 
 local now, alive, dead_port = util.now, util.alive, util.dead_port
@@ -656,6 +661,16 @@ describe("mxroute.ngx in nginx", function()
       assert.equal("mx1.backup.mx.test", out.targets[1].host)
       assert.is_true(out.finished)
       assert.is_true(out.closed)
+    end)
+
+    it("yields a target as soon as its preference is final, before slower hosts answer", function()
+      local out = get_json("/targets", { to = "early.test", ns = f.addr, limit = 1, timeout = 3 })
+      assert.equal(1, #out.targets)
+      assert.equal("a.early.test", out.targets[1].host)
+      assert.is_true(out.closed)
+      -- the backup host was asked, but its (delayed) answer had not come
+      assert.is_true(#f.queries("b.early.test") >= 1)
+      assert.equal(0, #f.replies("b.early.test"))
     end)
 
     it("ends with the failure in state.code and state.message", function()

@@ -152,18 +152,18 @@ end
 local function wake(s)
   dispatch(s)
   local t = s.xch:timeout()
-  local kick = t ~= nil and t <= 0
-  if not (kick or s.ntargets) then return end
-  for q, w in pairs(s.waiters) do
-    if not w.done then
-      if kick then
-        kick = false
+  if t and t <= 0 then
+    for _, w in pairs(s.waiters) do
+      if not w.done then
         w.sema:post(1)
-      elseif w.seen and q:ready() > w.seen then
-        w.seen = q:ready()
-        w.sema:post(1)
+        break
       end
-      if not (kick or s.ntargets) then return end
+    end
+  end
+  for w, q in pairs(s.targets) do
+    if not w.done and q:ready() > w.seen then
+      w.seen = q:ready()
+      w.sema:post(1)
     end
   end
 end
@@ -430,6 +430,7 @@ local function session(self, phase)
       socks = {},   -- exchange socket number -> channel
       readers = {}, -- cosocket records being read
       waiters = {}, -- query -> { sema, done, seen (targets) }
+      targets = {}, -- waiter of a targets iteration -> its query
       closed = false,
     }
     by_phase[phase] = s
@@ -460,9 +461,7 @@ end
 -- The thread of waiter w leaves session s (its query q done, removed or
 -- failed). With nothing left pending, it stops the readers it spawned.
 local function leave(s, q, w)
-  s.waiters[q] = nil
-  if w.seen then s.ntargets = s.ntargets - 1 end
-  if s.ntargets == 0 then s.ntargets = nil end
+  s.waiters[q], s.targets[w] = nil, nil
   if not s.closed then
     if not w.done then s.xch:remove(q) end -- else next_done detached it
     if s.xch:pending() > 0 then return end
@@ -492,7 +491,7 @@ local function start(self, input, where, targets)
   local w = { sema = semaphore.new(0), done = false }
   if targets then
     w.seen = 0
-    s.ntargets = (s.ntargets or 0) + 1
+    s.targets[w] = q
   end
   s.waiters[q] = w
   s.xch:add(q)
