@@ -307,7 +307,8 @@ static int tcp_queue(esock *s, const unsigned char *data, size_t len)
   unsigned char *n = mxr_malloc(s->wlen - s->woff + len);
   if (!n)
     return -1;
-  memcpy(n, s->wbuf ? s->wbuf + s->woff : n, s->wlen - s->woff);
+  if (s->wlen > s->woff)
+    memcpy(n, s->wbuf + s->woff, s->wlen - s->woff);
   memcpy(n + (s->wlen - s->woff), data, len);
   s->wlen = s->wlen - s->woff + len;
   s->woff = 0;
@@ -447,7 +448,18 @@ mxr_status mxr_engine_new(const mxr_engine_config *cfg, mxr_engine **out,
     set_err(err, errlen, "%s", "negative timeout, tries, rcvbuf or health");
     return MXR_EBADOPT;
   }
-  if (cfg->servers) {
+  if (cfg->server_list) {
+    if (cfg->nservers == 0) {
+      set_err(err, errlen, "%s", "empty nameserver list");
+      return MXR_EBADOPT;
+    }
+    servers = mxr_calloc(cfg->nservers, sizeof *servers);
+    if (!servers)
+      return MXR_ENOMEM;
+    memcpy(servers, cfg->server_list, cfg->nservers * sizeof *servers);
+    nservers = cfg->nservers;
+    st = MXR_OK;
+  } else if (cfg->servers) {
     if (!cfg->servers[0]) {
       set_err(err, errlen, "%s", "empty nameserver list");
       return MXR_EBADOPT;

@@ -610,6 +610,9 @@ typedef struct mxr_engine_config {
   unsigned udp_queries;/* 0: default (32) */
   double health;       /* seconds; 0: default (30) */
   int case_randomize;  /* DNS 0x20 */
+  const mxr_server *server_list; /* parsed servers (mxr_server_parse),
+                                    used instead of servers when set */
+  size_t nservers;
 } mxr_engine_config;
 
 mxr_status mxr_engine_new(const mxr_engine_config *cfg, mxr_engine **out,

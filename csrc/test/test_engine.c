@@ -225,6 +225,20 @@ static void test_bad_servers(void) {
   is_int(mxr_engine_new(&c, &e, err, sizeof err), MXR_EBADOPT,
          "a hole in the list is refused");
   ok(e == NULL, "nothing is made");
+  {
+    mxr_server sv[2];
+    memset(&c, 0, sizeof c);
+    ok(mxr_server_parse("127.0.0.1:5353", 14, &sv[0], err, sizeof err) ==
+           MXR_OK &&
+           mxr_server_parse("[::1]", 5, &sv[1], err, sizeof err) == MXR_OK,
+       "two parsed servers");
+    c.server_list = sv;
+    c.nservers = 2;
+    is_int(mxr_engine_new(&c, &e, err, sizeof err), MXR_OK,
+           "an engine takes a parsed server list");
+    is_int(mxr_engine_server_count(e), 2, "with both servers");
+    mxr_engine_free(e);
+  }
 }
 
 int main(void) {
