@@ -131,6 +131,25 @@ describe("the exchange of the C engine", function()
     end)
   end)
 
+  describe("the in-flight bound", function()
+    it("sends no query while max_inflight are unanswered", function()
+      local f = fault.start { default = { rcode = "NOERROR", delay = 50, MX = { { 0, "." } } } }
+      local r = mxroute.resolver { nameservers = { f.addr }, timeout = 2, max_inflight = 1 }
+      local qs = {}
+      for i = 1, 4 do qs[i] = r:submit(("b%d.test"):format(i)) end
+      while r:pending() > 0 do r:step(r:timeout() or 0) end
+      local events = {}
+      for _, e in ipairs(f.log()) do
+        if e.name then events[#events + 1] = e.event == "reply" and "R" or "Q" end
+      end
+      r:close()
+      f.stop()
+      for i = 1, 4 do assert.equal("NULLMX", select(3, qs[i]:result())) end
+      -- one at a time: each query waits for the previous reply
+      assert.equal("QRQRQRQR", table.concat(events))
+    end)
+  end)
+
   describe("load", function()
     it("completes 50,000 plans submitted at once against a server answering after 100 ms", function()
       local N = 50000
