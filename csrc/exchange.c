@@ -1193,8 +1193,14 @@ void mxr_xch_recv(mxr_xch *x, unsigned sock, const unsigned char *data,
                   size_t len, double now)
 {
   xsock *s;
-  if (!x || !(s = sock_get(x, sock)) || (!data && len))
+  if (!x || (!data && len))
     return;
+  if (!(s = sock_get(x, sock))) {
+    /* a reply arriving while its socket is being closed is refused too */
+    if (sock < x->nsocks && x->socks[sock].state == SK_CLOSING)
+      x->stats.dropped++;
+    return;
+  }
   if (!s->tcp) {
     on_message(x, (long)sock, data, len, now);
   } else {
