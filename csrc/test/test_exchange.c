@@ -202,22 +202,23 @@ static double chi2(const unsigned *bins, size_t n, double total) {
   return c;
 }
 
-static void test_ids(void) {
-  unsigned hi[16] = {0}, lo[16] = {0};
-  mxr_xch *x = xch(1, 2, 1, 0, 0, 0);
+/* 10,000 lookups one after another; the IDs' nibbles counted. */
+static int sample_ids(mxr_xch *x, unsigned *hi, unsigned *lo) {
   double now = 100;
   int all_done = 1;
+  memset(hi, 0, 16 * sizeof *hi);
+  memset(lo, 0, 16 * sizeof *lo);
   for (int i = 0; i < 10000; i++) {
     char name[64];
     mxr_res *r;
+    mxr_xjob *j;
     snprintf(name, sizeof name, "d%d.test", i);
     r = res(name);
     F.ns = 0;
-    mxr_xjob *j = add(x, r, now);
+    j = add(x, r, now);
     if (!j || F.ns != 1) {
-      all_done = 0;
       mxr_res_free(r);
-      break;
+      return 0;
     }
     unsigned id = id_of(nth(0));
     hi[id >> 12]++;
@@ -228,11 +229,30 @@ static void test_ids(void) {
     mxr_res_free(r);
     io_all(x, now);
   }
+  return all_done;
+}
+
+static void test_ids(void) {
+  unsigned hi[16], lo[16];
+  mxr_xch *x = xch(1, 2, 1, 0, 0, 0);
+  int all_done, uniform = 0;
+  double c1 = 0, c2 = 0;
+  all_done = sample_ids(x, hi, lo);
   ok(all_done, "10,000 lookups answered one by one");
-  double c1 = chi2(hi, 16, 10000), c2 = chi2(lo, 16, 10000);
-  diag("chi-square of 10,000 IDs: top nibble %.1f, low nibble %.1f (df 15)",
-       c1, c2);
-  ok(c1 < 37.7 && c2 < 37.7,
+  /* A uniform source exceeds the p = 0.001 bound on one of two nibbles
+   * once in 500 runs: a second, independent sample then decides (both
+   * exceed it once in 250,000 runs; a biased source, as c-ares 1.18's
+   * at 1787, fails both). */
+  for (int round = 0; round < 2 && all_done && !uniform; round++) {
+    if (round)
+      all_done = sample_ids(x, hi, lo);
+    c1 = chi2(hi, 16, 10000);
+    c2 = chi2(lo, 16, 10000);
+    diag("chi-square of 10,000 IDs: top nibble %.1f, low nibble %.1f (df 15)",
+         c1, c2);
+    uniform = c1 < 37.7 && c2 < 37.7;
+  }
+  ok(uniform,
      "query IDs are uniform: chi-square below 37.7 (p = 0.001, df 15)");
   ok(F.max_carried <= 32, "no UDP socket carried more than 32 queries (%u)",
      F.max_carried);
@@ -240,7 +260,7 @@ static void test_ids(void) {
   mxr_xch_get_stats(x, &st);
   diag("sockets opened: %llu for %llu queries",
        (unsigned long long)st.sockets, (unsigned long long)st.queries);
-  ok(st.sockets >= 10000 / 32, "a fresh socket every 32 queries");
+  ok(st.sockets >= st.queries / 32, "a fresh socket every 32 queries");
   ok(F.bad == 0, "the transport saw only well-formed operations");
   mxr_xch_free(x);
 }
