@@ -1,53 +1,60 @@
 /*
- * engine.c — the c-ares transport: one channel, its sockets in one epoll
- * set, many resolutions in flight at once.
+ * engine.c — the C transport: a byte pump between the exchange
+ * (exchange.c, which owns every rule of talking to nameservers) and
+ * plain non-blocking sockets in one epoll set.
+ *
+ * c-ares is used only to read the system's resolver configuration
+ * (resolv.conf nameservers, timeout and attempts) when no nameservers
+ * are given; it sends nothing.
  *
  * Invariants:
- *  - c-ares callbacks (query_cb) only feed answers into the resolution and
- *    mark its job dirty; queries are sent by pump() after c-ares returned.
- *  - every c-ares query owns one qctx; a qctx outlives its job when the
- *    job is removed first (ctx->job = NULL), and is freed by its callback,
- *    which c-ares always calls exactly once (ARES_EDESTRUCTION at the end).
+ *  - the engine asks the exchange what to do (mxr_xch_io) after every
+ *    call into it and does it at once: open a socket, send, close;
+ *  - epoll data is the exchange's socket number; a number is reused
+ *    only after its close, and a socket is removed from the epoll set
+ *    before it is closed;
+ *  - fork(): the child never touches the parent's epoll set (it shares
+ *    it); it closes its copies of the descriptors, makes its own epoll
+ *    set and lets the exchange send what was in flight again.
  */
 #include "mxr_internal.h"
 #include "mxroute.h"
 
 #include <ares.h>
-#include <arpa/nameser.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/time.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
-typedef struct qctx {
-  struct qctx *prev, *next; /* in job->ctxs */
-  mxr_job *job;             /* NULL once the job went away */
-  unsigned slot;
-} qctx;
+#define RESOLV_CONF "/etc/resolv.conf"
+#define RECV_MAX 65536
+#define EVENTS 256
+#define DGRAMS_PER_EVENT 256
 
-struct mxr_job {
-  mxr_engine *e;
-  mxr_res *res;
-  void *ud;
-  mxr_job *prev, *next;   /* e->jobs: every attached job */
-  mxr_job *dnext;         /* e->done queue */
-  mxr_job *wnext;         /* e->dirty list */
-  qctx *ctxs;             /* queries in flight */
-  int queued;             /* in the done queue (or collected) */
-  int dirty;
-};
+typedef struct esock {
+  int fd; /* -1: none */
+  int tcp;
+  int connecting;
+  int watched; /* in the epoll set */
+  unsigned char *wbuf; /* TCP bytes not yet written */
+  size_t wlen, woff;
+} esock;
 
 struct mxr_engine {
-  ares_channel ch;
+  mxr_xch *x;
   int epfd;
-  mxr_job *jobs;
-  mxr_job *dhead, *dtail; /* done, not yet collected */
-  mxr_job *dirty;
-  size_t pending;         /* attached and not done */
-  int ndone;              /* in the done queue */
+  pid_t pid;
+  int rcvbuf;
+  esock *socks;
+  size_t nsocks;
+  unsigned char *rbuf;
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, const char *a)
@@ -56,401 +63,568 @@ static void set_err(char *err, size_t errlen, const char *fmt, const char *a)
     snprintf(err, errlen, fmt, a);
 }
 
-/* ARES_OPT_SOCK_STATE_CB: mirror c-ares' interest in epoll. */
-static void sock_state_cb(void *data, ares_socket_t fd, int readable,
-                          int writable)
+/* ------------------------------------------------------------------ */
+/* configuration                                                       */
+
+/* "192.0.2.1:53,[2001:db8::1]:5353" through the one nameserver parser. */
+static mxr_status parse_servers(const char *csv, mxr_server **out, size_t *n,
+                                char *err, size_t errlen)
 {
-  mxr_engine *e = data;
-  struct epoll_event ev;
-  memset(&ev, 0, sizeof ev);
-  ev.data.fd = fd;
-  ev.events = (readable ? (uint32_t)EPOLLIN : 0u) |
-              (writable ? (uint32_t)EPOLLOUT : 0u);
-  if (!readable && !writable) {
-    (void)epoll_ctl(e->epfd, EPOLL_CTL_DEL, fd, &ev);
-    return;
+  size_t cap = 1, k = 0;
+  const char *p;
+  mxr_server *list;
+  for (p = csv; *p; p++)
+    cap += *p == ',';
+  list = mxr_calloc(cap, sizeof *list);
+  if (!list)
+    return MXR_ENOMEM;
+  p = csv;
+  for (;;) {
+    const char *end = strchr(p, ',');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    char why[MXR_MSG_BUF];
+    if (mxr_server_parse(p, len, &list[k], why, sizeof why) != MXR_OK) {
+      set_err(err, errlen, "%s", why);
+      mxr_free(list);
+      return MXR_EBADOPT;
+    }
+    k++;
+    if (!end)
+      break;
+    p = end + 1;
   }
-  if (epoll_ctl(e->epfd, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT)
-    (void)epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev);
+  *out = list;
+  *n = k;
+  return MXR_OK;
 }
 
-static mxr_status map_ares(int status)
+mxr_status mxr_engine_conf_check(const char *path, char *err, size_t errlen)
 {
-  switch (status) {
-  case ARES_ENODATA: return MXR_ENODATA;
-  case ARES_ENOTFOUND: return MXR_ENXDOMAIN;
-  case ARES_ESERVFAIL: return MXR_ESERVFAIL;
-  case ARES_EREFUSED: return MXR_EREFUSED;
-  case ARES_ETIMEOUT: return MXR_ETIMEOUT;
-  case ARES_ENOMEM: return MXR_ENOMEM;
-  case ARES_ECANCELLED:
-  case ARES_EDESTRUCTION: return MXR_ECANCELLED;
-  case ARES_EFORMERR:
-  case ARES_EBADRESP:
-  case ARES_ENOTIMP:
-  case ARES_EBADNAME:
-  case ARES_EBADQUERY: return MXR_EFORMERR;
-  default: return MXR_ENETWORK;
+  struct stat st;
+  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    set_err(err, errlen, "%s is not a regular file", path);
+    return MXR_EBADOPT;
   }
+  return MXR_OK;
 }
 
-static void mark_dirty(mxr_job *j)
+/* The system's nameservers and options, read by c-ares. A resolv.conf
+ * that is not a regular file (a FIFO, a device) is refused: reading it
+ * could block forever. */
+static mxr_status system_config(mxr_server **out, size_t *n, int *timeout_ms,
+                                int *tries, char *err, size_t errlen)
 {
-  if (!j->dirty) {
-    j->dirty = 1;
-    j->wnext = j->e->dirty;
-    j->e->dirty = j;
+  struct ares_addr_port_node *servers = NULL, *s;
+  struct ares_options o;
+  ares_channel ch;
+  mxr_server *list;
+  size_t k = 0, cap = 0;
+  int rc, mask = 0;
+
+  if (mxr_engine_conf_check(RESOLV_CONF, err, errlen) != MXR_OK)
+    return MXR_EBADOPT;
+  rc = ares_library_init(ARES_LIB_INIT_ALL);
+  if (rc != ARES_SUCCESS) {
+    set_err(err, errlen, "c-ares: %s", ares_strerror(rc));
+    return rc == ARES_ENOMEM ? MXR_ENOMEM : MXR_ENETWORK;
   }
-}
-
-/* Queue a job whose resolution is done (once). */
-static void check_done(mxr_job *j)
-{
-  mxr_engine *e = j->e;
-  if (j->queued || !mxr_res_done(j->res))
-    return;
-  j->queued = 1;
-  j->dnext = NULL;
-  if (e->dtail)
-    e->dtail->dnext = j;
-  else
-    e->dhead = j;
-  e->dtail = j;
-  e->pending--;
-  e->ndone++;
-}
-
-static void ctx_unlink(qctx *c)
-{
-  mxr_job *j = c->job;
-  if (!j)
-    return;
-  if (c->prev)
-    c->prev->next = c->next;
-  else
-    j->ctxs = c->next;
-  if (c->next)
-    c->next->prev = c->prev;
-  c->job = NULL;
-}
-
-/* c-ares callback: record, never send, never call out. */
-static void query_cb(void *arg, int status, int timeouts, unsigned char *abuf,
-                     int alen)
-{
-  qctx *c = arg;
-  mxr_job *j = c->job;
-  (void)timeouts;
-  if (j) {
-    ctx_unlink(c);
-    if (abuf && alen > 0 && status != ARES_EDESTRUCTION &&
-        status != ARES_ECANCELLED)
-      mxr_res_answer(j->res, c->slot, abuf, (size_t)alen);
-    else
-      mxr_res_fail(j->res, c->slot, map_ares(status));
-    mark_dirty(j);
-    check_done(j);
+  rc = ares_init(&ch);
+  if (rc != ARES_SUCCESS) {
+    set_err(err, errlen, "c-ares: %s", ares_strerror(rc));
+    ares_library_cleanup();
+    return rc == ARES_ENOMEM ? MXR_ENOMEM : MXR_ENETWORK;
   }
-  free(c);
-}
-
-/* Send every query the resolution asks for. */
-static void pump(mxr_job *j)
-{
-  mxr_query q;
-  char esc[2 * MXR_NAME_BUF];
-  while (mxr_res_next(j->res, &q)) {
-    qctx *c = calloc(1, sizeof *c);
-    if (!c) {
-      mxr_res_fail(j->res, q.slot, MXR_ENOMEM);
+  rc = ares_get_servers_ports(ch, &servers);
+  if (rc == ARES_SUCCESS)
+    rc = ares_save_options(ch, &o, &mask);
+  if (rc != ARES_SUCCESS) {
+    set_err(err, errlen, "c-ares: %s", ares_strerror(rc));
+    ares_free_data(servers);
+    ares_destroy(ch);
+    ares_library_cleanup();
+    return rc == ARES_ENOMEM ? MXR_ENOMEM : MXR_ENETWORK;
+  }
+  *timeout_ms = (mask & (ARES_OPT_TIMEOUTMS | ARES_OPT_TIMEOUT)) ? o.timeout : 0;
+  *tries = (mask & ARES_OPT_TRIES) ? o.tries : 0;
+  ares_destroy_options(&o);
+  for (s = servers; s; s = s->next)
+    cap++;
+  list = mxr_calloc(cap ? cap : 1, sizeof *list);
+  for (s = servers; list && s; s = s->next) {
+    mxr_server *sv = &list[k];
+    if (s->family == AF_INET) {
+      sv->addr.family = 4;
+      memcpy(sv->addr.bytes, &s->addr.addr4, 4);
+    } else if (s->family == AF_INET6) {
+      sv->addr.family = 6;
+      memcpy(sv->addr.bytes, &s->addr.addr6, 16);
+    } else {
       continue;
     }
-    c->job = j;
-    c->slot = q.slot;
-    c->next = j->ctxs;
-    if (j->ctxs)
-      j->ctxs->prev = c;
-    j->ctxs = c;
-    /* ares_query: the name as given, no search list, no ndots. It may
-     * call query_cb before returning (e.g. no usable server). The name
-     * is escaped for c-ares as mxr_packet_query does for the other
-     * transport. */
-    mxr_ares_name(q.name, esc);
-    ares_query(j->e->ch, esc, ns_c_in, q.type, query_cb, c);
+    sv->port = (uint16_t)(s->udp_port > 0 && s->udp_port < 65536
+                              ? s->udp_port : 53);
+    k++;
   }
-  check_done(j);
+  ares_free_data(servers);
+  ares_destroy(ch);
+  ares_library_cleanup();
+  if (!list)
+    return MXR_ENOMEM;
+  if (k == 0) { /* what c-ares and glibc do without a resolv.conf */
+    list[0].addr.family = 4;
+    list[0].addr.bytes[0] = 127;
+    list[0].addr.bytes[3] = 1;
+    list[0].port = 53;
+    k = 1;
+  }
+  *out = list;
+  *n = k;
+  return MXR_OK;
 }
 
-static void flush_dirty(mxr_engine *e)
+/* ------------------------------------------------------------------ */
+/* sockets                                                             */
+
+static esock *esock_get(mxr_engine *e, unsigned sock)
 {
-  while (e->dirty) {
-    mxr_job *j = e->dirty;
-    e->dirty = j->wnext;
-    j->dirty = 0;
-    j->wnext = NULL;
-    pump(j);
+  if (sock >= e->nsocks) {
+    size_t ncap = e->nsocks ? e->nsocks : 16, i;
+    esock *n;
+    while (ncap <= sock)
+      ncap *= 2;
+    n = mxr_reallocarray(e->socks, ncap, sizeof *n);
+    if (!n)
+      return NULL;
+    for (i = e->nsocks; i < ncap; i++) {
+      memset(&n[i], 0, sizeof n[i]);
+      n[i].fd = -1;
+    }
+    e->socks = n;
+    e->nsocks = ncap;
+  }
+  return &e->socks[sock];
+}
+
+static void esock_reset(esock *s)
+{
+  mxr_free(s->wbuf);
+  memset(s, 0, sizeof *s);
+  s->fd = -1;
+}
+
+static void esock_close(mxr_engine *e, esock *s)
+{
+  if (s->fd >= 0) {
+    (void)epoll_ctl(e->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+    close(s->fd);
+  }
+  esock_reset(s);
+}
+
+static socklen_t sockaddr_of(const mxr_server *sv, struct sockaddr_storage *ss)
+{
+  memset(ss, 0, sizeof *ss);
+  if (sv->addr.family == 4) {
+    struct sockaddr_in *in = (struct sockaddr_in *)(void *)ss;
+    in->sin_family = AF_INET;
+    in->sin_port = htons(sv->port);
+    memcpy(&in->sin_addr, sv->addr.bytes, 4);
+    return (socklen_t)sizeof *in;
+  } else {
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)ss;
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(sv->port);
+    memcpy(&in6->sin6_addr, sv->addr.bytes, 16);
+    return (socklen_t)sizeof *in6;
   }
 }
+
+static int watch(mxr_engine *e, esock *s, unsigned sock)
+{
+  struct epoll_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.events = EPOLLIN | (s->connecting || s->wlen ? (uint32_t)EPOLLOUT : 0u);
+  ev.data.u64 = sock;
+  if (!s->watched) {
+    s->watched = 1;
+    return epoll_ctl(e->epfd, EPOLL_CTL_ADD, s->fd, &ev);
+  }
+  return epoll_ctl(e->epfd, EPOLL_CTL_MOD, s->fd, &ev);
+}
+
+/* A non-blocking socket connected to the server: UDP (so that replies
+ * from elsewhere never reach it and ICMP errors are reported on it) or
+ * TCP (connect in progress). 0 on success. */
+static int open_sock(mxr_engine *e, esock *s, unsigned sock,
+                     const mxr_server *sv, int tcp)
+{
+  struct sockaddr_storage ss;
+  socklen_t sl = sockaddr_of(sv, &ss);
+  int fd = socket(ss.ss_family,
+                  (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK |
+                      SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -1;
+  s->fd = fd;
+  s->tcp = tcp;
+  if (!tcp && e->rcvbuf > 0) {
+    /* a burst of answers must not overflow the socket: ask for a large
+     * buffer (FORCE works with CAP_NET_ADMIN, else up to rmem_max) */
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &e->rcvbuf,
+                   sizeof e->rcvbuf) != 0)
+      (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &e->rcvbuf,
+                       sizeof e->rcvbuf);
+  }
+  if (connect(fd, (struct sockaddr *)&ss, sl) != 0) {
+    if (!tcp || errno != EINPROGRESS)
+      return -1;
+    s->connecting = 1;
+  }
+  return watch(e, s, sock);
+}
+
+/* Write what TCP has buffered; 0, or -1 on a hard error. */
+static int tcp_flush(esock *s)
+{
+  while (s->woff < s->wlen) {
+    ssize_t n = send(s->fd, s->wbuf + s->woff, s->wlen - s->woff,
+                     MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+    }
+    s->woff += (size_t)n;
+  }
+  mxr_free(s->wbuf);
+  s->wbuf = NULL;
+  s->wlen = s->woff = 0;
+  return 0;
+}
+
+static int tcp_queue(esock *s, const unsigned char *data, size_t len)
+{
+  unsigned char *n = mxr_malloc(s->wlen - s->woff + len);
+  if (!n)
+    return -1;
+  if (s->wlen > s->woff)
+    memcpy(n, s->wbuf + s->woff, s->wlen - s->woff);
+  memcpy(n + (s->wlen - s->woff), data, len);
+  s->wlen = s->wlen - s->woff + len;
+  s->woff = 0;
+  mxr_free(s->wbuf);
+  s->wbuf = n;
+  return 0;
+}
+
+/* Do everything the exchange asks for now. */
+static void flush_io(mxr_engine *e, double now)
+{
+  mxr_io io;
+  while (mxr_xch_io(e->x, &io, now)) {
+    esock *s = esock_get(e, io.sock);
+    if (!s) {
+      if (io.op != MXR_IO_CLOSE)
+        mxr_xch_sock_error(e->x, io.sock, MXR_ENOMEM, now);
+      continue;
+    }
+    switch (io.op) {
+    case MXR_IO_OPEN_UDP:
+    case MXR_IO_OPEN_TCP:
+      esock_close(e, s);
+      if (open_sock(e, s, io.sock, io.addr, io.op == MXR_IO_OPEN_TCP) != 0)
+        mxr_xch_sock_error(e->x, io.sock, MXR_ENETWORK, now);
+      break;
+    case MXR_IO_SEND:
+      if (s->fd < 0)
+        break;
+      if (!s->tcp) {
+        if (send(s->fd, io.data, io.len, 0) < 0 && errno != EAGAIN &&
+            errno != EWOULDBLOCK && errno != ENOBUFS && errno != EINTR)
+          /* e.g. ECONNREFUSED: an earlier ICMP error on this socket */
+          mxr_xch_sock_error(e->x, io.sock, MXR_ENETWORK, now);
+        /* a datagram the kernel could not take is lost like one on the
+         * wire: its timeout moves it on */
+      } else if (tcp_queue(s, io.data, io.len) != 0 ||
+                 (!s->connecting && tcp_flush(s) != 0) ||
+                 watch(e, s, io.sock) != 0) {
+        mxr_xch_sock_error(e->x, io.sock, MXR_ENETWORK, now);
+      }
+      break;
+    case MXR_IO_CLOSE:
+      esock_close(e, s);
+      break;
+    }
+  }
+}
+
+/* Read what is ready on sock and hand it to the exchange. */
+static void on_event(mxr_engine *e, unsigned sock, uint32_t ev, double now)
+{
+  esock *s = sock < e->nsocks ? &e->socks[sock] : NULL;
+  int k;
+  if (!s || s->fd < 0)
+    return;
+  if (s->tcp && s->connecting && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+    int soerr = 0;
+    socklen_t sl = sizeof soerr;
+    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr) {
+      mxr_xch_sock_error(e->x, sock, MXR_ENETWORK, now);
+      return;
+    }
+    s->connecting = 0;
+  }
+  if (s->tcp && !s->connecting && s->wlen) {
+    if (tcp_flush(s) != 0 || watch(e, s, sock) != 0) {
+      mxr_xch_sock_error(e->x, sock, MXR_ENETWORK, now);
+      return;
+    }
+  }
+  if (!(ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) || (s->tcp && s->connecting))
+    return;
+  for (k = 0; k < DGRAMS_PER_EVENT && s->fd >= 0; k++) {
+    ssize_t n = recv(s->fd, e->rbuf, RECV_MAX, 0);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK)
+        /* ICMP port/host unreachable on a connected UDP socket, or a
+         * reset TCP connection */
+        mxr_xch_sock_error(e->x, sock, MXR_ENETWORK, now);
+      return;
+    }
+    if (n == 0 && s->tcp) { /* the server closed the connection */
+      mxr_xch_sock_error(e->x, sock, MXR_ENETWORK, now);
+      return;
+    }
+    mxr_xch_recv(e->x, sock, e->rbuf, (size_t)n, now);
+    if (s->tcp)
+      return; /* level-triggered: the rest comes with the next event */
+  }
+}
+
+/* After fork() the child shares the parent's epoll set and sockets: it
+ * drops its copies without touching the set and starts afresh. */
+static void check_fork(mxr_engine *e)
+{
+  size_t i;
+  pid_t pid = getpid();
+  if (pid == e->pid)
+    return;
+  e->pid = pid;
+  close(e->epfd);
+  for (i = 0; i < e->nsocks; i++) {
+    if (e->socks[i].fd >= 0)
+      close(e->socks[i].fd);
+    esock_reset(&e->socks[i]);
+  }
+  e->epfd = epoll_create1(EPOLL_CLOEXEC);
+  mxr_xch_forget_sockets(e->x, mxr_now());
+  if (e->epfd >= 0)
+    flush_io(e, mxr_now());
+}
+
+/* ------------------------------------------------------------------ */
+/* public API                                                          */
 
 mxr_status mxr_engine_new(const mxr_engine_config *cfg, mxr_engine **out,
                           char *err, size_t errlen)
 {
-  struct ares_options o;
-  struct in_addr none;
-  int mask, rc;
-  mxr_engine *e;
   mxr_engine_config dflt;
+  mxr_xch_config xc;
+  mxr_server *servers = NULL;
+  size_t nservers = 0;
+  int sys_timeout = 0, sys_tries = 0;
+  mxr_engine *e = NULL;
+  mxr_status st;
 
   *out = NULL;
   if (!cfg) {
     memset(&dflt, 0, sizeof dflt);
     cfg = &dflt;
   }
-  if (cfg->timeout_ms < 0 || cfg->tries < 0 || cfg->rcvbuf < 0) {
-    set_err(err, errlen, "%s", "negative timeout, tries or rcvbuf");
+  if (cfg->timeout_ms < 0 || cfg->tries < 0 || cfg->rcvbuf < 0 ||
+      !(cfg->health >= 0)) {
+    set_err(err, errlen, "%s", "negative timeout, tries, rcvbuf or health");
     return MXR_EBADOPT;
   }
-  e = calloc(1, sizeof *e);
-  if (!e)
-    return MXR_ENOMEM;
+  if (cfg->server_list) {
+    if (cfg->nservers == 0) {
+      set_err(err, errlen, "%s", "empty nameserver list");
+      return MXR_EBADOPT;
+    }
+    servers = mxr_calloc(cfg->nservers, sizeof *servers);
+    if (!servers)
+      return MXR_ENOMEM;
+    memcpy(servers, cfg->server_list, cfg->nservers * sizeof *servers);
+    nservers = cfg->nservers;
+    st = MXR_OK;
+  } else if (cfg->servers) {
+    if (!cfg->servers[0]) {
+      set_err(err, errlen, "%s", "empty nameserver list");
+      return MXR_EBADOPT;
+    }
+    st = parse_servers(cfg->servers, &servers, &nservers, err, errlen);
+  } else {
+    st = system_config(&servers, &nservers, &sys_timeout, &sys_tries, err,
+                       errlen);
+  }
+  if (st != MXR_OK)
+    return st;
+  e = mxr_calloc(1, sizeof *e);
+  if (!e || !(e->rbuf = mxr_malloc(RECV_MAX))) {
+    st = MXR_ENOMEM;
+    goto fail;
+  }
   e->epfd = epoll_create1(EPOLL_CLOEXEC);
   if (e->epfd < 0) {
     set_err(err, errlen, "epoll_create1: %s", strerror(errno));
-    free(e);
-    return MXR_ENETWORK;
+    st = MXR_ENETWORK;
+    goto fail;
   }
-  rc = ares_library_init(ARES_LIB_INIT_ALL);
-  if (rc != ARES_SUCCESS) {
-    set_err(err, errlen, "c-ares: %s", ares_strerror(rc));
-    close(e->epfd);
-    free(e);
-    return rc == ARES_ENOMEM ? MXR_ENOMEM : MXR_ENETWORK;
-  }
-  memset(&o, 0, sizeof o);
-  /* EDNS with 1232 octets (the DNS flag day size); larger answers come
-   * with TC and c-ares retries them over TCP. No STAYOPEN: an idle
-   * channel closes its UDP socket, so the source port changes between
-   * bursts and a forged answer needs more than the 16-bit ID (c-ares
-   * 1.18 has no per-socket query limit). NOCHECKRESP hands us
-   * SERVFAIL/REFUSED replies as sent, so packet.c classifies them
-   * precisely (c-ares 1.18 would otherwise report a refused query as a
-   * connection failure). */
-  o.flags = ARES_FLAG_EDNS | ARES_FLAG_NOSEARCH | ARES_FLAG_NOCHECKRESP;
-  o.ednspsz = 1232;
-  o.timeout = cfg->timeout_ms ? cfg->timeout_ms : 2000;
-  o.tries = cfg->tries ? cfg->tries : 3;
-  o.sock_state_cb = sock_state_cb;
-  o.sock_state_cb_data = e;
-  /* A small receive buffer drops bursts of answers and stalls on
-   * retries: ask for a large one. */
-  o.socket_receive_buffer_size = cfg->rcvbuf ? cfg->rcvbuf : 4 << 20;
-  mask = ARES_OPT_FLAGS | ARES_OPT_EDNSPSZ | ARES_OPT_TIMEOUTMS |
-         ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB | ARES_OPT_SOCK_RCVBUF;
-  if (cfg->servers) {
-    /* Explicit nameservers: give c-ares every setting it would otherwise
-     * take from /etc/resolv.conf, so that file plays no part (the
-     * servers themselves are set below, with ports). */
-    static char lookups[] = "b";
-    memset(&none, 0, sizeof none);
-    o.servers = &none;
-    o.nservers = 1;
-    o.ndots = 1;
-    o.domains = NULL;
-    o.ndomains = 0;
-    o.lookups = lookups;
-    o.sortlist = NULL;
-    o.nsort = 0;
-    mask |= ARES_OPT_SERVERS | ARES_OPT_NDOTS | ARES_OPT_DOMAINS |
-            ARES_OPT_LOOKUPS | ARES_OPT_SORTLIST | ARES_OPT_NOROTATE;
-    if (!cfg->servers[0]) {
-      set_err(err, errlen, "%s", "empty nameserver list");
-      close(e->epfd);
-      ares_library_cleanup();
-      free(e);
-      return MXR_EBADOPT;
-    }
-  }
-  rc = ares_init_options(&e->ch, &o, mask);
-  if (rc != ARES_SUCCESS) {
-    set_err(err, errlen, "c-ares: %s", ares_strerror(rc));
-    close(e->epfd);
-    ares_library_cleanup();
-    free(e);
-    return rc == ARES_ENOMEM ? MXR_ENOMEM : MXR_ENETWORK;
-  }
-  if (cfg->servers) {
-    rc = ares_set_servers_ports_csv(e->ch, cfg->servers);
-    if (rc != ARES_SUCCESS) {
-      set_err(err, errlen, "bad nameserver list '%s'", cfg->servers);
-      ares_destroy(e->ch);
-      close(e->epfd);
-      ares_library_cleanup();
-      free(e);
-      return rc == ARES_ENOMEM ? MXR_ENOMEM : MXR_EBADOPT;
-    }
-  }
+  memset(&xc, 0, sizeof xc);
+  xc.servers = servers;
+  xc.nservers = nservers;
+  xc.timeout = (cfg->timeout_ms ? cfg->timeout_ms : sys_timeout) / 1000.0;
+  xc.tries = cfg->tries ? cfg->tries : sys_tries;
+  xc.max_inflight = cfg->max_inflight;
+  xc.udp_queries = cfg->udp_queries;
+  xc.health = cfg->health;
+  xc.case_randomize = cfg->case_randomize;
+  st = mxr_xch_new(&xc, &e->x, err, errlen);
+  if (st != MXR_OK)
+    goto fail;
+  e->rcvbuf = cfg->rcvbuf ? cfg->rcvbuf : 4 << 20;
+  e->pid = getpid();
+  mxr_free(servers);
   *out = e;
   return MXR_OK;
-}
-
-static void job_detach(mxr_job *j)
-{
-  mxr_engine *e = j->e;
-  qctx *c;
-  while ((c = j->ctxs) != NULL)
-    ctx_unlink(c);
-  if (!j->queued)
-    e->pending--;
-  if (j->prev)
-    j->prev->next = j->next;
-  else
-    e->jobs = j->next;
-  if (j->next)
-    j->next->prev = j->prev;
-  if (j->queued) { /* drop from the done queue if still there */
-    mxr_job **pp = &e->dhead, *last = NULL;
-    while (*pp && *pp != j) {
-      last = *pp;
-      pp = &(*pp)->dnext;
-    }
-    if (*pp) {
-      *pp = j->dnext;
-      if (e->dtail == j)
-        e->dtail = last;
-      e->ndone--;
-    }
+fail:
+  if (e) {
+    if (e->epfd > 0)
+      close(e->epfd);
+    mxr_free(e->rbuf);
+    mxr_free(e);
   }
-  if (j->dirty) {
-    mxr_job **pp = &e->dirty;
-    while (*pp && *pp != j)
-      pp = &(*pp)->wnext;
-    if (*pp)
-      *pp = j->wnext;
-  }
+  mxr_free(servers);
+  return st;
 }
 
 void mxr_engine_free(mxr_engine *e)
 {
+  size_t i;
   if (!e)
     return;
-  while (e->jobs) {
-    mxr_job *j = e->jobs;
-    mxr_res_cancel(j->res, MXR_ECANCELLED);
-    job_detach(j);
-    free(j);
+  if (getpid() != e->pid) { /* a child: its copies only */
+    for (i = 0; i < e->nsocks; i++)
+      if (e->socks[i].fd >= 0)
+        close(e->socks[i].fd);
+  } else {
+    for (i = 0; i < e->nsocks; i++)
+      esock_close(e, &e->socks[i]);
   }
-  /* Runs every remaining callback with ARES_EDESTRUCTION: frees ctxs. */
-  ares_destroy(e->ch);
-  ares_library_cleanup();
-  close(e->epfd);
-  free(e);
+  for (i = 0; i < e->nsocks; i++)
+    mxr_free(e->socks[i].wbuf);
+  mxr_xch_free(e->x);
+  if (e->epfd >= 0)
+    close(e->epfd);
+  mxr_free(e->socks);
+  mxr_free(e->rbuf);
+  mxr_free(e);
 }
 
-int mxr_engine_fd(const mxr_engine *e) { return e->epfd; }
+int mxr_engine_fd(const mxr_engine *e)
+{
+  check_fork((mxr_engine *)(uintptr_t)e);
+  return e->epfd;
+}
 
-size_t mxr_engine_pending(const mxr_engine *e) { return e->pending; }
+size_t mxr_engine_pending(const mxr_engine *e) { return mxr_xch_pending(e->x); }
 
 double mxr_engine_timeout(mxr_engine *e)
 {
-  struct timeval tv, *tvp;
-  if (e->dhead || e->dirty)
-    return 0.0;
-  if (e->pending == 0)
-    return -1.0;
-  tvp = ares_timeout(e->ch, NULL, &tv);
-  if (!tvp)
-    return -1.0;
-  return (double)tvp->tv_sec + (double)tvp->tv_usec / 1e6;
+  check_fork(e);
+  return mxr_xch_timeout(e->x, mxr_now());
 }
 
-mxr_status mxr_engine_add(mxr_engine *e, mxr_res *r, void *ud, mxr_job **out)
+mxr_status mxr_engine_add(mxr_engine *e, mxr_res *r, void *ud, mxr_job **job)
 {
-  mxr_job *j;
-  *out = NULL;
-  if (!r)
-    return MXR_EBADOPT;
-  j = calloc(1, sizeof *j);
-  if (!j)
-    return MXR_ENOMEM;
-  j->e = e;
-  j->res = r;
-  j->ud = ud;
-  j->next = e->jobs;
-  if (e->jobs)
-    e->jobs->prev = j;
-  e->jobs = j;
-  e->pending++;
-  *out = j;
-  pump(j);
+  mxr_xjob *j = NULL;
+  double now = mxr_now();
+  mxr_status st;
+  *job = NULL;
+  check_fork(e);
+  st = mxr_xch_add(e->x, r, ud, &j, now);
+  if (st != MXR_OK)
+    return st;
+  *job = (mxr_job *)(void *)j;
+  flush_io(e, now);
   return MXR_OK;
 }
 
-void mxr_engine_remove(mxr_engine *e, mxr_job *j)
+void mxr_engine_remove(mxr_engine *e, mxr_job *job)
 {
-  if (!e || !j)
+  if (!e || !job)
     return;
-  if (!mxr_res_done(j->res))
-    mxr_res_cancel(j->res, MXR_ECANCELLED);
-  job_detach(j);
-  free(j);
+  mxr_xch_remove(e->x, (mxr_xjob *)(void *)job);
+  if (getpid() == e->pid)
+    flush_io(e, mxr_now());
 }
 
-void mxr_engine_cancel(mxr_engine *e, mxr_job *j)
+void mxr_engine_cancel(mxr_engine *e, mxr_job *job)
 {
-  qctx *c;
-  if (!e || !j)
+  if (!e || !job)
     return;
-  if (!mxr_res_done(j->res))
-    mxr_res_cancel(j->res, MXR_ECANCELLED);
-  /* its queries in flight are ignored from now on */
-  while ((c = j->ctxs) != NULL)
-    ctx_unlink(c);
-  check_done(j);
+  mxr_xch_cancel(e->x, (mxr_xjob *)(void *)job);
+  if (getpid() == e->pid)
+    flush_io(e, mxr_now());
 }
 
 int mxr_engine_step(mxr_engine *e, double wait)
 {
-  struct epoll_event evs[64];
+  struct epoll_event evs[EVENTS];
   int ms = 0, n, i, round;
+  double now;
 
-  if (wait > 0 && !e->dhead && !e->dirty) {
-    double t = mxr_engine_timeout(e);
+  check_fork(e);
+  if (wait > 0) {
+    double t = mxr_xch_timeout(e->x, mxr_now());
     if (t >= 0 && t < wait)
       wait = t;
     /* round up so that a timer due in 0.4 ms is not a busy loop */
     ms = wait > 2147483.0 ? 2147483647 : (int)(wait * 1000.0 + 0.999);
   }
   for (round = 0; round < 16; round++) {
-    n = epoll_wait(e->epfd, evs, 64, round == 0 ? ms : 0);
+    n = e->epfd >= 0 ? epoll_wait(e->epfd, evs, EVENTS, round == 0 ? ms : 0)
+                     : 0;
     if (n < 0)
       n = 0; /* EINTR: process timers, return */
-    for (i = 0; i < n; i++) {
-      int fd = evs[i].data.fd;
-      uint32_t ev = evs[i].events;
-      ares_socket_t rfd = (ev & (EPOLLIN | EPOLLERR | EPOLLHUP))
-                              ? fd : ARES_SOCKET_BAD;
-      ares_socket_t wfd = (ev & EPOLLOUT) ? fd : ARES_SOCKET_BAD;
-      ares_process_fd(e->ch, rfd, wfd);
-    }
-    flush_dirty(e);
-    if (n < 64)
+    now = mxr_now();
+    for (i = 0; i < n; i++)
+      on_event(e, (unsigned)evs[i].data.u64, evs[i].events, now);
+    flush_io(e, now);
+    if (n < EVENTS)
       break;
   }
-  /* Timeouts (ares_process_fd also handles them on every call). */
-  ares_process_fd(e->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-  flush_dirty(e);
-  return e->ndone;
+  now = mxr_now();
+  mxr_xch_tick(e->x, now);
+  flush_io(e, now);
+  return (int)mxr_xch_ndone(e->x);
 }
 
-void *mxr_engine_next_done(mxr_engine *e)
+void *mxr_engine_next_done(mxr_engine *e) { return mxr_xch_next_done(e->x); }
+
+void mxr_engine_stats(const mxr_engine *e, mxr_xch_stats *out)
 {
-  mxr_job *j = e->dhead;
-  if (!j)
-    return NULL;
-  e->dhead = j->dnext;
-  if (!e->dhead)
-    e->dtail = NULL;
-  j->dnext = NULL;
-  e->ndone--;
-  return j->ud;
+  mxr_xch_get_stats(e->x, out);
+}
+
+uint64_t mxr_engine_server_failures(const mxr_engine *e, unsigned server)
+{
+  return mxr_xch_server_failures(e->x, server);
+}
+
+size_t mxr_engine_server_count(const mxr_engine *e)
+{
+  return mxr_xch_server_count(e->x);
 }

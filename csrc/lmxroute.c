@@ -678,6 +678,7 @@ static int res_gc(lua_State *L)
   if (engine_open(r))
     mxr_engine_remove(r->eng->e, r->job);
   r->job = NULL;
+  mxr_lua_xch_detach(r);
   mxr_res_free(r->res);
   r->res = NULL;
   return 0;
@@ -699,6 +700,8 @@ static int l_res(lua_State *L)
   r->res = NULL;
   r->eng = NULL;
   r->job = NULL;
+  r->xch = NULL;
+  r->xjob = NULL;
   luaL_setmetatable(L, RES_MT);
   lua_createtable(L, 0, 2);
   lua_pushvalue(L, 2);
@@ -790,7 +793,7 @@ static int res_cancel(lua_State *L)
   lres *r = mxr_lua_check_res(L, 1);
   if (engine_open(r))
     mxr_engine_cancel(r->eng->e, r->job);
-  else
+  else if (!mxr_lua_xch_cancel(r))
     mxr_res_cancel(r->res, MXR_ECANCELLED);
   return 0;
 }
@@ -800,7 +803,7 @@ static int res_next(lua_State *L)
 {
   lres *r = mxr_lua_check_res(L, 1);
   mxr_query q;
-  if (r->eng)
+  if (r->eng || r->xch)
     return luaL_error(L, "mxroute: query is driven by an engine");
   if (!mxr_res_next(r->res, &q))
     return 0;
@@ -824,7 +827,7 @@ static int res_answer(lua_State *L)
   unsigned slot = check_slot(L, 2);
   size_t len;
   const char *pkt = luaL_checklstring(L, 3, &len);
-  if (r->eng)
+  if (r->eng || r->xch)
     return luaL_error(L, "mxroute: query is driven by an engine");
   mxr_res_answer(r->res, slot, (const unsigned char *)pkt, len);
   return 0;
@@ -835,7 +838,7 @@ static int res_fail(lua_State *L)
   lres *r = mxr_lua_check_res(L, 1);
   unsigned slot = check_slot(L, 2);
   mxr_status st = check_code(L, 3, "mxroute: fail");
-  if (r->eng)
+  if (r->eng || r->xch)
     return luaL_error(L, "mxroute: query is driven by an engine");
   mxr_res_fail(r->res, slot, st);
   return 0;
@@ -903,6 +906,15 @@ static int l_engine(lua_State *L)
   cfg.tries = (int)luaL_optinteger(L, -1, 0);
   lua_getfield(L, 1, "rcvbuf");
   cfg.rcvbuf = (int)luaL_optinteger(L, -1, 0);
+  /* exchange options, checked by mxroute.options (0: the default) */
+  lua_getfield(L, 1, "max_inflight");
+  cfg.max_inflight = (size_t)luaL_optinteger(L, -1, 0);
+  lua_getfield(L, 1, "udp_queries");
+  cfg.udp_queries = (unsigned)luaL_optinteger(L, -1, 0);
+  lua_getfield(L, 1, "health");
+  cfg.health = (double)luaL_optnumber(L, -1, 0);
+  lua_getfield(L, 1, "dns0x20");
+  cfg.case_randomize = lua_toboolean(L, -1);
   e = mxr_newud(L, sizeof *e);
   e->e = NULL;
   luaL_setmetatable(L, ENG_MT);
@@ -926,7 +938,7 @@ static int engine_submit(lua_State *L)
   lengine *e = check_engine(L, 1);
   lres *r = mxr_lua_check_res(L, 2);
   mxr_status st;
-  if (r->eng)
+  if (r->eng || r->xch)
     return luaL_error(L, "mxroute: query already submitted");
   mxr_getuv(L, 2); /* the query keeps its engine alive */
   lua_pushvalue(L, 1);
@@ -942,6 +954,36 @@ static int engine_submit(lua_State *L)
   if (st != MXR_OK)
     return luaL_error(L, "mxroute: %s", mxr_status_text(st));
   return 0;
+}
+
+/* e:stats() -> { queries, answers, timeouts, tcp, merged, dropped,
+ * sockets, server_failures = { n1, n2, ... } } */
+static int engine_stats(lua_State *L)
+{
+  lengine *e = check_engine(L, 1);
+  mxr_xch_stats st;
+  lua_Integer i;
+  mxr_engine_stats(e->e, &st);
+  lua_createtable(L, 0, 8);
+#define STAT(f)                                                              \
+  lua_pushinteger(L, (lua_Integer)st.f);                                     \
+  lua_setfield(L, -2, #f)
+  STAT(queries);
+  STAT(answers);
+  STAT(timeouts);
+  STAT(tcp);
+  STAT(merged);
+  STAT(dropped);
+  STAT(sockets);
+#undef STAT
+  lua_newtable(L);
+  for (i = 0; i < (lua_Integer)mxr_engine_server_count(e->e); i++) {
+    lua_pushinteger(L, (lua_Integer)mxr_engine_server_failures(
+                           e->e, (unsigned)i));
+    lua_rawseti(L, -2, (int)i + 1);
+  }
+  lua_setfield(L, -2, "server_failures");
+  return 1;
 }
 
 static int engine_pollfd(lua_State *L)
@@ -1165,6 +1207,7 @@ static const luaL_Reg eng_m[] = {
     {"submit", engine_submit}, {"pollfd", engine_pollfd},
     {"timeout", engine_timeout}, {"step", engine_step},
     {"pending", engine_pending}, {"close", engine_close},
+    {"stats", engine_stats},
     {NULL, NULL}};
 
 static const luaL_Reg funcs[] = {
@@ -1223,6 +1266,7 @@ int luaopen_mxroute_core(lua_State *L)
   mxr_lua_open_route(L, lua_gettop(L));
   mxr_lua_open_signal(L, lua_gettop(L));
   mxr_lua_open_reader(L, lua_gettop(L));
+  mxr_lua_open_xch(L, lua_gettop(L));
   lua_pushliteral(L, MXR_VERSION);
   lua_setfield(L, -2, "version");
   lua_newtable(L);

@@ -29,10 +29,15 @@ typedef struct lengine {
   mxr_engine *e; /* NULL once closed */
 } lengine;
 
+struct lxch;
+
 typedef struct lres {
   mxr_res *res;
   lengine *eng;  /* set once submitted; the uservalue keeps it alive */
   mxr_job *job;  /* attached while non-NULL and eng->e non-NULL */
+  struct lxch *xch; /* set once added to a core.xch (lxch.c); kept alive
+                       by the uservalue */
+  mxr_xjob *xjob;   /* attached while non-NULL */
 } lres;
 
 typedef struct lcache {
@@ -67,5 +72,11 @@ void mxr_lua_open_route(lua_State *L, int lib);
 /* Class openers (one per class file). */
 void mxr_lua_open_signal(lua_State *L, int lib); /* lsignal.c */
 void mxr_lua_open_reader(lua_State *L, int lib); /* lreader.c */
+
+/* core.xch (lxch.c). A query on an exchange detaches itself before it
+ * is freed, and is cancelled through the exchange (1; 0: not on one). */
+void mxr_lua_open_xch(lua_State *L, int lib);
+void mxr_lua_xch_detach(lres *r);
+int mxr_lua_xch_cancel(lres *r);
 
 #endif

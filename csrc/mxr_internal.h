@@ -79,4 +79,9 @@ int mxr_route_stale(const mxr_route *rt);
 void mxr_res_set_route(mxr_res *r, mxr_route *rt);
 void mxr_res_skip_mx(mxr_res *r);
 
+/* engine.c: MXR_OK when the resolver configuration at path may be read
+ * (missing, or a regular file); MXR_EBADOPT with err for anything else
+ * (a FIFO or a device could block the reader forever). */
+mxr_status mxr_engine_conf_check(const char *path, char *err, size_t errlen);
+
 #endif

@@ -11,8 +11,9 @@
  *   packet   distrustful DNS answer checks and extraction     (packet.c)
  *   res      sans-I/O resolution state machine: which query
  *            next, feed raw answers, drives a plan            (resolve.c)
- *   engine   c-ares channel + epoll set running many
- *            resolutions at once                              (engine.c)
+ *   xch      sans-I/O exchange: IDs, failover, health, TCP,
+ *            socket rotation, in-flight bound and merge     (exchange.c)
+ *   engine   sockets + epoll set driving the exchange         (engine.c)
  *
  * Conventions: functions return mxr_status (MXR_OK == 0) unless stated;
  * _new returns NULL on OOM; _free(NULL) is a no-op; nothing calls exit or
@@ -353,6 +354,11 @@ void mxr_plan_abort(mxr_plan *p, mxr_status st, const char *message);
  * malloc'd; free with mxr_packet_free. */
 mxr_status mxr_packet_query(const char *name, uint16_t type, uint16_t id,
                             unsigned char **out, size_t *outlen);
+/* The same with an EDNS0 OPT record advertising udp_size octets (RFC
+ * 6891; 0: no OPT, as mxr_packet_query). */
+mxr_status mxr_packet_query_edns(const char *name, uint16_t type, uint16_t id,
+                                 uint16_t udp_size, unsigned char **out,
+                                 size_t *outlen);
 void mxr_packet_free(unsigned char *p);
 
 typedef struct mxr_answer {
@@ -384,6 +390,13 @@ typedef struct mxr_answer {
  * reply failing any check is MXR_EFORMERR (or MXR_ECNAMELOOP) without
  * data; an MX exchange that is no host name fails the whole answer. */
 mxr_status mxr_packet_parse(const unsigned char *pkt, size_t len,
+                            const char *qname, uint16_t qtype, int id,
+                            mxr_answer *out);
+/* The same checks and status without extracting records (an MX
+ * exchange is checked as a wire name only, not yet as a host name; for
+ * A/AAAA the status is mxr_packet_parse's): out holds status,
+ * truncated, canon, chased, ncname, ttl and message only. */
+mxr_status mxr_packet_check(const unsigned char *pkt, size_t len,
                             const char *qname, uint16_t qtype, int id,
                             mxr_answer *out);
 void mxr_answer_clear(mxr_answer *a);
@@ -612,13 +625,24 @@ mxr_status mxr_res_result(mxr_res *r, mxr_result *out);
 typedef struct mxr_xch mxr_xch;
 typedef struct mxr_xjob mxr_xjob;
 
+/* The retry schedule: a query gets tries x nservers tries, `timeout`
+ * seconds each (constant, never doubled): `tries` rounds over the
+ * servers, healthy servers first (a server that failed a try within
+ * `health` seconds is asked last). SERVFAIL, REFUSED, NOTIMP, a reply
+ * failing mxr_packet_parse's checks, a socket error and a timeout move
+ * the query to the next try at once; NOERROR and NXDOMAIN are final. A
+ * query whose every try failed fails with the most telling code: rcode
+ * (SERVFAIL, REFUSED; NOTIMP as SERVFAIL) > FORMERR > NETWORK > TIMEOUT.
+ * Defaults: timeout 2 s, tries 3, max_inflight 256, udp_queries 32,
+ * health 30 s. Queries carry EDNS0 (1232 octets). */
 typedef struct mxr_xch_config {
   const mxr_server *servers; /* asked in this order; copied; >= 1      */
   size_t nservers;
   double timeout;            /* seconds per try; 0: 2                  */
   int tries;                 /* rounds over the server list; 0: 3      */
   size_t max_inflight;       /* queries in flight; 0: default          */
-  unsigned udp_queries;      /* queries per UDP socket; 0: default     */
+  unsigned udp_queries;      /* queries per UDP socket (<= 65535);
+                                0: default                             */
   double health;             /* seconds a failed server is asked last;
                                 0: default                             */
   int case_randomize;        /* DNS 0x20 (draft-vixie-dnsext-dns0x20)  */
@@ -676,7 +700,12 @@ int mxr_xch_io(mxr_xch *x, mxr_io *io, double now);
 void mxr_xch_recv(mxr_xch *x, unsigned sock, const unsigned char *data,
                   size_t len, double now);
 /* sock failed (st: MXR_ENETWORK for ICMP unreachable, reset, refused
- * connect, failed send; MXR_ETIMEOUT if the transport gave up). */
+ * connect, failed send, a TCP connection closed by the server;
+ * MXR_ETIMEOUT if the transport gave up). Every query on it moves to
+ * the next server at once; the exchange then asks for MXR_IO_CLOSE of
+ * it (a transport holding nothing under that number ignores that). A
+ * datagram the kernel would not take (EAGAIN, ENOBUFS) is no error: its
+ * deadline moves it on. */
 void mxr_xch_sock_error(mxr_xch *x, unsigned sock, mxr_status st,
                         double now);
 /* Seconds until mxr_xch_tick should run: 0 when done resolutions or
@@ -701,6 +730,8 @@ typedef struct mxr_xch_stats {
 void mxr_xch_get_stats(const mxr_xch *x, mxr_xch_stats *out);
 /* Per-server failures (tries that failed at that server). */
 uint64_t mxr_xch_server_failures(const mxr_xch *x, unsigned server);
+/* How many servers are configured. */
+size_t mxr_xch_server_count(const mxr_xch *x);
 
 /* With cfg.trace: one event per finished try, drained by the caller
  * from its step (never called back from inside the exchange). */
@@ -716,23 +747,35 @@ typedef struct mxr_xch_event {
 int mxr_xch_next_event(mxr_xch *x, mxr_xch_event *out);
 
 /* ------------------------------------------------------------------ */
-/* engine: c-ares transport running many resolutions at once          */
+/* engine: the C transport (epoll) running many resolutions at once   */
 /*
- * One c-ares channel; all its sockets live in one epoll set, so the
- * engine is a pollable: wait until mxr_engine_fd() is readable or
- * mxr_engine_timeout() seconds have passed, then mxr_engine_step(0).
- * c-ares callbacks only record answers into the resolutions; follow-up
- * queries are sent after c-ares has returned, never from inside it.
+ * A byte pump over mxr_xch: plain non-blocking UDP (connected) and TCP
+ * sockets in one epoll set, so the engine is a pollable: wait until
+ * mxr_engine_fd() is readable or mxr_engine_timeout() seconds have
+ * passed, then mxr_engine_step(0). c-ares only reads the system's
+ * configuration (resolv.conf) when no nameservers are given. The engine
+ * notices fork() (the pid changed): the child closes its copies of the
+ * sockets, never the parent's epoll set, and sends what was in flight
+ * again on its own sockets.
  */
 
 typedef struct mxr_engine mxr_engine;
 typedef struct mxr_job mxr_job;
 
 typedef struct mxr_engine_config {
-  const char *servers; /* "127.0.0.1:5353,[::1]:53"; NULL: resolv.conf */
-  int timeout_ms;      /* first try; c-ares doubles it per round. 0: 2000 */
-  int tries;           /* 0: 3 */
-  int rcvbuf;          /* socket receive buffer; 0: 4 MiB */
+  const char *servers; /* "127.0.0.1:5353,[::1]:53" (each as
+                          mxr_server_parse); NULL: resolv.conf, which must
+                          be a regular file */
+  int timeout_ms;      /* per try, constant; 0: resolv.conf's, else 2000 */
+  int tries;           /* rounds over the servers; 0: resolv.conf's, else 3 */
+  int rcvbuf;          /* UDP socket receive buffer; 0: 4 MiB */
+  size_t max_inflight; /* as mxr_xch_config; 0: default (256) */
+  unsigned udp_queries;/* 0: default (32) */
+  double health;       /* seconds; 0: default (30) */
+  int case_randomize;  /* DNS 0x20 */
+  const mxr_server *server_list; /* parsed servers (mxr_server_parse),
+                                    used instead of servers when set */
+  size_t nservers;
 } mxr_engine_config;
 
 mxr_status mxr_engine_new(const mxr_engine_config *cfg, mxr_engine **out,
@@ -766,6 +809,10 @@ int mxr_engine_step(mxr_engine *e, double wait);
 void *mxr_engine_next_done(mxr_engine *e);
 /* Attached resolutions not yet done. */
 size_t mxr_engine_pending(const mxr_engine *e);
+/* The exchange's counters and per-server failures. */
+void mxr_engine_stats(const mxr_engine *e, mxr_xch_stats *out);
+uint64_t mxr_engine_server_failures(const mxr_engine *e, unsigned server);
+size_t mxr_engine_server_count(const mxr_engine *e);
 
 #ifdef __cplusplus
 }

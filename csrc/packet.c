@@ -156,6 +156,12 @@ char *mxr_ares_name(const char *name, char *out) {
 
 mxr_status mxr_packet_query(const char *name, uint16_t type, uint16_t id,
                             unsigned char **out, size_t *outlen) {
+  return mxr_packet_query_edns(name, type, id, 0, out, outlen);
+}
+
+mxr_status mxr_packet_query_edns(const char *name, uint16_t type, uint16_t id,
+                                 uint16_t udp_size, unsigned char **out,
+                                 size_t *outlen) {
   char norm[MXR_NAME_BUF];
   char esc[2 * MXR_NAME_BUF + 2];
   char *q;
@@ -180,7 +186,10 @@ mxr_status mxr_packet_query(const char *name, uint16_t type, uint16_t id,
   q = mxr_ares_name(norm, esc);
   *q++ = '.';
   *q = '\0';
-  rc = ares_create_query(esc, CLASS_IN, type, id, 1, &buf, &buflen, 0);
+  /* RFC 6891 6.1.1: with udp_size, an OPT RR in the additional section
+   * advertises that payload size (c-ares appends it). */
+  rc = ares_create_query(esc, CLASS_IN, type, id, 1, &buf, &buflen,
+                         (int)udp_size);
   if (rc == ARES_ENOMEM)
     return MXR_ENOMEM;
   if (rc != ARES_SUCCESS || !buf || buflen <= HDR_LEN) {
@@ -220,6 +229,7 @@ typedef struct walk {
   size_t nrr;
   size_t auth; /* offset of the authority section */
   mxr_answer *out;
+  int check_only; /* every check, no extraction (mxr_packet_check) */
 } walk;
 
 #if defined(__GNUC__)
@@ -701,14 +711,16 @@ static mxr_status parse(walk *w, int id) {
       find_soa(w, canon);
     return MXR_OK;
   }
+  if (w->check_only)
+    return MXR_OK;
   if (w->qtype == MXR_TYPE_MX)
     return extract_mx(w, n);
   return extract_addrs(w, canon, n);
 }
 
-mxr_status mxr_packet_parse(const unsigned char *pkt, size_t len,
-                            const char *qname, uint16_t qtype, int id,
-                            mxr_answer *out) {
+static mxr_status parse_answer(const unsigned char *pkt, size_t len,
+                               const char *qname, uint16_t qtype, int id,
+                               mxr_answer *out, int check_only) {
   walk w;
   mxr_status st;
   if (!out)
@@ -719,6 +731,7 @@ mxr_status mxr_packet_parse(const unsigned char *pkt, size_t len,
   w.len = pkt ? len : 0;
   w.qtype = qtype;
   w.out = out;
+  w.check_only = check_only;
   if (!qname ||
       mxr_name_normalize(qname, strlen(qname), w.qnorm, NULL, 0) != MXR_OK ||
       w.qnorm[0] == '\0') {
@@ -747,6 +760,20 @@ mxr_status mxr_packet_parse(const unsigned char *pkt, size_t len,
       out->has_soa = 0;
   }
   return st;
+}
+
+mxr_status mxr_packet_parse(const unsigned char *pkt, size_t len,
+                            const char *qname, uint16_t qtype, int id,
+                            mxr_answer *out) {
+  return parse_answer(pkt, len, qname, qtype, id, out, 0);
+}
+
+/* The exchange classifies every reply before the resolution decodes it:
+ * the checks alone, without decoding the records a second time. */
+mxr_status mxr_packet_check(const unsigned char *pkt, size_t len,
+                            const char *qname, uint16_t qtype, int id,
+                            mxr_answer *out) {
+  return parse_answer(pkt, len, qname, qtype, id, out, 1);
 }
 
 void mxr_answer_clear(mxr_answer *a) {

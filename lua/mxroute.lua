@@ -72,6 +72,7 @@ function M.resolver(opts)
   if opts.tries ~= nil then
     cfg.tries = need_opt(options.tries(opts.tries, where))
   end
+  for k, v in pairs(need_opt(options.exchange(opts, where))) do cfg[k] = v end
   local wait = opts.wait
   if not valid_wait(wait) then
     error("mxroute.resolver: option 'wait': expected \"yield\", \"block\", a function or a scheduler", 2)
@@ -152,7 +153,7 @@ local function run_callbacks(self)
 end
 
 -- Waiter record w of query q is ready: tell its scheduler. Runs from step
--- (after c-ares has returned) or close, never from inside c-ares.
+-- (after the C exchange has returned) or close, never from inside it.
 local function wake(self, q, w)
   if w.ready then return end
   w.ready = true
@@ -207,16 +208,17 @@ end
 function Resolver:pending() return check(self):pending() end
 
 --- r:cache_stats() -> { hits, misses, entries, evictions, stale, inserts,
--- merged }: the cache's counters (all 0 with `cache = false`). hits and
--- misses count RRset lookups (MX of a domain, A or AAAA of a host), not
--- plans; stale counts expired RRsets used after a failed refresh.
--- merged (lookups that joined one in flight) is 0: this resolver does
--- not merge lookups.
+-- merged }: the cache's counters (all 0 but merged with `cache = false`).
+-- hits and misses count RRset lookups (MX of a domain, A or AAAA of a
+-- host), not plans; stale counts expired RRsets used after a failed
+-- refresh; merged counts lookups that joined an identical one already in
+-- flight (the exchange's, cache on or off).
 function Resolver:cache_stats()
-  check(self)
-  if self._cache then return self._cache:stats() end
-  return { hits = 0, misses = 0, entries = 0, evictions = 0, stale = 0,
-           inserts = 0, merged = 0 }
+  local merged = check(self):stats().merged
+  local st = self._cache and self._cache:stats()
+    or { hits = 0, misses = 0, entries = 0, evictions = 0, stale = 0, inserts = 0 }
+  st.merged = merged
+  return st
 end
 
 --- r:flush([name]) -> n: drops the cached RRsets of name (MX, A, AAAA;
@@ -231,6 +233,12 @@ function Resolver:flush(name)
   if not ok then error(n, 2) end
   return n
 end
+
+--- r:stats() -> the exchange's counters since creation: queries (sent,
+-- retries and TCP included), answers, timeouts, tcp, merged, dropped
+-- (replies refused: wrong ID, question or socket), sockets (UDP sockets
+-- opened), server_failures (a list, one count per nameserver).
+function Resolver:stats() return check(self):stats() end
 
 --- r:closed() -> true once r:close() ran.
 function Resolver:closed()

@@ -10,7 +10,7 @@
 --
 -- A lookup made in a coroutine suspends that coroutine only; the loop
 -- keeps running its other handles. Per resolver in use, one uv poll handle
--- watches the resolver's descriptor and one timer its c-ares timers; they
+-- watches the resolver's descriptor and one timer its query deadlines; they
 -- step the resolver and resume exactly the coroutines whose plans are
 -- ready, and run the callbacks of r:submit(input, callback). Both handles
 -- exist only while some coroutine waits or something is in flight, so
@@ -27,7 +27,7 @@ local function can_yield()
   return co ~= nil and not main
 end
 
--- libuv timers count whole milliseconds: round up, so that a c-ares timer
+-- libuv timers count whole milliseconds: round up, so that a deadline
 -- due in 0.4 ms does not become a busy loop of 0 ms timers.
 local function ms(t)
   if t <= 0 then return 0 end

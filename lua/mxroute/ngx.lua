@@ -1,51 +1,46 @@
 --- mxroute.ngx: mxroute inside OpenResty / nginx, on cosockets.
 --
 -- nginx workers must never block and ngx_lua cannot wait on a foreign file
--- descriptor, so this transport does its own I/O with `ngx.socket.udp` and
--- `ngx.socket.tcp` and drives the same sans-I/O resolution state machine
--- as the c-ares engine (`mxroute.core`: `core.res`, `q:next`,
--- `q:answer`, `q:fail`). Packets are built, checked (DESIGN rule 14) and
--- planned in C; this file reads only what a transport must: the 2-octet
--- ID, the TC bit and the rcode (to move on to the next nameserver after
--- SERVFAIL, NOTIMP or REFUSED), and compares the echoed question bytes.
+-- descriptor, so this transport moves the bytes of the sans-I/O exchange
+-- (`core.xch`: IDs, answer matching, retries, failover, server health,
+-- TCP after TC, socket rotation, the in-flight bound — DESIGN 9) with
+-- `ngx.socket.udp`/`tcp`. It opens, sends, reads and closes what the
+-- exchange asks and tells it what came back; it reads no DNS message.
 --
 --     local mxngx = require "mxroute.ngx"
 --     local r = mxngx.resolver { nameservers = { "127.0.0.1:53" } }
 --     local plan, message, code = r:resolve("user@example.com")
 --     r:close()
 --
--- How the I/O is arranged:
+-- How the I/O is arranged (cosockets live within the Lua handler that
+-- made them; two light threads may not read one cosocket; a UDP cosocket
+-- cannot send or close while a thread reads it: "socket busy"):
 --
--- * A UDP cosocket cannot send while a light thread is blocked reading it
---   (ngx_lua answers "socket busy"), so queries are sent in bursts: every
---   query a resolution wants at one moment (A and AAAA of every MX host
---   right after the MX answer) is sent at once on one idle UDP socket of
---   the nameserver, then one reader light thread receives on that socket
---   and dispatches each reply by query ID to the resolution waiting for it
---   (an `ngx.semaphore` per resolution). The reader ends as soon as every
---   query of its burst is answered or timed out, and the socket goes back
---   to the pool for the next burst, of any light thread of the same
---   request handler. IDs are unique among the queries in flight on a
---   socket and come from the OS (`resty.random` when installed, else
---   /dev/urandom read in blocks).
--- * A reply is taken when its ID is one in flight on that socket and the
---   question it echoes is the one asked (octet comparison, ASCII case
---   folded); anything else is dropped and the wait goes on. A reply too
---   short to hold the question but carrying a known ID is handed to the C
---   checks, which classify it (FORMERR).
--- * A truncated answer (TC) is asked again over TCP (2-octet length
---   framing) in its own light thread.
--- * `timeout` is per try; a query is tried `tries` rounds over the
---   nameserver list, moving to the next nameserver after each timeout,
---   network error, SERVFAIL, NOTIMP or REFUSED (like c-ares, without its
---   doubling of the timeout per round).
---
--- Cosockets live within the Lua handler that creates them, so the sockets
--- of a resolver are kept per request handler (per `ngx.ctx` and phase): a
--- resolver is cheap to create per request, and one created at module level
--- or in init_by_lua may also be shared by requests. Many light threads of
--- one request may use one resolver at once.
+-- * A resolver keeps one session per request handler (per `ngx.ctx` and
+--   phase): one exchange and the cosockets it asked for. So a resolver is
+--   cheap to create per request, and one made at module level or in
+--   init_by_lua is shared by requests, each handler with its own.
+-- * The light threads waiting in resolve/targets drive: they run every
+--   pending `io()` operation, `tick()` when `timeout()` is due, and hand
+--   finished queries to their threads (an `ngx.semaphore` each); then
+--   they sleep on their semaphore until the exchange's next deadline.
+-- * Each cosocket has one reader light thread while replies are expected
+--   on it. A reader only hands bytes to `recv` (errors to `sock_error`),
+--   wakes the threads of finished queries and, when the exchange has I/O
+--   to do, one waiting thread to drive it. It ends when every query sent
+--   on its cosocket was taken, or after a try's timeout.
+-- * One UDP socket of the exchange is carried by one or more cosockets
+--   connected to its server: what the exchange sends on it in one round
+--   goes out as a burst on an idle cosocket (a new one, with a port of its
+--   own, while the others are read), whose reader starts after the burst;
+--   closing the socket closes them all. TCP cosockets are full duplex;
+--   stream bytes go to `recv` as they come (the exchange reassembles).
+-- * Only the thread that spawned a light thread may kill it: a thread
+--   leaving a session with nothing pending (its last resolution, or
+--   `r:close()`) kills the readers it spawned, so that none delays the
+--   end of the request; those of threads that left earlier end alone.
 local core = require "mxroute.core"
+local routes_res = require("mxroute.routes").res
 
 if type(ngx) ~= "table" or type(ngx.socket) ~= "table" then -- luacheck: ignore 113
   error("mxroute.ngx runs inside OpenResty / nginx (ngx_lua); use mxroute elsewhere", 2)
@@ -53,6 +48,7 @@ end
 
 local ngx = ngx -- luacheck: ignore 113
 local semaphore = require "ngx.semaphore"
+local options = require "mxroute.options"
 
 local M = {
   version = core.version,
@@ -62,11 +58,13 @@ local M = {
 local type, error, pairs, ipairs, tostring, pcall =
   type, error, pairs, ipairs, tostring, pcall
 local setmetatable, getmetatable = setmetatable, getmetatable
-local byte, char, sub, lower = string.byte, string.char, string.sub, string.lower
-local floor, ceil = math.floor, math.ceil
+local byte = string.byte
+local ceil, max = math.ceil, math.max
 local udp_socket, tcp_socket = ngx.socket.udp, ngx.socket.tcp
 local spawn, kill = ngx.thread.spawn, ngx.thread.kill
-local now, get_phase = ngx.now, ngx.get_phase
+local running = coroutine.running
+local now, update_time, get_phase = ngx.now, ngx.update_time, ngx.get_phase
+local need_opt = options.need
 
 -- Phases in which cosockets, light threads and semaphores work.
 local IO_PHASES = {
@@ -75,60 +73,9 @@ local IO_PHASES = {
   preread = true,
 }
 
--- Extra seconds a resolution waits for an event beyond the per-try
--- timeout before it treats its overdue queries as lost.
-local GUARD = 1
-
--- Rcodes after which another nameserver is asked (SERVFAIL, NOTIMP,
--- REFUSED).
-local NEXT_SERVER_RCODES = { [2] = true, [4] = true, [5] = true }
-
-local options = require "mxroute.options"
-
-local need_opt = options.need
-
----------------------------------------------------------------------------
--- Query IDs from the OS
-
-local POOL_BYTES = 1024
-local pool, pool_pos, pool_pid = "", 1, nil
-local strong_bytes
-do
-  local ok, random = pcall(require, "resty.random")
-  if ok and type(random) == "table" and type(random.bytes) == "function" then
-    strong_bytes = function(n) return random.bytes(n, true) end
-  end
-end
-
-local function refill()
-  local bytes = strong_bytes and strong_bytes(POOL_BYTES)
-  if type(bytes) ~= "string" or #bytes < POOL_BYTES then
-    local f = io.open("/dev/urandom", "rb")
-    bytes = f and f:read(POOL_BYTES)
-    if f then f:close() end
-  end
-  if type(bytes) ~= "string" or #bytes < 2 then
-    error("mxroute.ngx: no randomness for query IDs (/dev/urandom unreadable)", 0)
-  end
-  pool, pool_pos, pool_pid = bytes, 1, ngx.worker.pid()
-end
-
--- A random 16-bit ID and its two octets. The pool is refilled in each
--- worker process, never shared across a fork.
-local function random_id()
-  if pool_pos + 1 > #pool or pool_pid ~= ngx.worker.pid() then refill() end
-  local hi, lo = byte(pool, pool_pos, pool_pos + 1)
-  pool_pos = pool_pos + 2
-  return hi * 256 + lo, hi, lo
-end
-
--- An ID not in flight in `pending` (keyed by ID).
-local function fresh_id(pending)
-  while true do
-    local id, hi, lo = random_id()
-    if not pending[id] then return id, hi, lo end
-  end
-end
+-- Seconds a waiting thread sleeps when the exchange has no deadline (a
+-- safety net: a pending query has one).
+local IDLE_WAIT = 1
 
 ---------------------------------------------------------------------------
 -- Options
@@ -191,6 +138,232 @@ local function system_nameservers(where)
 end
 
 ---------------------------------------------------------------------------
+-- Sessions: one exchange and its cosockets per request handler
+
+-- Drop the cosocket record c: close it (only its own request may) and
+-- forget it.
+local function drop(c)
+  c.ch.all[c] = nil
+  if c.sock then
+    c.sock:close()
+    c.sock = nil
+  end
+end
+
+-- Wake the threads waiting for finished queries of session s.
+local function dispatch(s)
+  local x = s.xch
+  while true do
+    local q = x:next_done()
+    if not q then return end
+    local w = s.waiters[q]
+    if w and not w.done then
+      w.done = true
+      w.sema:post(1)
+    end
+  end
+end
+
+-- After bytes came in: wake the threads of finished queries, targets
+-- iterators with new targets, and one waiting thread to drive the I/O
+-- the exchange wants now.
+local function wake(s)
+  dispatch(s)
+  local t = s.xch:timeout()
+  if t and t <= 0 then
+    for _, w in pairs(s.waiters) do
+      if not w.done then
+        w.sema:post(1)
+        break
+      end
+    end
+  end
+  for w, q in pairs(s.targets) do
+    if not w.done and q:ready() > w.seen then
+      w.seen = q:ready()
+      w.sema:post(1)
+    end
+  end
+end
+
+-- A cosocket failed: the exchange moves on (next server, next try).
+local function x_error(s, ch, err)
+  if not ch.closed and not s.closed then
+    s.xch:sock_error(ch.n, err == "timeout" and "TIMEOUT" or "NETWORK")
+  end
+end
+
+-- One read on cosocket record c: a datagram, or one DNS message over
+-- TCP (connecting first and sending what waited for the connection),
+-- whose 2-octet length goes to the exchange first.
+local function read_once(s, c, sock)
+  if not c.ch.tcp then return sock:receive() end
+  if not c.connected then
+    local ns = s.ns[c.ch.server]
+    local ok, err = sock:connect(ns.host, ns.port)
+    if not ok then return nil, err end
+    c.connected = true
+    for _, data in ipairs(c.out) do
+      ok, err = sock:send(data)
+      if not ok then return nil, err end
+    end
+    c.out = nil
+  end
+  local head, err = sock:receive(2)
+  if not head then return nil, err end
+  if c.closed or s.closed then return nil, "closed" end
+  s.xch:recv(c.ch.n, head) -- no message yet
+  local len = byte(head, 1) * 256 + byte(head, 2)
+  if len == 0 then return "" end
+  return sock:receive(len)
+end
+
+-- Reader light thread of cosocket record c: hands what arrives to the
+-- exchange until every query sent on c is taken or c.deadline passes.
+local function reader(s, c)
+  local ch, x, sock = c.ch, s.xch, c.sock
+  while c.outstanding > 0 and not (c.closed or s.closed) do
+    update_time()
+    local left = c.deadline - now()
+    if left <= 0 then break end
+    sock:settimeout(ceil(left * 1000))
+    local data, err = read_once(s, c, sock)
+    if c.closed or s.closed then break end
+    if data then
+      if data ~= "" and x:recv(ch.n, data) then c.outstanding = c.outstanding - 1 end
+      wake(s)
+    elseif err ~= "timeout" or (ch.tcp and not c.connected) then
+      c.broken = true
+      x_error(s, ch, err)
+      wake(s)
+      break
+    end
+  end
+  c.reader, c.outstanding = nil, 0
+  s.readers[c] = nil
+  if c.closed or c.broken or ch.closed or s.closed then
+    drop(c)
+  elseif not ch.tcp then
+    local idle = ch.idle
+    idle[#idle + 1] = c
+  end
+end
+
+-- Start the reader of cosocket record c. One that ends before its first
+-- yield (the reply was already there) leaves c.reader nil.
+local SPAWNING = {}
+local function start_reader(s, c)
+  if c.reader or not c.sock then return end
+  s.readers[c] = true
+  c.owner, c.reader = running(), SPAWNING
+  local th = spawn(reader, s, c)
+  if c.reader == SPAWNING then c.reader = th end
+end
+
+-- The exchange's operations. 'started': records whose reader starts
+-- after this round (a UDP cosocket being read cannot send).
+local OPS = {}
+
+function OPS.udp(s, n, server)
+  s.socks[n] = { n = n, server = server, idle = {}, all = {} }
+end
+
+function OPS.tcp(s, n, server)
+  local ch = { n = n, server = server, tcp = true, all = {} }
+  s.socks[n] = ch
+  local c = { ch = ch, sock = tcp_socket(), outstanding = 0, out = {} }
+  ch.all[c], ch.c = true, c
+end
+
+function OPS.send(s, n, _, data, started)
+  local ch = s.socks[n]
+  if not ch then return end
+  update_time()
+  local deadline = now() + s.wait
+  if ch.tcp then -- its reader connects first
+    local c = ch.c
+    if not c.sock then return end
+    c.outstanding, c.deadline = c.outstanding + 1, deadline
+    started[#started + 1] = c
+    if not c.connected then
+      c.out[#c.out + 1] = data
+      return
+    end
+    local ok, err = c.sock:send(data)
+    if not ok then
+      c.broken = true
+      return x_error(s, ch, err)
+    end
+    return
+  end
+  local c = ch.burst
+  if not c then
+    local idle = ch.idle
+    c = idle[#idle]
+    if c then
+      idle[#idle] = nil
+    else
+      local ns = s.ns[ch.server]
+      local sock = udp_socket()
+      local ok, err = sock:setpeername(ns.host, ns.port)
+      if not ok then return x_error(s, ch, err) end
+      c = { ch = ch, sock = sock, outstanding = 0 }
+      ch.all[c] = true
+    end
+    ch.burst = c
+    started[#started + 1] = c
+  end
+  local ok, err = c.sock:send(data)
+  if not ok then
+    c.broken = true
+    return x_error(s, ch, err)
+  end
+  c.outstanding = c.outstanding + 1
+  c.deadline = deadline
+end
+
+function OPS.close(s, n)
+  local ch = s.socks[n]
+  if not ch then return end
+  s.socks[n] = nil
+  ch.closed = true
+  local me = running()
+  for c in pairs(ch.all) do
+    c.closed = true
+    if not c.reader then
+      drop(c)
+    elseif c.owner == me and kill(c.reader) then
+      c.reader = nil
+      s.readers[c] = nil
+      drop(c)
+    end
+  end
+end
+
+-- One driving round: due deadlines, every pending I/O operation, readers
+-- of the cosockets just sent on, finished queries.
+local function drive(s)
+  local x = s.xch
+  local t = x:timeout()
+  if t and t <= 0 then x:tick() end
+  local started = {}
+  while not s.closed do
+    local op, n, server, data = x:io()
+    if not op then break end
+    OPS[op](s, n, server, data, started)
+  end
+  for _, c in ipairs(started) do
+    c.ch.burst = nil
+    if c.broken then
+      if not c.reader then drop(c) end
+    elseif not s.closed then
+      start_reader(s, c)
+    end
+  end
+  if not s.closed then dispatch(s) end
+end
+
+---------------------------------------------------------------------------
 -- The resolver
 
 local Resolver = {}
@@ -221,9 +394,10 @@ end
 --- mxroute.ngx.resolver(opts) -> resolver. The options of
 -- `mxroute.resolver` (DESIGN 3) but `wait`: nameservers (default: the
 -- `nameserver` lines of /etc/resolv.conf, read once per worker), timeout
--- (seconds per try, default 2), tries (default 3), routes (README,
--- "Routing policies") and the planner fields. A bad field raises an error
--- naming it. Creating a resolver does no I/O.
+-- (seconds per try, default 2), tries (default 3), the exchange's
+-- max_inflight, udp_queries, health and dns0x20, routes (README, "Routing
+-- policies"), cache (README, "Cache") and the planner fields. A bad field
+-- raises an error naming it. Creating a resolver does no I/O.
 function M.resolver(opts)
   local where = "mxroute.ngx.resolver"
   opts = need_opt(check_fields(opts, where))
@@ -239,13 +413,22 @@ function M.resolver(opts)
   local o = need_opt(options.planner(opts, where))
   local rt -- DESIGN 7: routes, as mxroute.resolver has them
   if opts.routes ~= nil then rt = need_opt(options.routes(opts.routes, where)) end
+  local names = {}
+  for i, v in ipairs(ns) do names[i] = v.name end
+  local xcfg = { servers = names, timeout = timeout, tries = tries }
+  for k, v in pairs(need_opt(options.exchange(opts, where))) do xcfg[k] = v end
+  -- the exchange's own checks (unroutable nameservers) at creation; each
+  -- request handler makes its exchange when it first resolves (never one
+  -- made here: a resolver of init_by_lua is copied into every worker)
+  local ok, x = pcall(core.xch, xcfg)
+  if not ok then
+    error(where .. ": option 'nameservers': " .. tostring(x):gsub("^mxroute%.xch: servers%[%d+%]: ", ""), 2)
+  end
+  x:close()
   return setmetatable({
-    _routes = rt,
-    _opts = o, _ns = ns, _timeout = timeout, _tries = tries,
+    _opts = o, _ns = ns, _xcfg = xcfg, _routes = rt,
     _cache = worker_cache(cache, ns), -- DESIGN 8: one per worker and settings
-    _attempts = tries * #ns, -- tries rounds over the nameserver list
-    _jobs = {},              -- resolutions in progress
-    _pools = setmetatable({}, WEAK_KEYS), -- ngx.ctx -> phase -> socket pool
+    _sessions = setmetatable({}, WEAK_KEYS), -- ngx.ctx -> phase -> session
     _closed = false,
   }, Resolver)
 end
@@ -269,375 +452,78 @@ local function io_phase(where, level)
   return phase
 end
 
--- The socket pool of the current request handler.
-local function current_pool(self, phase)
+-- What identifies the current request handler (with the phase).
+local function handler(self)
   local ok, ctx = pcall(function() return ngx.ctx end)
-  local key = ok and type(ctx) == "table" and ctx or self
-  local by_phase = self._pools[key]
+  return ok and type(ctx) == "table" and ctx or self
+end
+
+-- The session of the current request handler (made on first use).
+local function session(self, phase)
+  local key = handler(self)
+  local by_phase = self._sessions[key]
   if not by_phase then
     by_phase = {}
-    self._pools[key] = by_phase
+    self._sessions[key] = by_phase
   end
-  local p = by_phase[phase]
-  if not p then
-    p = { idle = {}, busy = {}, closed = false }
-    by_phase[phase] = p
+  local s = by_phase[phase]
+  if not s then
+    s = {
+      xch = core.xch(self._xcfg), ns = self._ns, wait = self._xcfg.timeout,
+      socks = {},   -- exchange socket number -> channel
+      readers = {}, -- cosocket records being read
+      waiters = {}, -- query -> { sema, done, seen (targets) }
+      targets = {}, -- waiter of a targets iteration -> its query
+      closed = false,
+    }
+    by_phase[phase] = s
   end
-  return p
-end
-
----------------------------------------------------------------------------
--- Wire helpers (only what a transport must read)
-
--- Length of the question section of query `pkt` as the C code builds it:
--- after the 12-octet header, one uncompressed name, type and class.
-local function question_length(pkt)
-  local i = 13
-  while true do
-    local n = byte(pkt, i)
-    if not n then return #pkt - 12 end
-    if n == 0 then return i - 12 + 4 end
-    i = i + 1 + n
-  end
-end
-
--- Does `data` echo the question `qsec` (lower case): QDCOUNT 1 and the
--- same octets? Like c-ares, a reply to another question is not ours. A
--- reply too short to hold the question is left to the C checks.
-local function same_question(data, qsec)
-  local n = #qsec
-  if #data < 12 + n then return true end
-  local hi, lo = byte(data, 5, 6)
-  return hi == 0 and lo == 1 and lower(sub(data, 13, 12 + n)) == qsec
-end
-
-local function truncated(data)
-  local flags = byte(data, 3)
-  return flags ~= nil and floor(flags / 2) % 2 == 1
-end
-
-local function rcode(data)
-  local b = byte(data, 4)
-  return b and b % 16
-end
-
----------------------------------------------------------------------------
--- Events: what the I/O threads tell the waiting resolution
-
--- Queue an outcome for query state `st` (attempt `attempt`) and wake the
--- resolution.
-local function deliver(st, attempt, kind, data)
-  local job = st.job
-  if job.closed then return end
-  local events = job.events
-  events[#events + 1] = { st = st, attempt = attempt, kind = kind, data = data }
-  job.sema:post(1)
-end
-
----------------------------------------------------------------------------
--- UDP: sockets, bursts, readers
-
--- Back to the idle list once its burst is over (or closed if broken).
-local function release(s)
-  local p = s.pool
-  p.busy[s] = nil
-  if s.broken or p.closed then
-    s.sock:close()
-    return
-  end
-  local idle = p.idle[s.server]
-  idle[#idle + 1] = s
-end
-
-local function acquire(self, p, server)
-  local idle = p.idle[server]
-  if not idle then
-    idle = {}
-    p.idle[server] = idle
-  end
-  local s = idle[#idle]
-  if s then
-    idle[#idle] = nil
-  else
-    local ns = self._ns[server]
-    local sock = udp_socket()
-    local ok, err = sock:setpeername(ns.host, ns.port)
-    if not ok then return nil, err end
-    s = { sock = sock, server = server, pool = p, pending = {}, count = 0 }
-  end
-  p.busy[s] = true
   return s
 end
 
--- The one light thread reading socket `s` while its burst is in flight:
--- replies go to their resolutions by ID; at the deadline the rest time
--- out; then the socket is released.
-local function reader(s)
-  local sock, pending = s.sock, s.pending
-  while s.count > 0 do
-    local left = s.deadline - now()
-    local data, err
-    if left > 0 then
-      sock:settimeout(ceil(left * 1000))
-      data, err = sock:receive()
-    else
-      err = "timeout"
-    end
-    if data then
-      local id = #data >= 2 and byte(data, 1) * 256 + byte(data, 2)
-      local e = id and pending[id]
-      if e and same_question(data, e.st.qsec) then
-        pending[id] = nil
-        s.count = s.count - 1
-        deliver(e.st, e.attempt, "udp", data)
+-- Close session s: its queries end CANCELLED, their threads wake, the
+-- cosockets of the current handler that nobody reads are closed.
+local function close_session(s, mine)
+  if s.closed then return end
+  s.closed = true
+  for _, w in pairs(s.waiters) do
+    w.done = true
+    w.sema:post(1)
+  end
+  s.xch:close()
+  if mine then
+    for _, ch in pairs(s.socks) do
+      ch.closed = true
+      for c in pairs(ch.all) do
+        if not c.reader then drop(c) end
       end
-    else
-      local kind = err == "timeout" and "timeout" or "network"
-      if kind == "network" then s.broken = true end
-      for id, e in pairs(pending) do
-        pending[id] = nil
-        deliver(e.st, e.attempt, kind, err)
-      end
-      s.count = 0
-    end
-  end
-  s.reader = nil
-  release(s)
-end
-
--- Send every query state of `list` to nameserver `server` on one socket
--- now, then start its reader.
-local function send_burst(self, job, server, list)
-  local deadline = now() + self._timeout
-  local s, err = acquire(self, job.pool, server)
-  for _, st in ipairs(list) do
-    st.deadline, st.server = deadline, server
-  end
-  if not s then
-    for _, st in ipairs(list) do deliver(st, st.attempt, "network", err) end
-    return
-  end
-  local pending, sock = s.pending, s.sock
-  for _, st in ipairs(list) do
-    local id, hi, lo = fresh_id(pending)
-    local ok, serr = sock:send(char(hi, lo) .. st.body)
-    if ok then
-      pending[id] = { st = st, attempt = st.attempt }
-      s.count = s.count + 1
-    else
-      s.broken = true
-      deliver(st, st.attempt, "network", serr)
-    end
-  end
-  if s.count > 0 then
-    s.deadline = deadline
-    s.reader = spawn(reader, s)
-    job.bursts[#job.bursts + 1] = s
-  else
-    release(s)
-  end
-end
-
----------------------------------------------------------------------------
--- TCP, after a truncated UDP answer
-
--- One exchange over TCP with nameserver `ns` within `deadline`: the reply
--- to `st` (same ID and question), or nil and an error ("timeout", ...).
-local function tcp_exchange(ns, st, deadline)
-  local sock = tcp_socket()
-  -- arm the socket for what is left of the try
-  local function arm()
-    local left = deadline - now()
-    if left <= 0 then return false end
-    sock:settimeout(ceil(left * 1000))
-    return true
-  end
-  local function fail(err)
-    sock:close()
-    return nil, err
-  end
-  arm()
-  local ok, err = sock:connect(ns.host, ns.port)
-  if not ok then return fail(err) end
-  local _, hi, lo = random_id()
-  local msg = char(hi, lo) .. st.body
-  if not arm() then return fail("timeout") end
-  ok, err = sock:send(char(floor(#msg / 256), #msg % 256) .. msg)
-  if not ok then return fail(err) end
-  while true do
-    if not arm() then return fail("timeout") end
-    local head, herr = sock:receive(2)
-    if not head then return fail(herr) end
-    local len, data = byte(head, 1) * 256 + byte(head, 2), ""
-    if len > 0 then
-      if not arm() then return fail("timeout") end
-      local derr
-      data, derr = sock:receive(len)
-      if not data then return fail(derr) end
-    end
-    -- RFC 7766 7: replies are matched by ID (and here also question)
-    if #data >= 2 and byte(data, 1) == hi and byte(data, 2) == lo
-        and same_question(data, st.qsec) then
-      sock:close()
-      return data
     end
   end
 end
 
--- The light thread asking again over TCP after a truncated answer; `t`
--- records that it is over.
-local function tcp_query(self, st, attempt, server, t)
-  local deadline = now() + self._timeout
-  st.deadline = deadline
-  local data, err = tcp_exchange(self._ns[server], st, deadline)
-  t.done = true
-  if data then return deliver(st, attempt, "tcp", data) end
-  deliver(st, attempt, err == "timeout" and "timeout" or "network", err)
-end
-
----------------------------------------------------------------------------
--- Driving one resolution
-
-local function server_of(self, attempt)
-  return (attempt - 1) % #self._ns + 1
-end
-
--- Send what the state machine asks now, plus due retries, one burst per
--- nameserver.
-local function flush(self, job)
-  local q, bursts = job.q, {}
-  local function add(st)
-    local server = server_of(self, st.attempt)
-    local list = bursts[server]
-    if not list then
-      list = {}
-      bursts[server] = list
-    end
-    list[#list + 1] = st
+-- The thread of waiter w leaves session s (its query q done, removed or
+-- failed). With nothing left pending, it stops the readers it spawned.
+local function leave(s, q, w)
+  s.waiters[q], s.targets[w] = nil, nil
+  if not s.closed then
+    if not w.done then s.xch:remove(q) end -- else next_done detached it
+    if s.xch:pending() > 0 then return end
   end
-  local retry = job.retry
-  if retry[1] then
-    job.retry = {}
-    for _, st in ipairs(retry) do add(st) end
-  end
-  while true do
-    local slot, name, qtype = q:next()
-    if not slot then break end
-    local pkt, _, code = core.packet(name, qtype, 0)
-    if not pkt then
-      q:fail(slot, code or "FORMERR")
-    else
-      local st = {
-        slot = slot, job = job, attempt = 1, body = sub(pkt, 3),
-        qsec = lower(sub(pkt, 13, 12 + question_length(pkt))),
-      }
-      job.slots[slot] = st
-      add(st)
-    end
-  end
-  for server, list in pairs(bursts) do send_burst(self, job, server, list) end
-end
-
-local function settle(job, st)
-  st.settled = true
-  job.slots[st.slot] = nil
-end
-
-local function retry_later(job, st)
-  st.attempt = st.attempt + 1
-  local retry = job.retry
-  retry[#retry + 1] = st
-end
-
--- Act on one I/O outcome: feed the state machine, retry, or go to TCP.
-local function handle(self, job, ev)
-  local st, q = ev.st, job.q
-  if st.settled or ev.attempt ~= st.attempt then return end -- stale
-  local more = st.attempt < self._attempts
-  if ev.kind == "udp" or ev.kind == "tcp" then
-    local data = ev.data
-    if ev.kind == "udp" and truncated(data) then
-      local t = { done = false }
-      t.thread = spawn(tcp_query, self, st, st.attempt, st.server, t)
-      job.tcp[#job.tcp + 1] = t
-      return
-    end
-    if more and #self._ns > 1 and NEXT_SERVER_RCODES[rcode(data)] then
-      st.fallback = data
-      return retry_later(job, st)
-    end
-    settle(job, st)
-    return q:answer(st.slot, data)
-  end
-  if more then return retry_later(job, st) end
-  settle(job, st)
-  if st.fallback then return q:answer(st.slot, st.fallback) end
-  return q:fail(st.slot, ev.kind == "timeout" and "TIMEOUT" or "NETWORK")
-end
-
--- Overdue queries whose outcome never came (a reader killed from
--- outside): treat them as timed out.
-local function expire_overdue(job)
-  local t, any = now(), false
-  for _, st in pairs(job.slots) do
-    any = true
-    if st.deadline and t >= st.deadline then
-      deliver(st, st.attempt, "timeout", "lost")
-    end
-  end
-  if not any and not job.retry[1] then
-    error("mxroute.ngx: internal error: resolution waits with nothing in flight", 0)
-  end
-end
-
--- One round: send, wait for at least one outcome, act on every outcome
--- that has come.
-local function pump(self, job)
-  local q = job.q
-  flush(self, job)
-  while not job.events[1] do
-    if q:done() then return end
-    local ok, err = job.sema:wait(self._timeout + GUARD)
-    if q:done() then return end
-    if not ok and not job.events[1] then
-      if err ~= "timeout" then
-        error("mxroute.ngx: waiting failed: " .. tostring(err), 0)
-      end
-      expire_overdue(job)
-    end
-  end
-  local events = job.events
-  job.events = {}
-  for _, ev in ipairs(events) do
-    if q:done() then return end
-    handle(self, job, ev)
-  end
-end
-
--- The resolution is over (done, cancelled or failed): stop the I/O
--- threads it left (only the light thread that started them can), so that
--- nothing outlives it and delays the end of the request. Idempotent; a
--- call from another light thread leaves the threads to the next call
--- from the one that started them.
-local function finish(self, job)
-  self._jobs[job] = nil
-  job.closed = true
-  for _, t in ipairs(job.tcp) do
-    if not t.done and t.thread and kill(t.thread) then t.done = true end
-  end
-  for _, s in ipairs(job.bursts) do
-    if s.reader and kill(s.reader) then
-      s.reader = nil
-      s.broken = true
-      s.pool.busy[s] = nil
-      s.sock:close()
+  local me = running()
+  for c in pairs(s.readers) do
+    if c.owner == me and c.reader and kill(c.reader) then
+      c.reader = nil
+      s.readers[c] = nil
+      c.closed = true
+      drop(c)
     end
   end
 end
 
--- A resolution of `input` on this resolver, ready to be driven; call:
--- the options routing rules see (mxroute.routes builds the resolution).
-local function start(self, input, where, call)
+-- A resolution of `input` on this resolver: the query, and when it needs
+-- I/O its session and waiter; call: the options routing rules see
+-- (mxroute.routes builds the resolution).
+local function start(self, input, where, targets, call)
   check(self, where)
   local phase = io_phase(where, 4)
   if type(input) ~= "string" then
@@ -645,40 +531,44 @@ local function start(self, input, where, call)
   end
   local c, why = options.call(call, "mxroute.ngx: " .. where)
   if not c then error(why, 3) end
-  local job = {
-    q = require("mxroute.routes").res(input, self._opts, self._routes, c, self._cache),
-    events = {}, slots = {}, retry = {},
-    bursts = {}, -- UDP sockets it sent on (their readers)
-    tcp = {},    -- its TCP light threads
-  }
-  if not job.q:done() then
-    job.sema = semaphore.new(0)
-    job.pool = current_pool(self, phase)
-    self._jobs[job] = true
+  local q = routes_res(input, self._opts, self._routes, c, self._cache)
+  if q:done() then return q end
+  local s = session(self, phase)
+  local w = { sema = semaphore.new(0), done = false }
+  if targets then
+    w.seen = 0
+    s.targets[w] = q
   end
-  return job
+  s.waiters[q] = w
+  s.xch:add(q)
+  return q, s, w
 end
 
--- Drive until done; on an error, cancel and re-raise.
-local function drive(self, job)
-  local q = job.q
-  local ok, err = pcall(function()
-    while not q:done() do pump(self, job) end
-  end)
-  finish(self, job)
-  if not ok then
-    if not q:done() then q:cancel() end
-    error(err, 0)
+-- One round for waiter w: drive, then sleep until woken or the next
+-- deadline.
+local function step(s, w)
+  drive(s)
+  if w.done then return end
+  local t = s.xch:timeout()
+  local ok, err = w.sema:wait(t and max(t, 0.001) or IDLE_WAIT)
+  if not ok and err ~= "timeout" then
+    error("mxroute.ngx: waiting failed: " .. tostring(err), 0)
   end
 end
 
---- r:resolve(input) -> plan | nil, message, code, info. The results of
+--- r:resolve(input [, call]) -> plan | nil, message, code, info. The results of
 -- `mxroute` (DESIGN 2); waits on cosockets, suspending only the calling
 -- light thread.
 function Resolver:resolve(input, call)
-  local job = start(self, input, "resolve", call)
-  drive(self, job)
-  return job.q:result()
+  local q, s, w = start(self, input, "resolve", nil, call)
+  if s then
+    local ok, err = pcall(function()
+      while not w.done do step(s, w) end
+    end)
+    leave(s, q, w)
+    if not ok then error(err, 0) end
+  end
+  return q:result()
 end
 
 local Targets = {}
@@ -689,13 +579,16 @@ function Targets:close()
   if not self.finished then
     self.finished = true
     self.closed = true
-    self.query:cancel()
-    finish(self._resolver, self._job)
+    if self._s then
+      leave(self._s, self.query, self._w)
+    else
+      self.query:cancel()
+    end
   end
 end
 Targets.__close = Targets.close
 
---- r:targets(input) -> iterator, state, nil, state. Yields targets in
+--- r:targets(input [, call]) -> iterator, state, nil, state. Yields targets in
 -- delivery order as soon as their preference level is final. The same
 -- contract as mxroute's: on failure the loop ends, state.message,
 -- state.code and state.info tell why and the last call returns nil,
@@ -703,34 +596,32 @@ Targets.__close = Targets.close
 -- closed early. Call state:close() when leaving the loop early (LuaJIT
 -- has no to-be-closed variables).
 function Resolver:targets(input, call)
-  local job = start(self, input, "targets", call)
-  local q = job.q
-  local st = setmetatable({ query = q, n = 0, finished = false,
-                            _resolver = self, _job = job }, Targets)
-  local function iter(s)
-    if s.finished then return nil end
-    local i = s.n + 1
+  local q, s, w = start(self, input, "targets", true, call)
+  local st = setmetatable({ query = q, n = 0, finished = false, _s = s, _w = w }, Targets)
+  local function iter(t)
+    if t.finished then return nil end
+    local i = t.n + 1
     while true do
       if q:ready() >= i then
-        s.n = i
+        t.n = i
         return q:target(i)
       end
-      if q:done() then
-        s.finished = true
-        finish(self, job)
+      if not s or w.done then
+        t.finished = true
+        if s then leave(s, q, w) end
         local plan, msg, code, info = q:result()
-        s.plan = plan
+        t.plan = plan
         if not plan then
-          s.message, s.code, s.info = msg, code, info
+          t.message, t.code, t.info = msg, code, info
           return nil, msg, code
         end
         return nil
       end
-      local ok, err = pcall(pump, self, job)
+      w.seen = q:ready()
+      local ok, err = pcall(step, s, w)
       if not ok then
-        s.finished = true
-        finish(self, job)
-        if not q:done() then q:cancel() end
+        t.finished = true
+        leave(s, q, w)
         error(err, 0)
       end
     end
@@ -738,32 +629,18 @@ function Resolver:targets(input, call)
   return iter, st, nil, st
 end
 
---- r:close() cancels every resolution in progress (CANCELLED): each one
--- stops its reader and TCP light threads (from the light thread that
--- drives it), and the idle sockets of the current request handler are
--- closed. nginx closes every cosocket at the end of its handler anyway.
--- Idempotent.
+--- r:close() cancels every resolution in progress (CANCELLED): their
+-- threads wake and stop the reader threads they started; the cosockets
+-- of the current request handler are closed. nginx closes every cosocket
+-- at the end of its handler anyway. Idempotent.
 function Resolver:close()
   if getmetatable(self) ~= Resolver then error("mxroute.ngx: close: expected a resolver", 2) end
   if self._closed then return end
   self._closed = true
-  local jobs = {}
-  for job in pairs(self._jobs) do jobs[#jobs + 1] = job end
-  for _, job in ipairs(jobs) do
-    job.q:cancel()
-    finish(self, job)
-    job.sema:post(1) -- wake its waiting light thread
-  end
-  for _, by_phase in pairs(self._pools) do
-    for _, p in pairs(by_phase) do p.closed = true end
-  end
-  local phase = get_phase()
-  if not IO_PHASES[phase] then return end
-  local p = current_pool(self, phase)
-  for _, idle in pairs(p.idle) do
-    for i = #idle, 1, -1 do
-      idle[i].sock:close()
-      idle[i] = nil
+  local phase, key = get_phase(), handler(self)
+  for k, by_phase in pairs(self._sessions) do
+    for p, s in pairs(by_phase) do
+      close_session(s, k == key and p == phase and IO_PHASES[phase])
     end
   end
 end
@@ -789,6 +666,23 @@ function Resolver:flush(name)
   local ok, n = pcall(self._cache.flush, self._cache, name)
   if not ok then error(n, 2) end
   return n
+end
+
+--- r:stats() -> the counters of the current request handler's exchange
+-- (as mxroute's r:stats(): queries, answers, timeouts, tcp, merged,
+-- dropped, sockets, server_failures); all 0 before it resolved. Its
+-- `sockets` counts the exchange's UDP sockets: each may have been carried
+-- by several cosockets.
+function Resolver:stats()
+  check(self, "stats")
+  local by_phase = self._sessions[handler(self)]
+  local s = by_phase and by_phase[get_phase()]
+  -- none made here: in init_by_lua it would be copied into every worker
+  if s then return s.xch:stats() end
+  local out = { queries = 0, answers = 0, timeouts = 0, tcp = 0, merged = 0,
+                dropped = 0, sockets = 0, server_failures = {} }
+  for i = 1, #self._ns do out.server_failures[i] = 0 end
+  return out
 end
 
 --- r:nameservers() -> list of "IP:PORT" in the order they are asked.

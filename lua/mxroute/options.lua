@@ -27,8 +27,10 @@ M.PLAN_FIELDS = {
 }
 
 --- Fields of every resolver (transport settings).
-M.RESOLVER_FIELDS = { nameservers = true, timeout = true, tries = true,
-                      cache = true }
+M.RESOLVER_FIELDS = {
+  nameservers = true, timeout = true, tries = true, cache = true,
+  max_inflight = true, udp_queries = true, health = true, dns0x20 = true,
+}
 M.RESOLVER_FIELDS.routes = true -- DESIGN 7, checked by M.routes
 
 --- fields(opts, where, allowed, also) -> opts (a table) | nil, message.
@@ -165,6 +167,48 @@ function M.cache(v, where)
   if out.min_ttl and out.min_ttl > (out.max_ttl or DEFAULT_MAX_TTL) then
     return nil, ("%s: option 'cache.min_ttl': more than max_ttl (%d)")
       :format(where, out.max_ttl or DEFAULT_MAX_TTL)
+  end
+  return out
+end
+
+local function integer(n, lo, hi)
+  return type(n) == "number" and n == floor(n) and n >= lo and n <= hi
+end
+
+--- exchange(opts, where) -> { max_inflight, udp_queries, health, dns0x20 }
+-- (the fields given) | nil, message. The exchange's options (DESIGN 9):
+-- queries in flight (1..65536), queries per UDP socket (1..65535),
+-- seconds a failed server is asked last (more than 0, at most 86400),
+-- DNS 0x20 (a boolean).
+function M.exchange(opts, where)
+  local out = {}
+  local v = opts.max_inflight
+  if v ~= nil then
+    if not integer(v, 1, 65536) then
+      return nil, where .. ": option 'max_inflight': expected an integer 1..65536"
+    end
+    out.max_inflight = v
+  end
+  v = opts.udp_queries
+  if v ~= nil then
+    if not integer(v, 1, 65535) then
+      return nil, where .. ": option 'udp_queries': expected an integer 1..65535"
+    end
+    out.udp_queries = v
+  end
+  v = opts.health
+  if v ~= nil then
+    if type(v) ~= "number" or v ~= v or v <= 0 or v > 86400 then
+      return nil, where .. ": option 'health': expected seconds, more than 0 and at most 86400"
+    end
+    out.health = v
+  end
+  v = opts.dns0x20
+  if v ~= nil then
+    if type(v) ~= "boolean" then
+      return nil, where .. ": option 'dns0x20': expected a boolean"
+    end
+    out.dns0x20 = v
   end
   return out
 end

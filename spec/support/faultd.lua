@@ -488,7 +488,8 @@ local function handle(msg, chan)
   local action = action_of(b, words)
   log_event(
     "proto", chan.proto, "id", h.id, "name", name, "type", tname, "action", action,
-    "n", n, "edns", edns ~= nil, "rcode", rcode, "delay", b.delay, "error", raw_error
+    "n", n, "edns", edns ~= nil, "rcode", rcode, "delay", b.delay, "error", raw_error,
+    "sport", chan.sport
   )
   for _, s in ipairs(sends) do
     later(s.at, function()
@@ -519,7 +520,7 @@ local udp, tcp
 local function on_udp(err, data, addr)
   if err or not data or not addr then return end
   handle(data, {
-    proto = "udp",
+    proto = "udp", sport = addr.port,
     send = function(bytes)
       local ok = udp:try_send(bytes, addr.ip, addr.port)
       if not ok then ok = udp:send(bytes, addr.ip, addr.port, function() end) end
