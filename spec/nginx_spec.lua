@@ -113,6 +113,31 @@ function M.targets()
           last_code = last[3] }
 end
 
+-- light threads busy between two targets (as with an SMTP attempt) and
+-- one that resolves, on ONE resolver: the order things happened in
+function M.busy()
+  local args = ngx.req.get_uri_args()
+  local r = mxngx.resolver(opts(args))
+  local events, threads = {}, {}
+  for i = 1, 5 do
+    threads[i] = ngx.thread.spawn(function()
+      local iter, st = r:targets("early.test")
+      iter(st)
+      ngx.sleep(0.8) -- b.early.test answers at 1 s: its query is still on
+      events[#events + 1] = "slept"
+      st:close()
+    end)
+  end
+  threads[6] = ngx.thread.spawn(function()
+    ngx.sleep(0.1) -- the others are busy by now
+    local p = r:resolve("ok.test") -- not in the assignment: its index would be taken first
+    events[#events + 1] = p and "resolved" or "failed"
+  end)
+  for _, th in ipairs(threads) do ngx.thread.wait(th) end
+  r:close()
+  reply(events)
+end
+
 -- close the resolver while another light thread waits on it
 function M.close()
   local args = ngx.req.get_uri_args()
@@ -228,6 +253,7 @@ local SERVER_CONF = [[
         location = /parallel { content_by_lua_block { require("mxtest").parallel() } }
         location = /targets { content_by_lua_block { require("mxtest").targets() } }
         location = /close { content_by_lua_block { require("mxtest").close() } }
+        location = /busy { content_by_lua_block { require("mxtest").busy() } }
         location = /timer { content_by_lua_block { require("mxtest").timer() } }
         location = /access {
             access_by_lua_block { require("mxtest").access() }
@@ -674,6 +700,11 @@ describe("mxroute.ngx in nginx", function()
       -- the backup host was asked, but its (delayed) answer had not come
       assert.is_true(#f.queries("b.early.test") >= 1)
       assert.equal(0, #f.replies("b.early.test"))
+    end)
+
+    it("does not wait for a loop busy between two targets to drive another resolution", function()
+      local out = get_json("/busy", { ns = f.addr, timeout = 3 })
+      assert.same({ "resolved", "slept", "slept", "slept", "slept", "slept" }, out)
     end)
 
     it("ends with the failure in state.code and state.message", function()

@@ -150,7 +150,17 @@ local function drop(c)
   end
 end
 
--- Wake the threads waiting for finished queries of session s.
+-- Post the semaphore of waiter w if its thread waits on it (a thread
+-- elsewhere, e.g. a targets loop between two targets, finds w.done or
+-- the new targets when it comes back; no count is left behind).
+local function post(w)
+  if w.waiting then
+    w.waiting = false
+    w.sema:post(1)
+  end
+end
+
+-- Mark the finished queries of session s and wake their threads.
 local function dispatch(s)
   local x = s.xch
   while true do
@@ -159,7 +169,7 @@ local function dispatch(s)
     local w = s.waiters[q]
     if w and not w.done then
       w.done = true
-      w.sema:post(1)
+      post(w)
     end
   end
 end
@@ -172,8 +182,8 @@ local function wake(s)
   local t = s.xch:timeout()
   if t and t <= 0 then
     for _, w in pairs(s.waiters) do
-      if not w.done then
-        w.sema:post(1)
+      if w.waiting and not w.done then
+        post(w)
         break
       end
     end
@@ -181,7 +191,7 @@ local function wake(s)
   for w, q in pairs(s.targets) do
     if not w.done and q:ready() > w.seen then
       w.seen = q:ready()
-      w.sema:post(1)
+      post(w)
     end
   end
 end
@@ -343,6 +353,7 @@ end
 -- One driving round: due deadlines, every pending I/O operation, readers
 -- of the cosockets just sent on, finished queries.
 local function drive(s)
+  if s.closed then return end
   local x = s.xch
   local t = x:timeout()
   if t and t <= 0 then x:tick() end
@@ -488,7 +499,7 @@ local function close_session(s, mine)
   s.closed = true
   for _, w in pairs(s.waiters) do
     w.done = true
-    w.sema:post(1)
+    post(w)
   end
   s.xch:close()
   if mine then
@@ -544,16 +555,20 @@ local function start(self, input, where, targets, call)
   return q, s, w
 end
 
--- One round for waiter w: drive, then sleep until woken or the next
--- deadline.
+-- One round for waiter w: drive, sleep until woken or the next
+-- deadline, and drive again: a thread woken to drive (by a reader, for
+-- another query) drives before its own loop may return to its caller.
 local function step(s, w)
   drive(s)
   if w.done then return end
   local t = s.xch:timeout()
+  w.waiting = true
   local ok, err = w.sema:wait(t and max(t, 0.001) or IDLE_WAIT)
+  w.waiting = false
   if not ok and err ~= "timeout" then
     error("mxroute.ngx: waiting failed: " .. tostring(err), 0)
   end
+  drive(s)
 end
 
 --- r:resolve(input [, call]) -> plan | nil, message, code, info. The results of
