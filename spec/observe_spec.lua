@@ -152,6 +152,7 @@ describe("on_query", function()
       r:step(r:timeout())
       in_step = false
     end
+    for _, q in ipairs(qs) do assert.is_true(q:done()) end
     assert.equal(#f.queries() - before, #events)
     assert.equal(r:stats().queries, #events)
     local seen = {}
