@@ -491,6 +491,7 @@ mxr_status mxr_engine_new(const mxr_engine_config *cfg, mxr_engine **out,
   xc.udp_queries = cfg->udp_queries;
   xc.health = cfg->health;
   xc.case_randomize = cfg->case_randomize;
+  xc.trace = cfg->trace;
   st = mxr_xch_new(&xc, &e->x, err, errlen);
   if (st != MXR_OK)
     goto fail;
@@ -627,4 +628,14 @@ uint64_t mxr_engine_server_failures(const mxr_engine *e, unsigned server)
 size_t mxr_engine_server_count(const mxr_engine *e)
 {
   return mxr_xch_server_count(e->x);
+}
+
+const mxr_server *mxr_engine_server(const mxr_engine *e, unsigned server)
+{
+  return mxr_xch_server(e->x, server);
+}
+
+int mxr_engine_next_event(mxr_engine *e, mxr_xch_event *out)
+{
+  return mxr_xch_next_event(e->x, out);
 }

@@ -1333,6 +1333,13 @@ uint64_t mxr_xch_server_failures(const mxr_xch *x, unsigned server)
 
 size_t mxr_xch_server_count(const mxr_xch *x) { return x ? x->nservers : 0; }
 
+const mxr_server *mxr_xch_server(const mxr_xch *x, unsigned server)
+{
+  if (!x || server >= x->nservers)
+    return NULL;
+  return &x->servers[server].addr;
+}
+
 int mxr_xch_next_event(mxr_xch *x, mxr_xch_event *out)
 {
   if (!x || !out || x->elen == 0)

@@ -756,6 +756,34 @@ static int res_result(lua_State *L)
   return mxr_lua_push_res_result(L, r->res);
 }
 
+/* q:class() -> "ok" | "permanent" | "temporary" | "loop" | "invalid" of
+ * a done query's final result (as q:result() reports it; r:stats()
+ * counts plans with it, without building the plan). */
+static int res_class(lua_State *L)
+{
+  lres *r = luaL_checkudata(L, 1, RES_MT);
+  mxr_status st = MXR_ECANCELLED;
+  mxr_result out;
+  if (r->res) {
+    if (!mxr_res_done(r->res))
+      return luaL_error(L, "mxroute: query is not done");
+    if (mxr_lua_final_result(L, 1, r)) {
+      const char *code;
+      lua_rawgeti(L, -1, 1);
+      lua_rawgeti(L, -2, 3);
+      code = lua_tostring(L, -1);
+      if (!lua_isnil(L, -2))
+        st = MXR_OK;
+      else if (!code || mxr_status_from_name(code, &st) != MXR_OK)
+        st = MXR_EHOOK;
+      lua_pop(L, 3);
+    } else if (mxr_res_result(r->res, &out) == MXR_OK)
+      st = out.status;
+  }
+  lua_pushstring(L, mxr_class_name(mxr_status_class(st)));
+  return 1;
+}
+
 static int res_ready(lua_State *L)
 {
   lres *r = mxr_lua_check_res(L, 1);
@@ -915,6 +943,8 @@ static int l_engine(lua_State *L)
   cfg.health = (double)luaL_optnumber(L, -1, 0);
   lua_getfield(L, 1, "dns0x20");
   cfg.case_randomize = lua_toboolean(L, -1);
+  lua_getfield(L, 1, "trace");
+  cfg.trace = lua_toboolean(L, -1);
   e = mxr_newud(L, sizeof *e);
   e->e = NULL;
   luaL_setmetatable(L, ENG_MT);
@@ -983,6 +1013,62 @@ static int engine_stats(lua_State *L)
     lua_rawseti(L, -2, (int)i + 1);
   }
   lua_setfield(L, -2, "server_failures");
+  return 1;
+}
+
+/* Names of the rcodes a reply can carry (RFC 1035 4.1.1, RFC 6895 2.3). */
+static const char *rcode_name(int rcode, char *buf, size_t len)
+{
+  static const char *const names[] = {"NOERROR", "FORMERR", "SERVFAIL",
+                                      "NXDOMAIN", "NOTIMP", "REFUSED"};
+  if (rcode >= 0 && rcode < (int)(sizeof names / sizeof names[0]))
+    return names[rcode];
+  snprintf(buf, len, "RCODE%d", rcode);
+  return buf;
+}
+
+void mxr_lua_push_event(lua_State *L, const mxr_xch_event *ev,
+                        const mxr_server *sv)
+{
+  char buf[MXR_SERVER_BUF];
+  lua_createtable(L, 0, 7);
+  lua_pushstring(L, ev->name);
+  lua_setfield(L, -2, "name");
+  if (ev->type == MXR_TYPE_MX)
+    lua_pushliteral(L, "MX");
+  else if (ev->type == MXR_TYPE_AAAA)
+    lua_pushliteral(L, "AAAA");
+  else if (ev->type == MXR_TYPE_A)
+    lua_pushliteral(L, "A");
+  else
+    lua_pushfstring(L, "TYPE%d", (int)ev->type);
+  lua_setfield(L, -2, "type");
+  if (sv) {
+    mxr_server_format(sv, buf);
+    lua_pushstring(L, buf);
+    lua_setfield(L, -2, "server");
+  }
+  lua_pushboolean(L, ev->tcp);
+  lua_setfield(L, -2, "tcp");
+  lua_pushstring(L, mxr_status_name(ev->status));
+  lua_setfield(L, -2, "status");
+  if (ev->rcode >= 0) {
+    lua_pushstring(L, rcode_name(ev->rcode, buf, sizeof buf));
+    lua_setfield(L, -2, "rcode");
+  }
+  lua_pushnumber(L, (lua_Number)ev->rtt);
+  lua_setfield(L, -2, "rtt");
+}
+
+/* e:next_event() -> the next traced query event (core.engine{trace =
+ * true}), or nil. */
+static int engine_next_event(lua_State *L)
+{
+  lengine *e = check_engine(L, 1);
+  mxr_xch_event ev;
+  if (!mxr_engine_next_event(e->e, &ev))
+    return 0;
+  mxr_lua_push_event(L, &ev, mxr_engine_server(e->e, ev.server));
   return 1;
 }
 
@@ -1201,13 +1287,13 @@ static const luaL_Reg res_m[] = {
     {"done", res_done},     {"result", res_result}, {"ready", res_ready},
     {"target", res_target}, {"cancel", res_cancel}, {"next", res_next},
     {"answer", res_answer}, {"fail", res_fail},     {"inflight", res_inflight},
-    {NULL, NULL}};
+    {"class", res_class},   {NULL, NULL}};
 
 static const luaL_Reg eng_m[] = {
     {"submit", engine_submit}, {"pollfd", engine_pollfd},
     {"timeout", engine_timeout}, {"step", engine_step},
     {"pending", engine_pending}, {"close", engine_close},
-    {"stats", engine_stats},
+    {"stats", engine_stats}, {"next_event", engine_next_event},
     {NULL, NULL}};
 
 static const luaL_Reg funcs[] = {

@@ -53,6 +53,12 @@ mxr_cache *mxr_lua_opt_cache(lua_State *L, int idx);
 lres *mxr_lua_check_res(lua_State *L, int idx);
 void mxr_lua_new_class(lua_State *L, const char *name, const luaL_Reg *m,
                        lua_CFunction gc);
+/* Event ev of a traced exchange (mxr_xch_event) as the table on_query
+ * gets: { name, type = "MX"|"A"|"AAAA", server = "IP:PORT", tcp,
+ * status = code token ("OK" for an accepted reply), rcode = "NOERROR"...
+ * or nil without a reply, rtt = seconds }. sv: that server. */
+void mxr_lua_push_event(lua_State *L, const mxr_xch_event *ev,
+                        const mxr_server *sv);
 /* The result of a done resolution as core results (plan | nil, message,
  * code, info); returns how many values it pushed. */
 int mxr_lua_push_res_result(lua_State *L, mxr_res *res);

@@ -4,7 +4,7 @@
  *
  *   local x = core.xch{ servers = {"127.0.0.1:53"}, timeout = 2, tries = 3,
  *                       max_inflight =, udp_queries =, health =,
- *                       dns0x20 = false }
+ *                       dns0x20 = false, trace = false }
  *   x:add(q)                      q: a core.res, driven by x from now on
  *   x:io() -> op, sock, server, data   op "udp" | "tcp" | "send" | "close"
  *   x:recv(sock, data) -> taken   false: dropped (not a reply we await)
@@ -12,6 +12,7 @@
  *   x:timeout() -> seconds | nil, x:tick()
  *   x:next_done() -> q            a finished query, detached from x
  *   x:cancel(q), x:remove(q), x:pending(), x:stats(), x:close()
+ *   x:next_event() -> ev | nil   with trace = true: one per finished try
  *
  * Times are read here (mxr_now, monotonic), never passed from Lua, so a
  * transport cannot feed the exchange a clock of its own. Server indexes
@@ -171,7 +172,9 @@ static int l_xch(lua_State *L)
   cfg.health = cfg_number(L, 1, "health", 1e-6, 86400, 0);
   lua_getfield(L, 1, "dns0x20");
   cfg.case_randomize = lua_toboolean(L, -1);
-  lua_pop(L, 1);
+  lua_getfield(L, 1, "trace");
+  cfg.trace = lua_toboolean(L, -1);
+  lua_pop(L, 2);
 
   e = mxr_newud(L, sizeof *e); /* 4 */
   e->x = NULL;
@@ -390,6 +393,18 @@ static int xch_stats(lua_State *L)
   return 1;
 }
 
+/* x:next_event() -> the next traced query event (trace = true; as
+ * mxr_lua_push_event), or nil. */
+static int xch_next_event(lua_State *L)
+{
+  lxch *e = check_xch(L, 1);
+  mxr_xch_event ev;
+  if (!mxr_xch_next_event(e->x, &ev))
+    return 0;
+  mxr_lua_push_event(L, &ev, mxr_xch_server(e->x, ev.server));
+  return 1;
+}
+
 static const luaL_Reg xch_m[] = {
     {"add", xch_add},         {"cancel", xch_cancel},
     {"remove", xch_remove},   {"next_done", xch_next_done},
@@ -397,7 +412,7 @@ static const luaL_Reg xch_m[] = {
     {"sock_error", xch_sock_error}, {"timeout", xch_timeout},
     {"tick", xch_tick},       {"pending", xch_pending},
     {"stats", xch_stats},     {"close", xch_close},
-    {NULL, NULL}};
+    {"next_event", xch_next_event}, {NULL, NULL}};
 
 void mxr_lua_open_xch(lua_State *L, int lib)
 {

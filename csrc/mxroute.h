@@ -732,6 +732,8 @@ void mxr_xch_get_stats(const mxr_xch *x, mxr_xch_stats *out);
 uint64_t mxr_xch_server_failures(const mxr_xch *x, unsigned server);
 /* How many servers are configured. */
 size_t mxr_xch_server_count(const mxr_xch *x);
+/* Server number server as configured, or NULL out of range. */
+const mxr_server *mxr_xch_server(const mxr_xch *x, unsigned server);
 
 /* With cfg.trace: one event per finished try, drained by the caller
  * from its step (never called back from inside the exchange). */
@@ -776,6 +778,7 @@ typedef struct mxr_engine_config {
   const mxr_server *server_list; /* parsed servers (mxr_server_parse),
                                     used instead of servers when set */
   size_t nservers;
+  int trace;           /* record per-query events (mxr_engine_next_event) */
 } mxr_engine_config;
 
 mxr_status mxr_engine_new(const mxr_engine_config *cfg, mxr_engine **out,
@@ -813,6 +816,10 @@ size_t mxr_engine_pending(const mxr_engine *e);
 void mxr_engine_stats(const mxr_engine *e, mxr_xch_stats *out);
 uint64_t mxr_engine_server_failures(const mxr_engine *e, unsigned server);
 size_t mxr_engine_server_count(const mxr_engine *e);
+const mxr_server *mxr_engine_server(const mxr_engine *e, unsigned server);
+/* With cfg.trace: the exchange's next per-query event (mxr_xch_event),
+ * drained by the caller after mxr_engine_step. */
+int mxr_engine_next_event(mxr_engine *e, mxr_xch_event *out);
 
 #ifdef __cplusplus
 }

@@ -87,6 +87,9 @@ function M.resolver(opts)
   end
   return setmetatable({
     _eng = eng, _opts = o, _wait = wait, _routes = rt,
+    _on_query = opts.on_query, -- called from step with each traced try
+    _plans = { ok = 0, permanent = 0, temporary = 0, loop = 0, invalid = 0 },
+    _counted = setmetatable({}, WEAK_KEYS), -- query -> true: done at submit
     _cache = cache and core.cache(cache) or nil, -- DESIGN 8
     _cb = {},      -- query -> callback (strong: the query must complete)
     _queue = {},   -- finished queries whose callbacks are still due
@@ -124,6 +127,12 @@ function Resolver:submit(input, callback, call)
   call = need_opt(options.call(call, "mxroute: submit"))
   local q = routes.res(input, self._opts, self._routes, call, self._cache)
   eng:submit(q)
+  if q:done() then -- no query needed (bad input, a literal, the cache):
+    -- counted now, not by the step that reports it (r:stats())
+    local class = q:class()
+    self._plans[class] = self._plans[class] + 1
+    self._counted[q] = true
+  end
   if callback then
     self._cb[q] = callback
     -- under a scheduler (cqueues, luv) its loop drives the resolver until
@@ -173,8 +182,15 @@ function Resolver:step(timeout)
   if timeout and self._queue[1] then timeout = 0 end
   local n, done = eng:step(timeout or 0)
   local queue, cbs, parked = self._queue, self._cb, self._parked
+  local plans, counted = self._plans, self._counted
   for i = 1, n do
     local q = done[i]
+    if counted[q] then
+      counted[q] = nil
+    else
+      local class = q:class()
+      plans[class] = plans[class] + 1
+    end
     if cbs[q] then queue[#queue + 1] = q end
     local w = parked[q]
     if w then wake(self, q, w) end
@@ -186,6 +202,16 @@ function Resolver:step(timeout)
         progress[q] = nil
         wake(self, q, w)
       end
+    end
+  end
+  -- every waiter is woken before on_query runs: an error in it leaves
+  -- the rest of the events (and the callbacks) for the next step
+  local on_query = self._on_query
+  if on_query then
+    while true do
+      local ev = eng:next_event()
+      if not ev then break end
+      on_query(ev)
     end
   end
   run_callbacks(self)
@@ -237,8 +263,16 @@ end
 --- r:stats() -> the exchange's counters since creation: queries (sent,
 -- retries and TCP included), answers, timeouts, tcp, merged, dropped
 -- (replies refused: wrong ID, question or socket), sockets (UDP sockets
--- opened), server_failures (a list, one count per nameserver).
-function Resolver:stats() return check(self):stats() end
+-- opened), server_failures (a list, one count per nameserver), and plans
+-- ({ ok, permanent, temporary, loop, invalid }: plans completed, by the
+-- class of their result).
+function Resolver:stats()
+  local st = check(self):stats()
+  local p = self._plans
+  st.plans = { ok = p.ok, permanent = p.permanent, temporary = p.temporary,
+               loop = p.loop, invalid = p.invalid }
+  return st
+end
 
 --- r:closed() -> true once r:close() ran.
 function Resolver:closed()

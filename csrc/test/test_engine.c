@@ -188,6 +188,66 @@ static void test_icmp(void) {
   close(srv);
 }
 
+/* With trace, each finished try is an event for the caller to drain
+ * after mxr_engine_step (on_query, --trace); without, none is kept. */
+static void test_trace(void) {
+  unsigned port = 0;
+  int srv = server_socket(&port);
+  char servers[64], text[MXR_SERVER_BUF], want[MXR_SERVER_BUF];
+  mxr_engine_config c;
+  mxr_engine *e = NULL, *plain;
+  mxr_res *r = mxr_res_new("trace.test", 10, opts, &rng);
+  mxr_job *job = NULL;
+  mxr_xch_event ev;
+  const mxr_server *sv;
+  snprintf(servers, sizeof servers, "127.0.0.1:%u", port);
+  memset(&c, 0, sizeof c);
+  c.servers = servers;
+  c.timeout_ms = 3000;
+  c.tries = 1;
+  c.trace = 1;
+  if (srv < 0 || !r || mxr_engine_new(&c, &e, text, sizeof text) != MXR_OK) {
+    ok(0, "engine for the trace test");
+    mxr_res_free(r);
+    return;
+  }
+  ok(!mxr_engine_next_event(e, &ev), "no event before a query");
+  mxr_engine_add(e, r, r, &job);
+  ok(answer_one(srv, 3000) != 0, "the query arrived");
+  run(e, r, 3.0);
+  is_int(status_of(r), MXR_ENULLMX, "and was answered");
+  ok(mxr_engine_next_event(e, &ev) && strcmp(ev.name, "trace.test") == 0 &&
+         ev.type == MXR_TYPE_MX && ev.server == 0 && !ev.tcp &&
+         ev.status == MXR_OK && ev.rcode == 0 && ev.rtt >= 0,
+     "one event: MX of trace.test, answered NOERROR by server 0");
+  ok(!mxr_engine_next_event(e, &ev), "and only one");
+  sv = mxr_engine_server(e, 0);
+  snprintf(want, sizeof want, "127.0.0.1:%u", port);
+  if (sv)
+    mxr_server_format(sv, text);
+  ok(sv && strcmp(text, want) == 0, "server 0 is %s", want);
+  ok(mxr_engine_server(e, 1) == NULL, "there is no server 1");
+  mxr_engine_remove(e, job);
+  mxr_res_free(r);
+  mxr_engine_free(e);
+
+  /* without trace */
+  plain = engine(servers, 3000);
+  r = mxr_res_new("trace.test", 10, opts, &rng);
+  if (plain && r) {
+    mxr_engine_add(plain, r, r, &job);
+    (void)answer_one(srv, 3000);
+    run(plain, r, 3.0);
+    is_int(status_of(r), MXR_ENULLMX, "an engine without trace resolves");
+    ok(!mxr_engine_next_event(plain, &ev), "and keeps no event");
+    mxr_engine_remove(plain, job);
+  } else
+    ok(0, "engine without trace");
+  mxr_res_free(r);
+  mxr_engine_free(plain);
+  close(srv);
+}
+
 static void test_conf(void) {
   char dir[] = "/tmp/mxr-conf-XXXXXX", path[64], err[128];
   FILE *f;
@@ -247,6 +307,7 @@ int main(void) {
   test_conf();
   test_bad_servers();
   test_icmp();
+  test_trace();
   test_fork();
   mxr_opts_free(opts);
   return done_testing();

@@ -734,6 +734,11 @@ static void test_events(void) {
   ok(mxr_xch_next_event(x, &e) && e.server == 1 && e.status == MXR_OK &&
          e.rcode == 0, "the second: an answer from server 1");
   ok(!mxr_xch_next_event(x, &e), "no more");
+  ok(mxr_xch_server(x, 1) &&
+         mxr_addr_equal(&mxr_xch_server(x, 1)->addr, &SERVERS[1].addr) &&
+         mxr_xch_server(x, 1)->port == SERVERS[1].port,
+     "an event's server number names the configured server");
+  ok(!mxr_xch_server(x, 2) && !mxr_xch_server(NULL, 0), "out of range: none");
   mxr_xch_remove(x, j);
   mxr_res_free(r);
   mxr_xch_free(x);

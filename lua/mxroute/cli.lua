@@ -67,6 +67,10 @@ Options:
       --routes FILE           route recipients by a Postfix transport(5)
                               table (relays, ports, error:, retry:)
       --max-addrs N           use at most N addresses per host
+      --trace                 print every DNS query on standard error,
+                              one line each: name, type, server,
+                              udp|tcp, rcode (or TIMEOUT, NETWORK, ...),
+                              time in milliseconds
   -h, --help                  show this help and exit
   -V, --version               show the version and exit
       --                      end of options
@@ -239,6 +243,7 @@ OPTIONS.file = { true, function(cfg, v)
 end }
 
 OPTIONS.unordered = { false, function(cfg) cfg.unordered = true end }
+OPTIONS.trace = { false, function(cfg) cfg.trace = true end }
 
 OPTIONS.concurrency = { true, function(cfg, v)
   local n = parse_count(v, 1)
@@ -638,6 +643,24 @@ local function close_files(cfg)
   for _, lr in ipairs(cfg.handles or {}) do pcall(lr.close, lr) end
 end
 
+--- The --trace line of a query event (the resolver's on_query): "query
+-- NAME TYPE SERVER udp|tcp RESULT TIME ms", RESULT the reply's rcode, or
+-- the code of a try without a usable reply (TIMEOUT, NETWORK, ...), or
+-- "RCODE/CODE" when a reply was refused (FORMERR).
+function M.trace_line(ev)
+  local result = ev.rcode or ev.status
+  if ev.rcode and ev.status ~= "OK" and ev.status ~= ev.rcode then
+    result = ev.rcode .. "/" .. ev.status
+  end
+  return ("query %s %s %s %s %s %.1f ms"):format(visible(ev.name), ev.type,
+    ev.server or "-", ev.tcp and "tcp" or "udp", result, ev.rtt * 1000)
+end
+
+--- on_query for --trace: each query as a line on err.
+function M.tracer(err)
+  return function(ev) err:write(M.trace_line(ev), "\n") end
+end
+
 -- In input order, at most HOLD times --concurrency results wait for an
 -- earlier input: the bound on memory when one input is slow.
 M.HOLD = 16
@@ -676,6 +699,7 @@ local function run(cfg, out, err)
     err:write("mxroute: cannot read inputs: ", why, "\n")
     return M.EX_NOINPUT
   end
+  if cfg.trace then cfg.resolver.on_query = M.tracer(err) end
   local made, r = pcall(mxroute.resolver, cfg.resolver)
   if not made then
     close_files(cfg)

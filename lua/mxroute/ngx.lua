@@ -166,6 +166,8 @@ local function dispatch(s)
   while true do
     local q = x:next_done()
     if not q then return end
+    local class = q:class() -- r:stats().plans
+    s.plans[class] = s.plans[class] + 1
     local w = s.waiters[q]
     if w and not w.done then
       w.done = true
@@ -438,6 +440,7 @@ function M.resolver(opts)
   x:close()
   return setmetatable({
     _opts = o, _ns = ns, _xcfg = xcfg, _routes = rt,
+    _on_query = opts.on_query, -- called from the waiting threads' step
     _cache = worker_cache(cache, ns), -- DESIGN 8: one per worker and settings
     _sessions = setmetatable({}, WEAK_KEYS), -- ngx.ctx -> phase -> session
     _closed = false,
@@ -485,7 +488,8 @@ local function session(self, phase)
       readers = {}, -- cosocket records being read
       waiters = {}, -- query -> { sema, done, seen (targets) }
       targets = {}, -- waiter of a targets iteration -> its query
-      closed = false,
+      closed = false, on_query = self._on_query,
+      plans = { ok = 0, permanent = 0, temporary = 0, loop = 0, invalid = 0 },
     }
     by_phase[phase] = s
   end
@@ -543,8 +547,12 @@ local function start(self, input, where, targets, call)
   local c, why = options.call(call, "mxroute.ngx: " .. where)
   if not c then error(why, 3) end
   local q = routes_res(input, self._opts, self._routes, c, self._cache)
-  if q:done() then return q end
   local s = session(self, phase)
+  if q:done() then -- no query needed: counted here (r:stats().plans)
+    local class = q:class()
+    s.plans[class] = s.plans[class] + 1
+    return q
+  end
   local w = { sema = semaphore.new(0), done = false }
   if targets then
     w.seen = 0
@@ -560,15 +568,24 @@ end
 -- another query) drives before its own loop may return to its caller.
 local function step(s, w)
   drive(s)
-  if w.done then return end
-  local t = s.xch:timeout()
-  w.waiting = true
-  local ok, err = w.sema:wait(t and max(t, 0.001) or IDLE_WAIT)
-  w.waiting = false
-  if not ok and err ~= "timeout" then
-    error("mxroute.ngx: waiting failed: " .. tostring(err), 0)
+  if not w.done then
+    local t = s.xch:timeout()
+    w.waiting = true
+    local ok, err = w.sema:wait(t and max(t, 0.001) or IDLE_WAIT)
+    w.waiting = false
+    if not ok and err ~= "timeout" then
+      error("mxroute.ngx: waiting failed: " .. tostring(err), 0)
+    end
+    drive(s)
   end
-  drive(s)
+  -- on_query runs here, in a waiting thread, never in a reader; an error
+  -- leaves the other events for the next step
+  local on_query = s.on_query
+  while on_query and not s.closed do
+    local ev = s.xch:next_event()
+    if not ev then break end
+    on_query(ev)
+  end
 end
 
 --- r:resolve(input [, call]) -> plan | nil, message, code, info. The results of
@@ -662,12 +679,15 @@ end
 Resolver.__close = Resolver.close
 
 --- r:cache_stats() -> the counters of this worker's cache (as
--- mxroute.resolver's; all 0 with `cache = false`).
+-- mxroute.resolver's; all 0 with `cache = false`), but merged: the
+-- lookups that joined one in flight in the current request handler's
+-- exchange (as r:stats().merged, cache on or off).
 function Resolver:cache_stats()
   check(self, "cache_stats")
-  if self._cache then return self._cache:stats() end
-  return { hits = 0, misses = 0, entries = 0, evictions = 0, stale = 0,
-           inserts = 0, merged = 0 }
+  local st = self._cache and self._cache:stats()
+    or { hits = 0, misses = 0, entries = 0, evictions = 0, stale = 0, inserts = 0 }
+  st.merged = self:stats().merged
+  return st
 end
 
 --- r:flush([name]) -> n: drops cached RRsets of name, or all, from this
@@ -685,7 +705,8 @@ end
 
 --- r:stats() -> the counters of the current request handler's exchange
 -- (as mxroute's r:stats(): queries, answers, timeouts, tcp, merged,
--- dropped, sockets, server_failures); all 0 before it resolved. Its
+-- dropped, sockets, server_failures, plans by class); all 0 before it
+-- resolved. Its
 -- `sockets` counts the exchange's UDP sockets: each may have been carried
 -- by several cosockets.
 function Resolver:stats()
@@ -693,9 +714,17 @@ function Resolver:stats()
   local by_phase = self._sessions[handler(self)]
   local s = by_phase and by_phase[get_phase()]
   -- none made here: in init_by_lua it would be copied into every worker
-  if s then return s.xch:stats() end
+  local p = s and s.plans or {}
+  local plans = { ok = p.ok or 0, permanent = p.permanent or 0,
+                  temporary = p.temporary or 0, loop = p.loop or 0,
+                  invalid = p.invalid or 0 }
+  if s and not s.closed then
+    local out = s.xch:stats()
+    out.plans = plans
+    return out
+  end
   local out = { queries = 0, answers = 0, timeouts = 0, tcp = 0, merged = 0,
-                dropped = 0, sockets = 0, server_failures = {} }
+                dropped = 0, sockets = 0, server_failures = {}, plans = plans }
   for i = 1, #self._ns do out.server_failures[i] = 0 end
   return out
 end

@@ -32,6 +32,7 @@ M.RESOLVER_FIELDS = {
   max_inflight = true, udp_queries = true, health = true, dns0x20 = true,
 }
 M.RESOLVER_FIELDS.routes = true -- DESIGN 7, checked by M.routes
+M.RESOLVER_FIELDS.on_query = true -- checked by M.exchange
 
 --- fields(opts, where, allowed, also) -> opts (a table) | nil, message.
 -- Every key of opts must be in allowed or also.
@@ -175,11 +176,12 @@ local function integer(n, lo, hi)
   return type(n) == "number" and n == floor(n) and n >= lo and n <= hi
 end
 
---- exchange(opts, where) -> { max_inflight, udp_queries, health, dns0x20 }
--- (the fields given) | nil, message. The exchange's options (DESIGN 9):
--- queries in flight (1..65536), queries per UDP socket (1..65535),
--- seconds a failed server is asked last (more than 0, at most 86400),
--- DNS 0x20 (a boolean).
+--- exchange(opts, where) -> { max_inflight, udp_queries, health, dns0x20,
+-- trace } (the fields given) | nil, message. The exchange's options
+-- (DESIGN 9): queries in flight (1..65536), queries per UDP socket
+-- (1..65535), seconds a failed server is asked last (more than 0, at most
+-- 86400), DNS 0x20 (a boolean); trace = true when on_query (a function)
+-- is given.
 function M.exchange(opts, where)
   local out = {}
   local v = opts.max_inflight
@@ -209,6 +211,15 @@ function M.exchange(opts, where)
       return nil, where .. ": option 'dns0x20': expected a boolean"
     end
     out.dns0x20 = v
+  end
+  -- on_query(ev) is called from step, once per finished try: the
+  -- exchange records those events only when asked (trace)
+  v = opts.on_query
+  if v ~= nil then
+    if type(v) ~= "function" then
+      return nil, where .. ": option 'on_query': expected a function"
+    end
+    out.trace = true
   end
   return out
 end
