@@ -46,6 +46,8 @@ size_t mxr_escape(char *out, size_t outlen, const char *s, size_t len,
  * literal c, and '.' never occurs inside a normalised label, so only the
  * backslash is doubled. Returns the end of what was written (its NUL). */
 char *mxr_ares_name(const char *name, char *out);
+/* The mnemonic of a record type of packet.c's table ("MX"), or "?". */
+const char *mxr_rrtype_name(uint16_t type);
 
 /* Sort/identity key of an address: 16 bytes, IPv4 as ::ffff:a.b.c.d, so
  * an IPv4 address and its IPv4-mapped IPv6 form get the same key. */

@@ -51,10 +51,6 @@ struct mxr_res {
 
 static int from_cache(mxr_res *r, size_t n);
 
-static const char *type_name(uint16_t t) {
-  return t == MXR_TYPE_MX ? "MX" : t == MXR_TYPE_A ? "A" : "AAAA";
-}
-
 static void fail_plan(mxr_res *r, mxr_status st, const char *msg) {
   if (!mxr_plan_complete(r->plan))
     mxr_plan_abort(r->plan, st, msg);
@@ -285,17 +281,17 @@ static void accept(mxr_res *r, slot *s, mxr_status st, mxr_answer *ap) {
     /* RFC 7766: the transport should have retried over TCP */
     snprintf(msg, sizeof msg,
              "%s %s: truncated reply (TC) and no retry over TCP", s->name,
-             type_name(s->type));
+             mxr_rrtype_name(s->type));
     settle(r, s, MXR_EFORMERR, NULL, msg);
   } else if ((st == MXR_OK || st == MXR_ENXDOMAIN) && a.ncname &&
              s->hops + a.ncname > MXR_CNAME_MAX) {
     snprintf(msg, sizeof msg, "%s %s: CNAME chain longer than %d",
-             origin(r, s), type_name(s->type), MXR_CNAME_MAX);
+             origin(r, s), mxr_rrtype_name(s->type), MXR_CNAME_MAX);
     settle(r, s, MXR_ECNAMELOOP, NULL, msg);
   } else if ((st == MXR_OK || st == MXR_ENXDOMAIN) && a.ncname &&
              asked_before(r, s, a.canon)) {
     snprintf(msg, sizeof msg, "%s %s: CNAME loop at %s", origin(r, s),
-             type_name(s->type), a.canon);
+             mxr_rrtype_name(s->type), a.canon);
     settle(r, s, MXR_ECNAMELOOP, NULL, msg);
   } else if (st == MXR_OK && a.chased) {
     /* the chain's end is elsewhere: ask it, same type (RFC 1034 3.6.2) */
