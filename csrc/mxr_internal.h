@@ -77,7 +77,8 @@ int mxr_route_stale(const mxr_route *rt);
 /* resolve.c: attach rt to r (r owns it from now; queries r had queued
  * are dropped, never handed out); and, for a "[host]" hop, feed the plan
  * NODATA for r's MX lookup without asking it, so that the host's own
- * addresses are its implicit MX (Postfix transport(5): [] suppresses MX lookups). */
+ * addresses are its implicit MX (Postfix transport(5): [] suppresses MX
+ * lookups). */
 void mxr_res_set_route(mxr_res *r, mxr_route *rt);
 void mxr_res_skip_mx(mxr_res *r);
 
