@@ -872,13 +872,6 @@ static int res_fail(lua_State *L)
   return 0;
 }
 
-static int res_inflight(lua_State *L)
-{
-  lres *r = mxr_lua_check_res(L, 1);
-  lua_pushinteger(L, (lua_Integer)mxr_res_inflight(r->res));
-  return 1;
-}
-
 /* ------------------------------------------------------------------ */
 /* engine                                                              */
 
@@ -1281,13 +1274,11 @@ static int l_array_mt(lua_State *L)
   return 1;
 }
 
-static const luaL_Reg opts_m[] = {{NULL, NULL}};
-
 static const luaL_Reg res_m[] = {
     {"done", res_done},     {"result", res_result}, {"ready", res_ready},
     {"target", res_target}, {"cancel", res_cancel}, {"next", res_next},
-    {"answer", res_answer}, {"fail", res_fail},     {"inflight", res_inflight},
-    {"class", res_class},   {NULL, NULL}};
+    {"answer", res_answer}, {"fail", res_fail},     {"class", res_class},
+    {NULL, NULL}};
 
 static const luaL_Reg eng_m[] = {
     {"submit", engine_submit}, {"pollfd", engine_pollfd},
@@ -1306,9 +1297,11 @@ void mxr_lua_new_class(lua_State *L, const char *name, const luaL_Reg *m,
                        lua_CFunction gc)
 {
   luaL_newmetatable(L, name);
-  luaL_setfuncs(L, m, 0);
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -2, "__index");
+  if (m) { /* a class without methods gets no __index */
+    luaL_setfuncs(L, m, 0);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -2, "__index");
+  }
   if (gc) {
     lua_pushcfunction(L, gc);
     lua_setfield(L, -2, "__gc");
@@ -1328,7 +1321,7 @@ int luaopen_mxroute_core(lua_State *L);
 int luaopen_mxroute_core(lua_State *L)
 {
   int i;
-  mxr_lua_new_class(L, OPTS_MT, opts_m, opts_gc);
+  mxr_lua_new_class(L, OPTS_MT, NULL, opts_gc);
   mxr_lua_new_class(L, RES_MT, res_m, res_gc);
   mxr_lua_new_class(L, ENG_MT, eng_m, engine_close);
   luaL_newmetatable(L, BOX_MT);
@@ -1361,11 +1354,5 @@ int luaopen_mxroute_core(lua_State *L)
     lua_setfield(L, -2, mxr_status_name((mxr_status)i));
   }
   lua_setfield(L, -2, "codes");
-  lua_pushinteger(L, MXR_TYPE_MX);
-  lua_setfield(L, -2, "TYPE_MX");
-  lua_pushinteger(L, MXR_TYPE_A);
-  lua_setfield(L, -2, "TYPE_A");
-  lua_pushinteger(L, MXR_TYPE_AAAA);
-  lua_setfield(L, -2, "TYPE_AAAA");
   return 1;
 }

@@ -49,7 +49,9 @@ void mxr_lua_open_cache(lua_State *L, int lib);
 /* The cache at idx, or NULL when it is none/nil; raises if not one. */
 mxr_cache *mxr_lua_opt_cache(lua_State *L, int idx);
 
-/* Shared helpers (lmxroute.c). */
+/* Shared helpers (lmxroute.c). mxr_lua_new_class registers metatable
+ * name with methods m (NULL: none, and no __index) and gc as __gc and
+ * __close. */
 lres *mxr_lua_check_res(lua_State *L, int idx);
 void mxr_lua_new_class(lua_State *L, const char *name, const luaL_Reg *m,
                        lua_CFunction gc);

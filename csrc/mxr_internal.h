@@ -46,6 +46,8 @@ size_t mxr_escape(char *out, size_t outlen, const char *s, size_t len,
  * literal c, and '.' never occurs inside a normalised label, so only the
  * backslash is doubled. Returns the end of what was written (its NUL). */
 char *mxr_ares_name(const char *name, char *out);
+/* The mnemonic of a record type of packet.c's table ("MX"), or "?". */
+const char *mxr_rrtype_name(uint16_t type);
 
 /* Sort/identity key of an address: 16 bytes, IPv4 as ::ffff:a.b.c.d, so
  * an IPv4 address and its IPv4-mapped IPv6 form get the same key. */
@@ -73,9 +75,10 @@ int mxr_route_ttl(const mxr_route *rt, uint32_t *ttl);
 int mxr_route_stale(const mxr_route *rt);
 
 /* resolve.c: attach rt to r (r owns it from now; queries r had queued
- * are dropped, never handed out); and, for a "[host]" hop, settle r's MX
- * lookup as NODATA without asking it, so that the host's own addresses
- * are its implicit MX (Postfix transport(5): [] suppresses MX lookups). */
+ * are dropped, never handed out); and, for a "[host]" hop, feed the plan
+ * NODATA for r's MX lookup without asking it, so that the host's own
+ * addresses are its implicit MX (Postfix transport(5): [] suppresses MX
+ * lookups). */
 void mxr_res_set_route(mxr_res *r, mxr_route *rt);
 void mxr_res_skip_mx(mxr_res *r);
 

@@ -323,7 +323,7 @@ int mxr_plan_host_wants(const mxr_plan *p, size_t i, int family);
 mxr_status mxr_plan_set_addrs(mxr_plan *p, size_t i, int family,
                               mxr_status st, const mxr_addr *a, size_t n);
 
-/* Every lookup settled (or the plan failed). */
+/* Every lookup that matters fed (or the plan failed). */
 int mxr_plan_complete(const mxr_plan *p);
 
 /* Number of leading targets whose position is final: a preference level

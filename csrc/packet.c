@@ -43,20 +43,9 @@ static int esc_equal(const char *a, const char *b) {
   return *a == *b;
 }
 
-static const char *type_name(uint16_t t) {
-  switch (t) {
-  case MXR_TYPE_A:
-    return "A";
-  case MXR_TYPE_AAAA:
-    return "AAAA";
-  case MXR_TYPE_MX:
-    return "MX";
-  case MXR_TYPE_CNAME:
-    return "CNAME";
-  default:
-    return "?";
-  }
-}
+/* Record types are described once, in rrtypes[] (with the answers). */
+static int known_type(uint16_t t);
+static const char *type_name(uint16_t t);
 
 static uint16_t get16(const unsigned char *p) {
   return (uint16_t)((unsigned)p[0] << 8 | p[1]);
@@ -175,8 +164,7 @@ mxr_status mxr_packet_query_edns(const char *name, uint16_t type, uint16_t id,
     *outlen = 0;
   if (!name || !out || !outlen)
     return MXR_EBADOPT;
-  if (type != MXR_TYPE_A && type != MXR_TYPE_AAAA && type != MXR_TYPE_MX &&
-      type != MXR_TYPE_CNAME)
+  if (!known_type(type))
     return MXR_EBADOPT;
   /* the root normalises to "": never asked for */
   if (mxr_name_normalize(name, strlen(name), norm, NULL, 0) != MXR_OK ||
@@ -250,6 +238,76 @@ static mxr_status fail(walk *w, mxr_status st, const char *fmt, ...) {
   va_end(ap);
   w->out->status = st;
   return st;
+}
+
+/* ------------------------------------------------------------------ */
+/* record types                                                        */
+
+/* The record types mxroute asks for and decodes, one entry each: a new
+ * type (TLSA for DANE, TXT for MTA-STS) is one entry here plus its RDATA
+ * check and its decoder. check runs on every record of the type in the
+ * answer (w->check_only too); decode fills w->out from the n records
+ * owned by canon. CNAME is only followed (RFC 1034 3.6.2), never an
+ * answer: it has neither. */
+typedef struct rrtype {
+  uint16_t type;
+  const char *name;
+  mxr_status (*check)(walk *w, const rr *r);
+  mxr_status (*decode)(walk *w, const char *canon, size_t n);
+} rrtype;
+
+static mxr_status check_a(walk *w, const rr *r);
+static mxr_status check_aaaa(walk *w, const rr *r);
+static mxr_status check_mx(walk *w, const rr *r);
+static mxr_status extract_addrs(walk *w, const char *canon, size_t n);
+static mxr_status extract_mx(walk *w, const char *canon, size_t n);
+
+static const rrtype rrtypes[] = {
+    {MXR_TYPE_A, "A", check_a, extract_addrs},
+    {MXR_TYPE_AAAA, "AAAA", check_aaaa, extract_addrs},
+    {MXR_TYPE_MX, "MX", check_mx, extract_mx},
+    {MXR_TYPE_CNAME, "CNAME", NULL, NULL},
+};
+
+static const rrtype *rrtype_of(uint16_t t) {
+  for (size_t i = 0; i < sizeof rrtypes / sizeof rrtypes[0]; i++)
+    if (rrtypes[i].type == t)
+      return &rrtypes[i];
+  return NULL;
+}
+
+static int known_type(uint16_t t) { return rrtype_of(t) != NULL; }
+
+static const char *type_name(uint16_t t) {
+  const rrtype *k = rrtype_of(t);
+  return k ? k->name : "?";
+}
+
+const char *mxr_rrtype_name(uint16_t t) { return type_name(t); }
+
+/* RFC 1035 3.4.1: an A record is 4 octets. */
+static mxr_status check_a(walk *w, const rr *r) {
+  if (r->rdlen != 4)
+    return fail(w, MXR_EFORMERR, "A record with RDLENGTH %u", r->rdlen);
+  return MXR_OK;
+}
+
+/* RFC 3596 2.2: an AAAA record is 16 octets. */
+static mxr_status check_aaaa(walk *w, const rr *r) {
+  if (r->rdlen != 16)
+    return fail(w, MXR_EFORMERR, "AAAA record with RDLENGTH %u", r->rdlen);
+  return MXR_OK;
+}
+
+/* RFC 1035 3.3.9: PREFERENCE, then EXCHANGE filling the rest exactly. */
+static mxr_status check_mx(walk *w, const rr *r) {
+  char name[ESC_BUF];
+  size_t used = 0;
+  if (r->rdlen < 3 ||
+      !wire_name(w->pkt, r->rdata + r->rdlen, r->rdata + 2, name, &used) ||
+      used != (size_t)r->rdlen - 2)
+    return fail(w, MXR_EFORMERR, "bad MX record");
+  return MXR_OK;
 }
 
 static void free_rrs(walk *w) {
@@ -497,26 +555,18 @@ static mxr_status follow_chain(walk *w, char *cur, unsigned *hops,
 /* Records of qtype: all owned by canon, well-formed RDATA. */
 static mxr_status check_records(walk *w, const char *canon, size_t *n,
                                 uint32_t *ttl) {
-  char name[ESC_BUF];
+  const rrtype *k = rrtype_of(w->qtype);
+  mxr_status st;
   *n = 0;
   for (size_t i = 0; i < w->nrr; i++) {
     const rr *r = &w->rrs[i];
-    size_t used = 0;
     if (r->type != w->qtype)
       continue;
     if (!esc_equal(r->owner, canon))
       return fail(w, MXR_EFORMERR, "record owned by %s",
                   r->owner[0] ? r->owner : ".");
-    if (w->qtype == MXR_TYPE_A && r->rdlen != 4)
-      return fail(w, MXR_EFORMERR, "A record with RDLENGTH %u", r->rdlen);
-    if (w->qtype == MXR_TYPE_AAAA && r->rdlen != 16)
-      return fail(w, MXR_EFORMERR, "AAAA record with RDLENGTH %u", r->rdlen);
-    if (w->qtype == MXR_TYPE_MX) {
-      if (r->rdlen < 3 ||
-          !wire_name(w->pkt, r->rdata + r->rdlen, r->rdata + 2, name, &used) ||
-          used != (size_t)r->rdlen - 2)
-        return fail(w, MXR_EFORMERR, "bad MX record");
-    }
+    if ((st = k->check(w, r)) != MXR_OK)
+      return st;
     if (r->ttl < *ttl)
       *ttl = r->ttl;
     (*n)++;
@@ -524,14 +574,16 @@ static mxr_status check_records(walk *w, const char *canon, size_t *n,
   return MXR_OK;
 }
 
-static mxr_status extract_mx(walk *w, size_t n) {
+static mxr_status extract_mx(walk *w, const char *canon, size_t n) {
   struct ares_mx_reply *list = NULL, *m;
   mxr_answer *out = w->out;
   unsigned char *block;
   mxr_mx *mx;
   char *names;
   size_t i = 0;
-  int rc = ares_parse_mx_reply(w->pkt, (int)w->len, &list);
+  int rc;
+  (void)canon; /* c-ares follows the chain itself */
+  rc = ares_parse_mx_reply(w->pkt, (int)w->len, &list);
   if (rc == ARES_ENOMEM)
     return fail(w, MXR_ENOMEM, "out of memory");
   if (rc != ARES_SUCCESS) /* e.g. an exchange that is not a host name */
@@ -713,9 +765,7 @@ static mxr_status parse(walk *w, int id) {
   }
   if (w->check_only)
     return MXR_OK;
-  if (w->qtype == MXR_TYPE_MX)
-    return extract_mx(w, n);
-  return extract_addrs(w, canon, n);
+  return rrtype_of(w->qtype)->decode(w, canon, n);
 }
 
 static mxr_status parse_answer(const unsigned char *pkt, size_t len,
@@ -739,7 +789,7 @@ static mxr_status parse_answer(const unsigned char *pkt, size_t len,
     out->status = MXR_EBADOPT;
     return MXR_EBADOPT;
   }
-  if (qtype != MXR_TYPE_A && qtype != MXR_TYPE_AAAA && qtype != MXR_TYPE_MX)
+  if (!known_type(qtype) || !rrtype_of(qtype)->decode)
     return fail(&w, MXR_EBADOPT, "unsupported query type %u", qtype);
   if (id > 0xffff)
     return fail(&w, MXR_EBADOPT, "bad query ID %d", id);

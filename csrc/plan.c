@@ -404,95 +404,170 @@ static int need_family(const mxr_plan *p, int f) {
   return 0;
 }
 
-/* Settle host h: combine its A and AAAA outcomes into the final address
- * list (rule 7, 11, 12) and its skip code (rule 9). */
-static mxr_status settle(mxr_plan *p, ihost *h) {
+/* Settling a host: its A and AAAA outcomes become the final address list
+ * (rules 7, 8, 11, 12) and its skip code (rule 9). The addresses go
+ * through a named pipeline of stages, in this order:
+ *
+ *   dedup -> self -> shuffle -> family -> guard -> prefer -> cap
+ *
+ * Each stage works in place on the candidate list; only dedup sorts
+ * (O(n log n)), the others are linear, so a host costs O(n log n) in its
+ * addresses. The order matters: dedup puts the list in canonical order
+ * before the shuffle (the plan does not depend on the order of the
+ * answers), self looks at every address before any filter (rule 8), and
+ * the skip code needs to know whether the family filter left anything
+ * (nfam) before the guard ran. */
+typedef struct alist {
+  mxr_addr *v;
+  size_t n;    /* candidates left */
+  size_t nfam; /* candidates the family filter kept (for the skip code) */
+} alist;
+
+typedef mxr_status (*settle_stage)(const mxr_plan *p, ihost *h, alist *a);
+
+/* Canonical order, then each address once. */
+static mxr_status stage_dedup(const mxr_plan *p, ihost *h, alist *a) {
+  size_t i, k;
+  (void)p;
+  (void)h;
+  if (a->n == 0)
+    return MXR_OK;
+  qsort(a->v, a->n, sizeof *a->v, addr_cmp);
+  for (i = 1, k = 1; i < a->n; i++)
+    if (!mxr_addr_equal(&a->v[i], &a->v[k - 1]))
+      a->v[k++] = a->v[i];
+  a->n = k;
+  return MXR_OK;
+}
+
+/* Rule 8: any address of ours makes the host us, whatever the family
+ * filter or the guard would do with it. */
+static mxr_status stage_self(const mxr_plan *p, ihost *h, alist *a) {
+  size_t i;
+  for (i = 0; i < a->n; i++)
+    if (self_addr(p->opts, &a->v[i]))
+      h->self = 1;
+  return MXR_OK;
+}
+
+/* Rule 7: Fisher-Yates with the host's own stream. */
+static mxr_status stage_shuffle(const mxr_plan *p, ihost *h, alist *a) {
+  size_t i;
+  (void)p;
+  for (i = a->n; i > 1; i--) {
+    size_t j = (size_t)mxr_rng_below(&h->rng, i);
+    mxr_addr t = a->v[i - 1];
+    a->v[i - 1] = a->v[j];
+    a->v[j] = t;
+  }
+  return MXR_OK;
+}
+
+/* The family filter (DESIGN option `family`). */
+static mxr_status stage_family(const mxr_plan *p, ihost *h, alist *a) {
+  mxr_family fam = p->opts->family;
+  size_t i, k;
+  (void)h;
+  for (i = 0, k = 0; i < a->n; i++)
+    if (fam == MXR_FAMILY_ANY ||
+        (fam == MXR_FAMILY_IPV4) == (a->v[i].family == 4))
+      a->v[k++] = a->v[i];
+  a->n = a->nfam = k;
+  return MXR_OK;
+}
+
+/* Rule 11: the target guard. */
+static mxr_status stage_guard(const mxr_plan *p, ihost *h, alist *a) {
+  size_t i, k;
+  (void)h;
+  for (i = 0, k = 0; i < a->n; i++)
+    if (!ignored(p->opts, &a->v[i]))
+      a->v[k++] = a->v[i];
+  a->n = k;
+  return MXR_OK;
+}
+
+/* Rule 7: prefer, a stable partition. */
+static mxr_status stage_prefer(const mxr_plan *p, ihost *h, alist *a) {
   const mxr_opts *o = p->opts;
-  size_t n = h->nraw[0] + h->nraw[1], i, k, nfam, kept;
-  mxr_addr *all = NULL;
+  int want;
+  mxr_addr *tmp;
+  size_t i, t = 0;
+  (void)h;
+  if (o->prefer == MXR_PREFER_NONE || a->n < 2)
+    return MXR_OK;
+  want = o->prefer == MXR_PREFER_IPV4 ? 4 : 6;
+  tmp = mxr_reallocarray(NULL, a->n, sizeof *tmp);
+  if (tmp == NULL)
+    return MXR_ENOMEM;
+  for (i = 0; i < a->n; i++)
+    if (a->v[i].family == want)
+      tmp[t++] = a->v[i];
+  for (i = 0; i < a->n; i++)
+    if (a->v[i].family != want)
+      tmp[t++] = a->v[i];
+  memcpy(a->v, tmp, a->n * sizeof *a->v);
+  mxr_free(tmp);
+  return MXR_OK;
+}
+
+/* Rule 12: addresses per host. */
+static mxr_status stage_cap(const mxr_plan *p, ihost *h, alist *a) {
+  (void)h;
+  if (a->n > p->opts->max_addrs)
+    a->n = p->opts->max_addrs;
+  return MXR_OK;
+}
+
+static const settle_stage settle_pipeline[] = {
+    stage_dedup, stage_self,   stage_shuffle, stage_family,
+    stage_guard, stage_prefer, stage_cap,
+};
+
+/* The skip code of a host left without an address: a temporary failure
+ * of a usable family's lookup wins (the host may well have addresses
+ * there, rule 9), then IGNORED when the guard dropped what there was,
+ * then NXDOMAIN, then NODATA. */
+static mxr_status skip_code(const mxr_plan *p, const ihost *h, size_t nfam) {
+  mxr_status perm = nfam > 0 ? MXR_EIGNORED : MXR_ENODATA;
   int f;
-  if (n > 0) {
-    all = mxr_reallocarray(NULL, n, sizeof *all);
-    if (all == NULL)
+  for (f = 0; f < 2; f++) {
+    mxr_status st = h->st[f];
+    if (!h->fed[f] || !use_family(p, f) || st == MXR_OK || st == MXR_ENODATA)
+      continue;
+    if (mxr_status_class(st) == MXR_CLASS_TEMPORARY)
+      return st;
+    if (perm == MXR_ENODATA)
+      perm = st;
+  }
+  return perm;
+}
+
+/* Settle host h: gather its A and AAAA addresses, run the pipeline, set
+ * the skip code, and drop the raw outcomes. */
+static mxr_status settle(mxr_plan *p, ihost *h) {
+  alist a = {NULL, 0, 0};
+  size_t s;
+  int f;
+  a.n = h->nraw[0] + h->nraw[1];
+  if (a.n > 0) {
+    a.v = mxr_reallocarray(NULL, a.n, sizeof *a.v);
+    if (a.v == NULL)
       return MXR_ENOMEM;
     if (h->nraw[0])
-      memcpy(all, h->raw[0], h->nraw[0] * sizeof *all);
+      memcpy(a.v, h->raw[0], h->nraw[0] * sizeof *a.v);
     if (h->nraw[1])
-      memcpy(all + h->nraw[0], h->raw[1], h->nraw[1] * sizeof *all);
-    qsort(all, n, sizeof *all, addr_cmp);
-    for (i = 1, k = 1; i < n; i++)
-      if (!mxr_addr_equal(&all[i], &all[k - 1]))
-        all[k++] = all[i];
-    n = k;
+      memcpy(a.v + h->nraw[0], h->raw[1], h->nraw[1] * sizeof *a.v);
   }
-  /* Rule 8: any address of ours makes the host us, whatever the family
-   * filter or the guard would do with it. */
-  for (i = 0; i < n; i++)
-    if (self_addr(o, &all[i]))
-      h->self = 1;
-  /* Rule 7: Fisher-Yates with the host's own stream. */
-  for (i = n; i > 1; i--) {
-    size_t j = (size_t)mxr_rng_below(&h->rng, i);
-    mxr_addr t = all[i - 1];
-    all[i - 1] = all[j];
-    all[j] = t;
-  }
-  for (i = 0, k = 0; i < n; i++)
-    if (o->family == MXR_FAMILY_ANY ||
-        (o->family == MXR_FAMILY_IPV4) == (all[i].family == 4))
-      all[k++] = all[i];
-  nfam = k;
-  /* Rule 11: the target guard. */
-  for (i = 0, k = 0; i < nfam; i++)
-    if (!ignored(o, &all[i]))
-      all[k++] = all[i];
-  kept = k;
-  /* Rule 7: prefer, a stable partition. */
-  if (o->prefer != MXR_PREFER_NONE && kept > 1) {
-    int want = o->prefer == MXR_PREFER_IPV4 ? 4 : 6;
-    mxr_addr *tmp = mxr_reallocarray(NULL, kept, sizeof *tmp);
-    size_t t = 0;
-    if (tmp == NULL) {
-      mxr_free(all);
+  for (s = 0; s < sizeof settle_pipeline / sizeof settle_pipeline[0]; s++) {
+    if (settle_pipeline[s](p, h, &a) != MXR_OK) {
+      mxr_free(a.v);
       return MXR_ENOMEM;
     }
-    for (i = 0; i < kept; i++)
-      if (all[i].family == want)
-        tmp[t++] = all[i];
-    for (i = 0; i < kept; i++)
-      if (all[i].family != want)
-        tmp[t++] = all[i];
-    memcpy(all, tmp, kept * sizeof *all);
-    mxr_free(tmp);
   }
-  /* Rule 12: addresses per host. */
-  if (kept > o->max_addrs)
-    kept = o->max_addrs;
-  h->addrs = all;
-  h->naddrs = kept;
-  if (kept > 0) {
-    h->skip = MXR_OK;
-  } else {
-    /* No address: a temporary failure of a usable family's lookup wins
-     * (the host may well have addresses there, rule 9), then IGNORED when
-     * the guard dropped what there was, then NXDOMAIN, then NODATA. */
-    mxr_status perm = nfam > 0 ? MXR_EIGNORED : MXR_ENODATA;
-    h->skip = MXR_OK;
-    for (f = 0; f < 2; f++) {
-      mxr_status st = h->st[f];
-      if (!h->fed[f] || !use_family(p, f) || st == MXR_OK ||
-          st == MXR_ENODATA)
-        continue;
-      if (mxr_status_class(st) == MXR_CLASS_TEMPORARY) {
-        if (h->skip == MXR_OK)
-          h->skip = st;
-      } else if (perm == MXR_ENODATA) {
-        perm = st;
-      }
-    }
-    if (h->skip == MXR_OK)
-      h->skip = perm;
-  }
+  h->addrs = a.v;
+  h->naddrs = a.n;
+  h->skip = a.n > 0 ? MXR_OK : skip_code(p, h, a.nfam);
   for (f = 0; f < 2; f++) {
     mxr_free(h->raw[f]);
     h->raw[f] = NULL;

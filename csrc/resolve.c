@@ -51,10 +51,6 @@ struct mxr_res {
 
 static int from_cache(mxr_res *r, size_t n);
 
-static const char *type_name(uint16_t t) {
-  return t == MXR_TYPE_MX ? "MX" : t == MXR_TYPE_A ? "A" : "AAAA";
-}
-
 static void fail_plan(mxr_res *r, mxr_status st, const char *msg) {
   if (!mxr_plan_complete(r->plan))
     mxr_plan_abort(r->plan, st, msg);
@@ -226,11 +222,11 @@ static slot *take(mxr_res *r, unsigned n) {
   return s;
 }
 
-/* An outcome for a lookup: to the plan. For the MX, rule 2: a failure
+/* Feed the outcome of a lookup to the plan. For the MX, rule 2: a failure
  * fails the plan, only NODATA (OK without records) gives the implicit
  * MX. msg, when given, is the answer check's message. */
-static void settle(mxr_res *r, slot *s, mxr_status st, const mxr_answer *a,
-                   const char *msg) {
+static void feed_outcome(mxr_res *r, slot *s, mxr_status st,
+                         const mxr_answer *a, const char *msg) {
   if (mxr_plan_complete(r->plan))
     return;
   if (s->kind == K_MX) {
@@ -285,27 +281,27 @@ static void accept(mxr_res *r, slot *s, mxr_status st, mxr_answer *ap) {
     /* RFC 7766: the transport should have retried over TCP */
     snprintf(msg, sizeof msg,
              "%s %s: truncated reply (TC) and no retry over TCP", s->name,
-             type_name(s->type));
-    settle(r, s, MXR_EFORMERR, NULL, msg);
+             mxr_rrtype_name(s->type));
+    feed_outcome(r, s, MXR_EFORMERR, NULL, msg);
   } else if ((st == MXR_OK || st == MXR_ENXDOMAIN) && a.ncname &&
              s->hops + a.ncname > MXR_CNAME_MAX) {
     snprintf(msg, sizeof msg, "%s %s: CNAME chain longer than %d",
-             origin(r, s), type_name(s->type), MXR_CNAME_MAX);
-    settle(r, s, MXR_ECNAMELOOP, NULL, msg);
+             origin(r, s), mxr_rrtype_name(s->type), MXR_CNAME_MAX);
+    feed_outcome(r, s, MXR_ECNAMELOOP, NULL, msg);
   } else if ((st == MXR_OK || st == MXR_ENXDOMAIN) && a.ncname &&
              asked_before(r, s, a.canon)) {
     snprintf(msg, sizeof msg, "%s %s: CNAME loop at %s", origin(r, s),
-             type_name(s->type), a.canon);
-    settle(r, s, MXR_ECNAMELOOP, NULL, msg);
+             mxr_rrtype_name(s->type), a.canon);
+    feed_outcome(r, s, MXR_ECNAMELOOP, NULL, msg);
   } else if (st == MXR_OK && a.chased) {
     /* the chain's end is elsewhere: ask it, same type (RFC 1034 3.6.2) */
     enqueue(r, s->kind, s->host, s->family, a.canon, s->hops + a.ncname,
             (long)(s - r->slots));
   } else if (st == MXR_OK || st == MXR_ENXDOMAIN || st == MXR_ESERVFAIL ||
              st == MXR_EREFUSED) {
-    settle(r, s, st, &a, NULL);
+    feed_outcome(r, s, st, &a, NULL);
   } else {
-    settle(r, s, st, NULL, a.message);
+    feed_outcome(r, s, st, NULL, a.message);
   }
 }
 
@@ -479,7 +475,7 @@ void mxr_res_fail(mxr_res *r, unsigned slotn, mxr_status st) {
   }
   if (serve_stale(r, s, st))
     return;
-  settle(r, s, st, NULL, NULL);
+  feed_outcome(r, s, st, NULL, NULL);
 }
 
 /* ------------------------------------------------------------------ */

@@ -38,6 +38,7 @@ for k in pairs(options.RESOLVER_FIELDS) do RESOLVER_FIELDS[k] = true end
 
 local need_opt = options.need
 local routes = require "mxroute.routes"
+local cqueues = require "mxroute.cqueues" -- never loads cqueues itself
 M.routes = routes -- DESIGN 7: mxroute.routes.postfix(text), .new(spec)
 
 local Resolver = {}
@@ -96,7 +97,6 @@ function M.resolver(opts)
     _parked = setmetatable({}, WEAK_KEYS),    -- query -> its waiter record
     _progress = setmetatable({}, WEAK_KEYS),  -- query -> waiter wanting targets
     _unclaimed = setmetatable({}, WEAK_KEYS), -- query -> true: woken, not back yet
-    _cqd = setmetatable({}, WEAK_KEYS),       -- cqueues controller -> its driver
     _scheds = {},  -- schedulers used here that want to hear of close()
   }, Resolver)
 end
@@ -292,6 +292,10 @@ end
 -- has that many final targets) and calls sched:wake(r, w) if there is
 -- one. sched:close(r), if present, runs before r's descriptor is closed;
 -- sched:submit(r, q), if present, when r:submit got a callback.
+-- A scheduler with sched.yields suspends coroutines: a caller that cannot
+-- yield waits in the blocking wait instead. The schedulers are plugins:
+-- BLOCK, YIELD and the function scheduler below; mxroute.cqueues (used by
+-- itself in cqueues threads) and mxroute.luv (given as `wait`).
 -- A "herd" scheduler has no way to wake one coroutine: its waiters step
 -- the resolver themselves, and r:timeout() is 0 while one of them was
 -- woken by another's step and has not come back yet.
@@ -300,17 +304,6 @@ local function can_yield()
   if coroutine.isyieldable then return coroutine.isyieldable() end
   local co, main = coroutine.running()
   return co ~= nil and not main
-end
-
--- The cqueues module, when the caller is a thread of a cqueues controller
--- (not a coroutine nested in one: its resumer would get cqueues' polls).
--- cqueues is never loaded here: only used when the program loaded it.
-local function in_cqueues()
-  local cq = package.loaded.cqueues
-  if type(cq) ~= "table" or type(cq.running) ~= "function" then return nil end
-  local ctl, main = cq.running()
-  if ctl and main then return cq end
-  return nil
 end
 
 -- Outside any scheduler: the blocking C wait on the epoll descriptor.
@@ -323,8 +316,7 @@ end
 -- the coroutine; in a cqueues thread that is cqueues.poll(r).
 local YIELD = { herd = true }
 function YIELD.wait(_, r)
-  local cq = in_cqueues()
-  if cq then cq.poll(r) else coroutine.yield(r) end
+  if not cqueues.poll(r) then coroutine.yield(r) end
   if r._eng then r:step(0) end
 end
 
@@ -338,64 +330,6 @@ local function function_scheduler(fn)
     end,
   }
 end
-
--- Inside a cqueues controller: one driver thread per resolver and
--- controller polls the resolver and steps it; each waiting thread sleeps
--- on its own condition variable, signalled when its plan is ready, so it
--- wakes only for its own plan. The driver ends when nobody waits and
--- nothing is in flight (submit callbacks run from it too).
-local function cqueues_scheduler(cq)
-  local condition = require "cqueues.condition"
-  local S = {}
-  local function busy(r, d)
-    return r._eng and (d.n > 0 or r:timeout() ~= nil)
-  end
-  local function drive(r, d, ctl)
-    while busy(r, d) do
-      cq.poll(r, d.cond)
-      if busy(r, d) then
-        local ok, err = pcall(r.step, r, 0)
-        if not ok then
-          -- a callback raised: let the waiters start another driver
-          if r._cqd[ctl] == d then r._cqd[ctl] = nil end
-          for _, w in pairs(r._parked) do
-            if w.cond then w.cond:signal() end
-          end
-          error(err, 0)
-        end
-      end
-    end
-    if r._cqd[ctl] == d then r._cqd[ctl] = nil end
-  end
-  local function driver(r)
-    local ctl = cq.running()
-    local d = r._cqd[ctl]
-    if not d then
-      d = { n = 0, cond = condition.new() }
-      r._cqd[ctl] = d
-      ctl:wrap(drive, r, d, ctl)
-    end
-    return d
-  end
-  function S.wait(_, r, w)
-    local d = driver(r)
-    w.cond = condition.new()
-    d.n = d.n + 1
-    cq.poll(w.cond)
-    d.n = d.n - 1
-    if d.n == 0 then d.cond:signal() end
-  end
-  function S.wake(_, _, w)
-    if w.cond then w.cond:signal() end
-  end
-  function S.submit(_, r) driver(r) end
-  function S.close(_, r)
-    for _, d in pairs(r._cqd) do d.cond:signal() end
-  end
-  return S
-end
-
-local cq_module, cq_sched
 
 -- The scheduler for a wait starting now.
 local function scheduler(self)
@@ -414,11 +348,10 @@ local function scheduler(self)
   elseif w == "yield" then
     if can_yield() then return YIELD end
   elseif w ~= "block" then
-    local cq = in_cqueues()
-    if cq then
-      if cq_module ~= cq then cq_module, cq_sched = cq, cqueues_scheduler(cq) end
-      self._scheds[cq_sched] = true
-      return cq_sched
+    local s = cqueues.waiter()
+    if s then
+      self._scheds[s] = true
+      return s
     end
   end
   return BLOCK
@@ -449,6 +382,8 @@ local function await(self, q, need)
       error("mxroute: internal error: waiting with nothing in flight", 3)
     end
     local sched = scheduler(self)
+    -- a scheduler that suspends coroutines cannot suspend this caller
+    if sched.yields and not can_yield() then sched = BLOCK end
     local w = { need = need, ready = false, sched = sched }
     self._parked[q] = w
     if need then self._progress[q] = w end
@@ -534,10 +469,7 @@ function Resolver:close()
   if not eng then return end
   -- stop every watcher of the descriptor before it is closed
   for s in pairs(self._scheds) do s:close(self) end
-  local cq = package.loaded.cqueues
-  if type(cq) == "table" and type(cq.cancel) == "function" then
-    pcall(cq.cancel, eng:pollfd())
-  end
+  cqueues.forget(eng:pollfd())
   self._eng = nil
   eng:close()
   for q, w in pairs(self._parked) do wake(self, q, w) end

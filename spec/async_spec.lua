@@ -150,6 +150,44 @@ describe("async without an event library", function()
     end)
   end)
 
+  describe("scheduler objects", function()
+    -- A scheduler object that counts its waits and steps the resolver
+    -- itself (so a wait from the main thread still makes progress).
+    local function counting(yields)
+      local S = { yields = yields, waits = 0 }
+      function S.wait(_, r)
+        S.waits = S.waits + 1
+        if coroutine.isyieldable and coroutine.isyieldable() then coroutine.yield() end
+        r:step(r:timeout() or 0)
+      end
+      return S
+    end
+
+    it("with yields = true: a caller that cannot yield takes the blocking wait", function()
+      local S = counting(true)
+      local r = resolver { wait = S }
+      local p = assert(r:resolve("simple.mx.test"))
+      assert.equal("mx.simple.mx.test", p.hosts[1].name)
+      assert.equal(0, S.waits)
+      -- in a coroutine the scheduler waits
+      local co = coroutine.create(function() return r:resolve("addr.nomx.test") end)
+      local ok, p2 = coroutine.resume(co)
+      while coroutine.status(co) == "suspended" do ok, p2 = coroutine.resume(co) end
+      assert.is_true(ok)
+      assert.is_true(p2.implicit)
+      assert.is_true(S.waits > 0)
+      r:close()
+    end)
+
+    it("without yields: the scheduler is asked even where the caller cannot yield", function()
+      local S = counting(nil)
+      local r = resolver { wait = S }
+      assert(r:resolve("simple.mx.test"))
+      assert.is_true(S.waits > 0)
+      r:close()
+    end)
+  end)
+
   describe("wait = 'yield'", function()
     it("yields the resolver itself to the loop that resumed the coroutine", function()
       local r = resolver { wait = "yield" }

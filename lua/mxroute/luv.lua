@@ -21,12 +21,6 @@ local M = {}
 local ceil = math.ceil
 local resume, running, yield = coroutine.resume, coroutine.running, coroutine.yield
 
-local function can_yield()
-  if coroutine.isyieldable then return coroutine.isyieldable() end
-  local co, main = running()
-  return co ~= nil and not main
-end
-
 -- libuv timers count whole milliseconds: round up, so that a deadline
 -- due in 0.4 ms does not become a busy loop of 0 ms timers.
 local function ms(t)
@@ -57,7 +51,8 @@ function M.waiter(uv, opts)
   -- n = #parked, ready = { w... }, busy, closed }. Strong: an active
   -- driver holds its resolver, and is removed when it stops.
   local drivers = {}
-  local S = {}
+  -- yields: a caller that cannot yield blocks instead (mxroute does that)
+  local S = { yields = true }
 
   local function report(err)
     if on_error then on_error(err) else error(err, 0) end
@@ -139,10 +134,6 @@ function M.waiter(uv, opts)
   --- Scheduler protocol (mxroute): suspend the calling coroutine until
   -- its waiter record w is woken.
   function S.wait(_, r, w)
-    if not can_yield() then
-      local t = r:timeout()
-      return r:step(t)
-    end
     local d = drivers[r] or start(r)
     d.parked[w], d.n = running(), d.n + 1
     rearm(d)
