@@ -438,7 +438,7 @@ void mxr_cache_get_stats(const mxr_cache *c, mxr_cache_stats *out) {
  *
  *   "mxc" 0x01   magic and version
  *   u16 type     u8 status (0 OK, 1 NXDOMAIN)   u8 chased (0/1)
- *   u16 ncname   u64 expiry, Unix time in milliseconds
+ *   u16 ncname   u64 expiry, Unix time in milliseconds (< 2^50)
  *   u8 len, name     u8 len, canon ("" when no CNAME)
  *   u16 nmx,    then per MX: u16 pref, u8 len, name ("" is the null MX)
  *   u16 naddrs, then per address: u8 family (4 or 6), 4 or 16 bytes
@@ -450,6 +450,9 @@ void mxr_cache_get_stats(const mxr_cache *c, mxr_cache_stats *out) {
  */
 #define BLOB_VERSION 1
 #define BLOB_HEAD 18 /* magic .. expiry */
+/* Expiry bound (2^50 ms, some 35000 years): well within a double's
+ * exact range, so milliseconds survive the trip through seconds. */
+#define BLOB_MAX_MS ((uint64_t)1 << 50)
 
 void mxr_cache_key(const char *name, uint16_t type, char *key) {
   size_t n = strlen(name);
@@ -486,7 +489,7 @@ unsigned char *mxr_cache_encode(const char *name, uint16_t type,
   if (!name || !rr || !len || !rr->canon ||
       (rr->status != MXR_OK && rr->status != MXR_ENXDOMAIN) ||
       rr->nmx > 0xffff || rr->naddrs > 0xffff || rr->ncname > 0xffff ||
-      !(expires > 0 && expires < 1e15))
+      !(expires > 0 && expires * 1000.0 < (double)BLOB_MAX_MS))
     return NULL;
   nlen = strlen(name);
   clen = strlen(rr->canon);
@@ -512,7 +515,7 @@ unsigned char *mxr_cache_encode(const char *name, uint16_t type,
   *p++ = rr->status == MXR_ENXDOMAIN ? 1 : 0;
   *p++ = rr->chased ? 1 : 0;
   p = put16(p, rr->ncname);
-  ms = (uint64_t)(expires * 1000.0);
+  ms = (uint64_t)(expires * 1000.0 + 0.5);
   for (int i = 7; i >= 0; i--)
     *p++ = (unsigned char)(ms >> (8 * i));
   p = put_name(p, name, nlen);
@@ -610,6 +613,8 @@ int mxr_cache_decode(const unsigned char *b, size_t len, const char *name,
     return 0;
   for (int i = 0; i < 8; i++)
     ms = ms << 8 | q[i];
+  if (ms >= BLOB_MAX_MS)
+    return 0;
   out->expires = (double)ms / 1000.0;
   if (!take_name(&r, &s, &n) || n == 0 ||
       (name && (strlen(name) != n || memcmp(name, s, n) != 0)))
