@@ -3,7 +3,7 @@
  *
  *   core.cache{ size =, min_ttl =, max_ttl =, stale = }  -> cache
  *   cache:stats()        -> { hits, misses, entries, evictions, stale,
- *                             inserts, merged }
+ *                             inserts, merged [, shared_hits] }
  *   cache:flush([name])  -> how many entries were dropped
  *   cache:shared([dict]) -> a second level behind the cache: dict is an
  *                           ngx.shared.DICT (anything with dict:get(key)
@@ -224,8 +224,9 @@ static void set_count(lua_State *L, const char *k, uint64_t v)
 /* cache:stats() — merged is the exchange's (in-flight merge): 0 here */
 static int cache_stats(lua_State *L)
 {
+  lcache *c = check_cache(L, 1);
   mxr_cache_stats st;
-  mxr_cache_get_stats(check_cache(L, 1)->c, &st);
+  mxr_cache_get_stats(c->c, &st);
   lua_createtable(L, 0, 8);
   set_count(L, "hits", st.hits);
   set_count(L, "misses", st.misses);
@@ -234,7 +235,8 @@ static int cache_stats(lua_State *L)
   set_count(L, "stale", st.stale);
   set_count(L, "inserts", st.inserts);
   set_count(L, "merged", 0);
-  set_count(L, "shared_hits", st.l2_hits);
+  if (c->shared != LUA_NOREF) /* only with a second level */
+    set_count(L, "shared_hits", st.l2_hits);
   return 1;
 }
 
