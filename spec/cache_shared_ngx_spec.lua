@@ -177,3 +177,87 @@ describe("mxroute.ngx's shared_dict", function()
     assert.matches("mxroute.resolver: option 'shared_dict': only mxroute.ngx", err, 1, true)
   end)
 end)
+
+-- Two workers, deterministically: at start, worker 0 resolves through
+-- Knot; worker 1 waits until it has, then resolves through a dead
+-- nameserver, which only the dict shared with worker 0 can answer. Each
+-- records what it got in another dict, read back over HTTP.
+local TWO = [==[
+local mxngx = require "mxroute.ngx"
+local cjson = require "cjson"
+
+local M = {}
+
+local function run(id)
+  local t = ngx.shared.results
+  local r = mxngx.resolver { nameservers = { id == 0 and NS or "127.0.0.1:1" },
+                             family = "ipv4", timeout = 1, tries = 1,
+                             shared_dict = "mxr" }
+  if id == 1 then
+    for _ = 1, 200 do
+      if t:get("w0") then break end
+      ngx.sleep(0.05)
+    end
+  end
+  local p, msg = r:resolve("pair.ttl.test")
+  t:set("w" .. id, cjson.encode { ok = p ~= nil, message = msg, pid = ngx.worker.pid(),
+                                  stats = r:cache_stats(), queries = r:stats().queries })
+  r:close()
+end
+
+function M.init_worker()
+  local id = ngx.worker.id()
+  if id == 0 or id == 1 then
+    ngx.timer.at(0, function()
+      local ok, err = pcall(run, id)
+      if not ok then ngx.shared.results:set("w" .. id, cjson.encode { ok = false, message = err }) end
+    end)
+  end
+end
+
+function M.result()
+  local t = ngx.shared.results
+  ngx.say(cjson.encode { w0 = t:get("w0"), w1 = t:get("w1") })
+end
+
+return M
+]==]
+
+describe("mxroute.ngx's shared_dict across two workers", function()
+  local k, srv
+
+  setup(function()
+    k = knot.shared()
+    srv = nginx.start {
+      workers = 2,
+      http = [[
+    lua_shared_dict mxr 1m;
+    lua_shared_dict results 64k;
+    init_worker_by_lua_block { require("twotest").init_worker() }
+]],
+      server = [[
+        location = /result { content_by_lua_block { require("twotest").result() } }
+]],
+      files = { ["twotest.lua"] = TWO:gsub("NS", ("%q"):format(k.addr), 1) },
+    }
+  end)
+
+  teardown(function() if srv then srv.stop() end end)
+
+  it("shares what one worker resolved with the other", function()
+    local res
+    for _ = 1, 200 do
+      res = cjson.decode(srv.get("/result").body)
+      if res.w0 and res.w1 then break end
+      uv.sleep(50)
+    end
+    assert.is_truthy(res.w0 and res.w1, "both workers reported")
+    local w0, w1 = cjson.decode(res.w0), cjson.decode(res.w1)
+    assert.is_true(w0.ok, w0.message)
+    assert.is_true(w1.ok, w1.message)
+    assert.are_not.equal(w0.pid, w1.pid)
+    assert.equal(0, w0.stats.shared_hits)
+    assert.equal(3, w1.stats.shared_hits) -- MX, a.pair A, b.pair A
+    assert.equal(0, w1.queries)
+  end)
+end)
