@@ -429,8 +429,10 @@ end
 -- `nameserver` lines of /etc/resolv.conf, read once per worker), timeout
 -- (seconds per try, default 2), tries (default 3), the exchange's
 -- max_inflight, udp_queries, health and dns0x20, routes (README, "Routing
--- policies"), cache (README, "Cache") and the planner fields. A bad field
--- raises an error naming it. Creating a resolver does no I/O.
+-- policies"), cache (README, "Cache") and the planner fields; and
+-- shared_dict, the name of a lua_shared_dict through which the workers'
+-- caches share RRsets (README, "OpenResty"). A bad field raises an error
+-- naming it. Creating a resolver does no I/O.
 function M.resolver(opts)
   local where = "mxroute.ngx.resolver"
   opts = need_opt(check_fields(opts, where))
