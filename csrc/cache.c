@@ -20,10 +20,17 @@
  * [min_ttl, max_ttl]; a TTL of 0 means "do not cache" (RFC 1035 3.2.1).
  * Expired entries stay until reused, evicted or found past the stale
  * window, so that serve-stale (RFC 8767) can still find them.
+ *
+ * Second level (optional, mxr_cache_set_l2): a store shared between
+ * processes, e.g. nginx workers' lua_shared_dict. A local miss asks it;
+ * what it holds is decoded strictly and kept locally for the TTL left;
+ * every entry stored from an answer is offered to it. Without one,
+ * nothing here changes.
  */
 #include "mxr_internal.h"
 #include "mxroute.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -53,7 +60,15 @@ struct mxr_cache {
   void *now_ud;
   centry *head, *tail;
   mxr_cache_stats st;
+  mxr_cache_l2 l2; /* second level: used when get or set is set */
 };
+
+static double wall_now(void *ud) {
+  struct timespec ts;
+  (void)ud;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static double mono_now(void *ud) {
   struct timespec ts;
@@ -173,13 +188,115 @@ static size_t align_up(size_t n) {
   return (n + a - 1) / a * a;
 }
 
-int mxr_cache_put(mxr_cache *c, const char *name, uint16_t type,
-                  const mxr_answer *a, uint32_t *ttlp) {
+static void fill(const centry *e, double now, mxr_rrset *out) {
+  double left = e->expires - now;
+  out->status = e->status;
+  out->canon = e->canon;
+  out->chased = e->chased;
+  out->ncname = e->ncname;
+  out->mx = e->mx;
+  out->nmx = e->nmx;
+  out->addrs = e->addrs;
+  out->naddrs = e->naddrs;
+  out->stale = left <= 0;
+  out->ttl = left <= 0 ? 0 : (uint32_t)left;
+}
+
+/* Store an entry (replacing any for the same key) that stops being
+ * fresh at expires on c's clock. 1 if stored, 0 on OOM. */
+static int insert(mxr_cache *c, const char *name, uint16_t type,
+                  mxr_status status, const char *canon, int chased,
+                  unsigned ncname, const mxr_mx *mx, size_t nmx,
+                  const mxr_addr *addrs, size_t naddrs, double expires) {
   size_t nlen, clen, size, off_canon, off_mx, off_names, off_addrs;
-  size_t nmx, naddrs;
-  uint32_t ttl, h;
+  uint32_t h;
   centry *e, *old;
   unsigned char *base;
+  nlen = strlen(name);
+  clen = strlen(canon);
+  if (nlen > MXR_NAME_MAX || clen > MXR_NAME_MAX)
+    return 0;
+  off_canon = sizeof(centry) + nlen; /* name[1] holds the NUL */
+  off_mx = align_up(off_canon + clen + 1);
+  off_names = off_mx + nmx * sizeof(mxr_mx);
+  off_addrs = off_names;
+  for (size_t i = 0; i < nmx; i++)
+    off_addrs += mx[i].len + 1;
+  off_addrs = align_up(off_addrs);
+  size = off_addrs + naddrs * sizeof(mxr_addr);
+  base = mxr_malloc(size);
+  if (!base)
+    return 0;
+  e = (centry *)(void *)base;
+  memset(e, 0, sizeof *e);
+  memcpy(e->name, name, nlen + 1);
+  e->canon = (char *)base + off_canon;
+  memcpy(e->canon, canon, clen + 1);
+  e->mx = nmx ? (mxr_mx *)(void *)(base + off_mx) : NULL;
+  {
+    char *names = (char *)base + off_names;
+    for (size_t i = 0; i < nmx; i++) {
+      memcpy(names, mx[i].name, mx[i].len);
+      names[mx[i].len] = '\0';
+      e->mx[i].pref = mx[i].pref;
+      e->mx[i].name = names;
+      e->mx[i].len = mx[i].len;
+      names += mx[i].len + 1;
+    }
+  }
+  e->addrs = naddrs ? (mxr_addr *)(void *)(base + off_addrs) : NULL;
+  if (naddrs)
+    memcpy(e->addrs, addrs, naddrs * sizeof(mxr_addr));
+  e->nmx = nmx;
+  e->naddrs = naddrs;
+  e->type = type;
+  e->status = status;
+  e->chased = (unsigned char)(status == MXR_OK && chased);
+  e->ncname = ncname;
+  e->expires = expires;
+  h = e->hash = hash_key(name, type);
+  old = find(c, name, type, h);
+  if (old)
+    drop(c, old);
+  e->hnext = c->buckets[h & (c->nbuckets - 1)];
+  c->buckets[h & (c->nbuckets - 1)] = e;
+  lru_front(c, e);
+  c->count++;
+  c->st.inserts++;
+  while (c->count > c->size && c->tail) {
+    drop(c, c->tail);
+    c->st.evictions++;
+  }
+  return 1;
+}
+
+static double l2_wall(const mxr_cache *c) {
+  return c->l2.wall ? c->l2.wall(c->l2.ud) : wall_now(NULL);
+}
+
+/* Offer what was just stored to the second level, with its TTL as the
+ * store's own expiry and the absolute wall-clock expiry inside. */
+static void l2_offer(mxr_cache *c, const char *name, uint16_t type,
+                     uint32_t ttl) {
+  char key[MXR_CACHE_KEY_BUF];
+  centry *e = find(c, name, type, hash_key(name, type));
+  mxr_rrset rr;
+  unsigned char *b;
+  size_t len;
+  if (!c->l2.set || !e)
+    return;
+  fill(e, mxr_cache_now(c), &rr);
+  b = mxr_cache_encode(name, type, &rr, l2_wall(c) + (double)ttl, &len);
+  if (!b)
+    return; /* OOM: the second level just misses it */
+  mxr_cache_key(name, type, key);
+  c->l2.set(c->l2.ud, key, b, len, ttl);
+  mxr_free(b);
+}
+
+int mxr_cache_put(mxr_cache *c, const char *name, uint16_t type,
+                  const mxr_answer *a, uint32_t *ttlp) {
+  uint32_t ttl;
   if (ttlp)
     *ttlp = 0;
   if (!c || !name || !a || a->truncated)
@@ -201,78 +318,46 @@ int mxr_cache_put(mxr_cache *c, const char *name, uint16_t type,
     *ttlp = ttl;
   if (ttl == 0)
     return 0;
-  nmx = a->status == MXR_OK ? a->nmx : 0;
-  naddrs = a->status == MXR_OK ? a->naddrs : 0;
-  nlen = strlen(name);
-  clen = strlen(a->canon);
-  if (nlen > MXR_NAME_MAX || clen > MXR_NAME_MAX)
+  if (!insert(c, name, type, a->status, a->canon, a->chased, a->ncname,
+              a->status == MXR_OK ? a->mx : NULL,
+              a->status == MXR_OK ? a->nmx : 0,
+              a->status == MXR_OK ? a->addrs : NULL,
+              a->status == MXR_OK ? a->naddrs : 0,
+              mxr_cache_now(c) + (double)ttl))
     return 0;
-  off_canon = sizeof(centry) + nlen; /* name[1] holds the NUL */
-  off_mx = align_up(off_canon + clen + 1);
-  off_names = off_mx + nmx * sizeof(mxr_mx);
-  off_addrs = off_names;
-  for (size_t i = 0; i < nmx; i++)
-    off_addrs += a->mx[i].len + 1;
-  off_addrs = align_up(off_addrs);
-  size = off_addrs + naddrs * sizeof(mxr_addr);
-  base = mxr_malloc(size);
-  if (!base)
-    return 0;
-  e = (centry *)(void *)base;
-  memset(e, 0, sizeof *e);
-  memcpy(e->name, name, nlen + 1);
-  e->canon = (char *)base + off_canon;
-  memcpy(e->canon, a->canon, clen + 1);
-  e->mx = nmx ? (mxr_mx *)(void *)(base + off_mx) : NULL;
-  {
-    char *names = (char *)base + off_names;
-    for (size_t i = 0; i < nmx; i++) {
-      memcpy(names, a->mx[i].name, a->mx[i].len);
-      names[a->mx[i].len] = '\0';
-      e->mx[i].pref = a->mx[i].pref;
-      e->mx[i].name = names;
-      e->mx[i].len = a->mx[i].len;
-      names += a->mx[i].len + 1;
-    }
-  }
-  e->addrs = naddrs ? (mxr_addr *)(void *)(base + off_addrs) : NULL;
-  if (naddrs)
-    memcpy(e->addrs, a->addrs, naddrs * sizeof(mxr_addr));
-  e->nmx = nmx;
-  e->naddrs = naddrs;
-  e->type = type;
-  e->status = a->status;
-  e->chased = (unsigned char)(a->status == MXR_OK && a->chased);
-  e->ncname = a->ncname;
-  e->expires = mxr_cache_now(c) + (double)ttl;
-  h = e->hash = hash_key(name, type);
-  old = find(c, name, type, h);
-  if (old)
-    drop(c, old);
-  e->hnext = c->buckets[h & (c->nbuckets - 1)];
-  c->buckets[h & (c->nbuckets - 1)] = e;
-  lru_front(c, e);
-  c->count++;
-  c->st.inserts++;
-  while (c->count > c->size && c->tail) {
-    drop(c, c->tail);
-    c->st.evictions++;
-  }
+  l2_offer(c, name, type, ttl);
   return 1;
 }
 
-static void fill(const centry *e, double now, mxr_rrset *out) {
-  double left = e->expires - now;
-  out->status = e->status;
-  out->canon = e->canon;
-  out->chased = e->chased;
-  out->ncname = e->ncname;
-  out->mx = e->mx;
-  out->nmx = e->nmx;
-  out->addrs = e->addrs;
-  out->naddrs = e->naddrs;
-  out->stale = left <= 0;
-  out->ttl = left <= 0 ? 0 : (uint32_t)left;
+/* A local miss: ask the second level, and keep a fresh, well-formed
+ * entry locally for what remains of its TTL (clamped to max_ttl: the
+ * writer may have allowed more). 1 if one was stored. */
+static int l2_fetch(mxr_cache *c, const char *name, uint16_t type,
+                    double now) {
+  char key[MXR_CACHE_KEY_BUF];
+  const unsigned char *b;
+  mxr_cache_blob blob;
+  size_t len = 0;
+  double left;
+  int ok = 0;
+  if (!c->l2.get)
+    return 0;
+  mxr_cache_key(name, type, key);
+  b = c->l2.get(c->l2.ud, key, &len);
+  if (!b || !mxr_cache_decode(b, len, name, type, &blob))
+    return 0;
+  left = blob.expires - l2_wall(c);
+  if (left >= 1) {
+    if (left > (double)c->max_ttl)
+      left = (double)c->max_ttl;
+    ok = insert(c, name, type, blob.status, blob.canon, blob.chased,
+                blob.ncname, blob.mx, blob.nmx, blob.addrs, blob.naddrs,
+                now + left);
+    if (ok)
+      c->st.l2_hits++;
+  }
+  mxr_cache_blob_clear(&blob);
+  return ok;
 }
 
 int mxr_cache_get(mxr_cache *c, const char *name, uint16_t type, int stale,
@@ -287,6 +372,11 @@ int mxr_cache_get(mxr_cache *c, const char *name, uint16_t type, int stale,
     drop(c, e); /* past any use */
     e = NULL;
   }
+  if (!e && !stale && l2_fetch(c, name, type, now))
+    e = find(c, name, type, hash_key(name, type));
+  else if (e && now >= e->expires && !stale &&
+           l2_fetch(c, name, type, now)) /* another process refreshed it */
+    e = find(c, name, type, hash_key(name, type));
   if (!e || (now >= e->expires && !stale)) {
     if (!stale)
       c->st.misses++;
@@ -324,6 +414,14 @@ size_t mxr_cache_flush(mxr_cache *c, const char *name) {
   return n;
 }
 
+void mxr_cache_set_l2(mxr_cache *c, const mxr_cache_l2 *l2) {
+  if (!c)
+    return;
+  memset(&c->l2, 0, sizeof c->l2);
+  if (l2 && (l2->get || l2->set))
+    c->l2 = *l2;
+}
+
 void mxr_cache_get_stats(const mxr_cache *c, mxr_cache_stats *out) {
   if (!out)
     return;
@@ -332,4 +430,249 @@ void mxr_cache_get_stats(const mxr_cache *c, mxr_cache_stats *out) {
     return;
   *out = c->st;
   out->entries = c->count;
+}
+
+/*
+ * The second-level form of an entry: a compact, versioned byte string,
+ * all integers big-endian.
+ *
+ *   "mxc" 0x01   magic and version
+ *   u16 type     u8 status (0 OK, 1 NXDOMAIN)   u8 chased (0/1)
+ *   u16 ncname   u64 expiry, Unix time in milliseconds (< 2^50)
+ *   u8 len, name     u8 len, canon ("" when no CNAME)
+ *   u16 nmx,    then per MX: u16 pref, u8 len, name ("" is the null MX)
+ *   u16 naddrs, then per address: u8 family (4 or 6), 4 or 16 bytes
+ *
+ * and nothing after. The reader trusts none of it: whatever another
+ * process (or a bug, or an operator) left under a key is checked field
+ * by field, names must be normalised host names, records must fit the
+ * type, and anything else is refused (a miss).
+ */
+#define BLOB_VERSION 1
+#define BLOB_HEAD 18 /* magic .. expiry */
+/* Expiry bound (2^50 ms, some 35000 years): well within a double's
+ * exact range, so milliseconds survive the trip through seconds. */
+#define BLOB_MAX_MS ((uint64_t)1 << 50)
+
+void mxr_cache_key(const char *name, uint16_t type, char *key) {
+  size_t n = strlen(name);
+  int k = snprintf(key, MXR_CACHE_KEY_BUF, "mxr%d:%u:", BLOB_VERSION,
+                   (unsigned)type);
+  if (k < 0)
+    k = 0;
+  if (n > MXR_NAME_MAX)
+    n = MXR_NAME_MAX;
+  memcpy(key + k, name, n);
+  key[(size_t)k + n] = '\0';
+}
+
+static unsigned char *put16(unsigned char *p, unsigned v) {
+  p[0] = (unsigned char)(v >> 8);
+  p[1] = (unsigned char)v;
+  return p + 2;
+}
+
+static unsigned char *put_name(unsigned char *p, const char *s, size_t n) {
+  *p++ = (unsigned char)n;
+  memcpy(p, s, n);
+  return p + n;
+}
+
+unsigned char *mxr_cache_encode(const char *name, uint16_t type,
+                                const mxr_rrset *rr, double expires,
+                                size_t *len) {
+  size_t nlen, clen, size;
+  unsigned char *b, *p;
+  uint64_t ms;
+  if (len)
+    *len = 0;
+  if (!name || !rr || !len || !rr->canon ||
+      (rr->status != MXR_OK && rr->status != MXR_ENXDOMAIN) ||
+      rr->nmx > 0xffff || rr->naddrs > 0xffff || rr->ncname > 0xffff ||
+      !(expires > 0 && expires * 1000.0 < (double)BLOB_MAX_MS))
+    return NULL;
+  nlen = strlen(name);
+  clen = strlen(rr->canon);
+  if (nlen > MXR_NAME_MAX || clen > MXR_NAME_MAX)
+    return NULL;
+  size = BLOB_HEAD + 1 + nlen + 1 + clen + 2 + 2;
+  for (size_t i = 0; i < rr->nmx; i++) {
+    if (rr->mx[i].len > MXR_NAME_MAX)
+      return NULL;
+    size += 3 + rr->mx[i].len;
+  }
+  for (size_t i = 0; i < rr->naddrs; i++)
+    size += rr->addrs[i].family == 4 ? 5u : 17u;
+  b = mxr_malloc(size);
+  if (!b)
+    return NULL;
+  p = b;
+  *p++ = 'm';
+  *p++ = 'x';
+  *p++ = 'c';
+  *p++ = BLOB_VERSION;
+  p = put16(p, type);
+  *p++ = rr->status == MXR_ENXDOMAIN ? 1 : 0;
+  *p++ = rr->chased ? 1 : 0;
+  p = put16(p, rr->ncname);
+  ms = (uint64_t)(expires * 1000.0 + 0.5);
+  for (int i = 7; i >= 0; i--)
+    *p++ = (unsigned char)(ms >> (8 * i));
+  p = put_name(p, name, nlen);
+  p = put_name(p, rr->canon, clen);
+  p = put16(p, (unsigned)rr->nmx);
+  for (size_t i = 0; i < rr->nmx; i++) {
+    p = put16(p, rr->mx[i].pref);
+    p = put_name(p, rr->mx[i].name, rr->mx[i].len);
+  }
+  p = put16(p, (unsigned)rr->naddrs);
+  for (size_t i = 0; i < rr->naddrs; i++) {
+    size_t n = rr->addrs[i].family == 4 ? 4 : 16;
+    *p++ = rr->addrs[i].family == 4 ? 4 : 6;
+    memcpy(p, rr->addrs[i].bytes, n);
+    p += n;
+  }
+  *len = (size_t)(p - b);
+  return b;
+}
+
+/* A reader over untrusted bytes: every take checks what is left. */
+typedef struct rd {
+  const unsigned char *p;
+  size_t left;
+} rd;
+
+static int take(rd *r, size_t n, const unsigned char **out) {
+  if (r->left < n)
+    return 0;
+  *out = r->p;
+  r->p += n;
+  r->left -= n;
+  return 1;
+}
+
+static int take16(rd *r, unsigned *v) {
+  const unsigned char *q;
+  if (!take(r, 2, &q))
+    return 0;
+  *v = (unsigned)q[0] << 8 | q[1];
+  return 1;
+}
+
+/* A length-prefixed name that is already normalised ("" allowed):
+ * normalising it again must give the same bytes. */
+static int take_name(rd *r, const char **s, size_t *n) {
+  const unsigned char *q;
+  char norm[MXR_NAME_BUF];
+  if (!take(r, 1, &q))
+    return 0;
+  *n = q[0];
+  if (*n > MXR_NAME_MAX || !take(r, *n, &q))
+    return 0;
+  *s = (const char *)q;
+  if (*n == 0)
+    return 1;
+  return mxr_name_normalize(*s, *n, norm, NULL, 0) == MXR_OK &&
+         strlen(norm) == *n && memcmp(norm, *s, *n) == 0;
+}
+
+void mxr_cache_blob_clear(mxr_cache_blob *out) {
+  if (!out)
+    return;
+  mxr_free(out->mx);
+  mxr_free(out->addrs);
+  memset(out, 0, sizeof *out);
+}
+
+int mxr_cache_decode(const unsigned char *b, size_t len, const char *name,
+                     uint16_t type, mxr_cache_blob *out) {
+  rd r;
+  const unsigned char *q;
+  const char *s;
+  size_t n;
+  unsigned v, nmx, naddrs;
+  uint64_t ms = 0;
+  if (!out)
+    return 0;
+  memset(out, 0, sizeof *out);
+  if (!b)
+    return 0;
+  r.p = b;
+  r.left = len;
+  if (!take(&r, 4, &q) || memcmp(q, "mxc", 3) != 0 || q[3] != BLOB_VERSION)
+    return 0;
+  if (!take16(&r, &v) || v != type)
+    return 0;
+  out->type = (uint16_t)v;
+  if (!take(&r, 4, &q) || q[0] > 1 || q[1] > 1)
+    return 0;
+  out->status = q[0] ? MXR_ENXDOMAIN : MXR_OK;
+  out->chased = q[1];
+  out->ncname = (unsigned)q[2] << 8 | q[3];
+  if (!take(&r, 8, &q))
+    return 0;
+  for (int i = 0; i < 8; i++)
+    ms = ms << 8 | q[i];
+  if (ms >= BLOB_MAX_MS)
+    return 0;
+  out->expires = (double)ms / 1000.0;
+  if (!take_name(&r, &s, &n) || n == 0 ||
+      (name && (strlen(name) != n || memcmp(name, s, n) != 0)))
+    return 0;
+  memcpy(out->name, s, n);
+  out->name[n] = '\0';
+  if (!take_name(&r, &s, &n))
+    return 0;
+  memcpy(out->canon, s, n);
+  out->canon[n] = '\0';
+  /* each MX takes at least 3 bytes, each address 5: counts that cannot
+   * fit in what is left are refused before anything is allocated */
+  if (!take16(&r, &nmx) || (size_t)nmx * 3 > r.left)
+    return 0;
+  if (nmx && (type != MXR_TYPE_MX || out->status != MXR_OK))
+    return 0;
+  if (nmx) {
+    out->mx = mxr_calloc(nmx, sizeof *out->mx);
+    if (!out->mx)
+      return 0;
+  }
+  for (unsigned i = 0; i < nmx; i++) {
+    if (!take16(&r, &v) || !take_name(&r, &s, &n)) {
+      mxr_cache_blob_clear(out);
+      return 0;
+    }
+    out->mx[i].pref = (uint16_t)v;
+    out->mx[i].name = s;
+    out->mx[i].len = n;
+  }
+  out->nmx = nmx;
+  if (!take16(&r, &naddrs) || (size_t)naddrs * 5 > r.left ||
+      (naddrs && ((type != MXR_TYPE_A && type != MXR_TYPE_AAAA) ||
+                  out->status != MXR_OK))) {
+    mxr_cache_blob_clear(out);
+    return 0;
+  }
+  if (naddrs) {
+    out->addrs = mxr_calloc(naddrs, sizeof *out->addrs);
+    if (!out->addrs) {
+      mxr_cache_blob_clear(out);
+      return 0;
+    }
+  }
+  for (unsigned i = 0; i < naddrs; i++) {
+    uint8_t fam = type == MXR_TYPE_A ? 4 : 6;
+    if (!take(&r, 1, &q) || q[0] != fam ||
+        !take(&r, fam == 4 ? 4u : 16u, &q)) {
+      mxr_cache_blob_clear(out);
+      return 0;
+    }
+    out->addrs[i].family = fam;
+    memcpy(out->addrs[i].bytes, q, fam == 4 ? 4u : 16u);
+  }
+  out->naddrs = naddrs;
+  if (r.left != 0 || (out->status == MXR_ENXDOMAIN && out->chased)) {
+    mxr_cache_blob_clear(out);
+    return 0;
+  }
+  return 1;
 }

@@ -41,8 +41,20 @@ typedef struct lres {
 } lres;
 
 typedef struct lcache {
-  mxr_cache *c; /* NULL once collected */
+  mxr_cache *c;       /* NULL once collected */
+  int shared;         /* registry ref of the second level (a
+                         lua_shared_dict), LUA_NOREF when none */
+  unsigned char *buf; /* the last value read from it */
+  size_t cap;
 } lcache;
+
+/* Calls into C that may reach a cache's second level (lxch.c: every
+ * call that steps resolutions) name the running Lua thread first, so
+ * that the cache calls Lua on that thread, and restore the previous one
+ * after: prev = mxr_lua_cache_enter(L); ...; mxr_lua_cache_leave(prev).
+ * Nothing between them may raise. */
+lua_State *mxr_lua_cache_enter(lua_State *L);
+void mxr_lua_cache_leave(lua_State *prev);
 
 /* The cache class (lcache.c). */
 void mxr_lua_open_cache(lua_State *L, int lib);

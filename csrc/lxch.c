@@ -198,6 +198,7 @@ static int xch_add(lua_State *L)
 {
   lxch *e = check_xch(L, 1);
   lres *r = mxr_lua_check_res(L, 2);
+  lua_State *prev;
   mxr_status st;
   if (r->eng || r->xch)
     return luaL_error(L, "mxroute: query already submitted");
@@ -211,7 +212,9 @@ static int xch_add(lua_State *L)
   lua_rawset(L, -3);
   lua_pop(L, 1);
   r->xch = e;
+  prev = mxr_lua_cache_enter(L);
   st = mxr_xch_add(e->x, r->res, r, &r->xjob, mxr_now());
+  mxr_lua_cache_leave(prev);
   if (st != MXR_OK) {
     r->xjob = NULL;
     forget(L, 1, r);
@@ -269,7 +272,10 @@ static int xch_io(lua_State *L)
 {
   lxch *e = check_xch(L, 1);
   mxr_io io;
-  if (!mxr_xch_io(e->x, &io, mxr_now()))
+  lua_State *prev = mxr_lua_cache_enter(L);
+  int got = mxr_xch_io(e->x, &io, mxr_now());
+  mxr_lua_cache_leave(prev);
+  if (!got)
     return 0;
   switch (io.op) {
   case MXR_IO_OPEN_UDP:
@@ -314,8 +320,11 @@ static int xch_recv(lua_State *L)
   size_t len;
   const char *data = luaL_checklstring(L, 3, &len);
   mxr_xch_stats before, after;
+  lua_State *prev;
   mxr_xch_get_stats(e->x, &before);
+  prev = mxr_lua_cache_enter(L);
   mxr_xch_recv(e->x, sock, (const unsigned char *)data, len, mxr_now());
+  mxr_lua_cache_leave(prev);
   mxr_xch_get_stats(e->x, &after);
   lua_pushboolean(L, after.dropped == before.dropped);
   return 1;
@@ -328,12 +337,15 @@ static int xch_sock_error(lua_State *L)
   lxch *e = check_xch(L, 1);
   unsigned sock = check_sock(L, 2);
   const char *code = luaL_optstring(L, 3, "NETWORK");
+  lua_State *prev;
   mxr_status st;
   if (mxr_status_from_name(code, &st) != MXR_OK ||
       (st != MXR_ENETWORK && st != MXR_ETIMEOUT))
     return luaL_error(L, "mxroute: sock_error: expected \"NETWORK\" or "
                       "\"TIMEOUT\", got '%s'", code);
+  prev = mxr_lua_cache_enter(L);
   mxr_xch_sock_error(e->x, sock, st, mxr_now());
+  mxr_lua_cache_leave(prev);
   return 0;
 }
 
@@ -351,7 +363,10 @@ static int xch_timeout(lua_State *L)
 
 static int xch_tick(lua_State *L)
 {
-  mxr_xch_tick(check_xch(L, 1)->x, mxr_now());
+  lxch *e = check_xch(L, 1);
+  lua_State *prev = mxr_lua_cache_enter(L);
+  mxr_xch_tick(e->x, mxr_now());
+  mxr_lua_cache_leave(prev);
   return 0;
 }
 

@@ -68,6 +68,36 @@ void mxr_route_free(mxr_route *rt);
 size_t mxr_route_ready(mxr_route *rt);
 const mxr_target *mxr_route_target(mxr_route *rt, size_t i);
 mxr_status mxr_route_result(mxr_route *rt, mxr_result *out);
+/* The second-level form of a cache entry (cache.c; DESIGN 8). Keys are
+ * "mxr1:<type>:<name>" (MXR_CACHE_KEY_BUF bytes). A decoded entry's MX
+ * names point into the decoded bytes (not NUL-terminated: use len);
+ * its addrs are its own: mxr_cache_blob_clear frees them. */
+#define MXR_CACHE_KEY_BUF 272
+typedef struct mxr_cache_blob {
+  uint16_t type;
+  mxr_status status; /* MXR_OK or MXR_ENXDOMAIN */
+  int chased;
+  unsigned ncname;
+  double expires;    /* Unix time the entry stops being fresh */
+  char name[MXR_NAME_BUF];
+  char canon[MXR_NAME_BUF];
+  size_t nmx, naddrs;
+  mxr_mx *mx;
+  mxr_addr *addrs;
+} mxr_cache_blob;
+void mxr_cache_key(const char *name, uint16_t type, char *key);
+/* The bytes for an entry (mxr_malloc'd, *len their size), or NULL on
+ * OOM or values that cannot be encoded. */
+unsigned char *mxr_cache_encode(const char *name, uint16_t type,
+                                const mxr_rrset *rr, double expires,
+                                size_t *len);
+/* 1 and *out filled when b[0..len) is a well-formed entry for (name,
+ * type) (name NULL: any), else 0 with *out empty. Expiry is not checked
+ * here. Always leaves *out safe to clear. */
+int mxr_cache_decode(const unsigned char *b, size_t len, const char *name,
+                     uint16_t type, mxr_cache_blob *out);
+void mxr_cache_blob_clear(mxr_cache_blob *out);
+
 /* The cache (DESIGN 8) for every hop; the plan's TTL is the lowest of
  * its hops' (1 when known), stale when any hop was served stale. */
 void mxr_route_set_cache(mxr_route *rt, mxr_cache *c);

@@ -451,7 +451,27 @@ typedef struct mxr_cache_stats {
   uint64_t evictions; /* entries dropped to stay within size           */
   uint64_t inserts;   /* answers stored                                */
   size_t entries;     /* entries held now (expired ones included)      */
+  uint64_t l2_hits;   /* local misses answered by the second level     */
 } mxr_cache_stats;
+
+/* An optional second level behind the cache (DESIGN 8: in nginx, a
+ * lua_shared_dict shared by the workers). On a local miss, get is asked
+ * for the key; on every insert from an answer, set is offered the entry
+ * with its TTL. Values are opaque byte strings, versioned and checked
+ * strictly when read back: a corrupt, foreign or expired value is a
+ * miss, never data. Expiry is stored as wall-clock time, since
+ * monotonic clocks differ between processes. The hooks must not call
+ * into the cache and must not fail loudly: an error is a miss. */
+typedef struct mxr_cache_l2 {
+  /* The value stored under key (NUL-terminated), *len its size, valid
+   * until the next call of a hook; NULL: none. */
+  const unsigned char *(*get)(void *ud, const char *key, size_t *len);
+  /* Offer val under key for ttl seconds (>= 1); the store may drop it. */
+  void (*set)(void *ud, const char *key, const unsigned char *val,
+              size_t len, uint32_t ttl);
+  double (*wall)(void *ud); /* Unix time in seconds; NULL: CLOCK_REALTIME */
+  void *ud;
+} mxr_cache_l2;
 
 /* NULL on OOM; MXR_EBADOPT-worthy values (min_ttl > max_ttl) are the
  * caller's to refuse: here min_ttl is lowered to max_ttl. */
@@ -482,6 +502,10 @@ int mxr_cache_get(mxr_cache *c, const char *name, uint16_t type, int stale,
  * Returns how many were dropped. */
 size_t mxr_cache_flush(mxr_cache *c, const char *name);
 void mxr_cache_get_stats(const mxr_cache *c, mxr_cache_stats *out);
+/* Put a second level behind c (a copy of *l2 is kept), or remove it
+ * (l2 NULL or without get and set). Without one the cache behaves
+ * exactly as before. */
+void mxr_cache_set_l2(mxr_cache *c, const mxr_cache_l2 *l2);
 
 /* ------------------------------------------------------------------ */
 /* res: the resolution state machine (sans-I/O, driven by a transport) */

@@ -80,11 +80,14 @@ local IDLE_WAIT = 1
 ---------------------------------------------------------------------------
 -- Options
 
+local NGX_FIELDS = { shared_dict = true } -- DESIGN 8, ngx only
+
 local function check_fields(opts, where)
   if type(opts) == "table" and opts.wait ~= nil then
     return nil, where .. ": option 'wait' does not apply: mxroute.ngx always waits on cosockets"
   end
-  return options.fields(opts, where, options.PLAN_FIELDS, options.RESOLVER_FIELDS)
+  return options.fields(opts, where, options.PLAN_FIELDS, options.RESOLVER_FIELDS,
+                        NGX_FIELDS)
 end
 
 local nameserver = options.nameserver
@@ -389,19 +392,38 @@ local WEAK_KEYS = { __mode = "k" }
 -- made with them: a resolver made per request still finds what earlier
 -- requests asked. Cosockets live within a request; cached RRsets are
 -- plain C memory and outlive it.
+-- With `shared_dict`, the cache has a second level in that
+-- lua_shared_dict: a local miss asks it, every answer stored is offered
+-- to it, so the workers share RRsets (csrc/cache.c).
 local worker_caches = {}
-local function worker_cache(cfg, ns)
+local function worker_cache(cfg, ns, dict)
   if not cfg then return nil end
   local names = {}
   for i, n in ipairs(ns) do names[i] = n.name end
-  local key = ("%s/%s/%s/%s/%s"):format(cfg.size or "", cfg.min_ttl or "",
-    cfg.max_ttl or "", cfg.stale or "", table.concat(names, ","))
+  local key = ("%s/%s/%s/%s/%s/%s"):format(cfg.size or "", cfg.min_ttl or "",
+    cfg.max_ttl or "", cfg.stale or "", table.concat(names, ","), dict or "")
   local c = worker_caches[key]
   if not c then
     c = core.cache(cfg)
+    if dict then c:shared(ngx.shared[dict]) end
     worker_caches[key] = c
   end
   return c
+end
+
+-- shared_dict: nil, or the name of a lua_shared_dict (DESIGN 8) ->
+-- the name | false (none) | nil, message.
+local function shared_dict(v, cache, where)
+  if v == nil then return false end
+  local pre = where .. ": option 'shared_dict': "
+  if type(v) ~= "string" then
+    return nil, pre .. "expected the name of a lua_shared_dict"
+  end
+  if not cache then return nil, pre .. "needs the cache (cache = false)" end
+  if not ngx.shared[v] then
+    return nil, pre .. "no lua_shared_dict named '" .. v .. "' in nginx.conf"
+  end
+  return v
 end
 
 --- mxroute.ngx.resolver(opts) -> resolver. The options of
@@ -409,8 +431,10 @@ end
 -- `nameserver` lines of /etc/resolv.conf, read once per worker), timeout
 -- (seconds per try, default 2), tries (default 3), the exchange's
 -- max_inflight, udp_queries, health and dns0x20, routes (README, "Routing
--- policies"), cache (README, "Cache") and the planner fields. A bad field
--- raises an error naming it. Creating a resolver does no I/O.
+-- policies"), cache (README, "Cache") and the planner fields; and
+-- shared_dict, the name of a lua_shared_dict through which the workers'
+-- caches share RRsets (README, "OpenResty"). A bad field raises an error
+-- naming it. Creating a resolver does no I/O.
 function M.resolver(opts)
   local where = "mxroute.ngx.resolver"
   opts = need_opt(check_fields(opts, where))
@@ -423,6 +447,7 @@ function M.resolver(opts)
   end
   if opts.tries ~= nil then tries = need_opt(options.tries(opts.tries, where)) end
   local cache = need_opt(options.cache(opts.cache, where))
+  local dict = need_opt(shared_dict(opts.shared_dict, cache, where))
   local o = need_opt(options.planner(opts, where))
   local rt -- DESIGN 7: routes, as mxroute.resolver has them
   if opts.routes ~= nil then rt = need_opt(options.routes(opts.routes, where)) end
@@ -441,7 +466,7 @@ function M.resolver(opts)
   return setmetatable({
     _opts = o, _ns = ns, _xcfg = xcfg, _routes = rt,
     _on_query = opts.on_query, -- called from the waiting threads' step
-    _cache = worker_cache(cache, ns), -- DESIGN 8: one per worker and settings
+    _cache = worker_cache(cache, ns, dict), -- DESIGN 8: one per worker and settings
     _sessions = setmetatable({}, WEAK_KEYS), -- ngx.ctx -> phase -> session
     _closed = false,
   }, Resolver)
@@ -691,7 +716,8 @@ function Resolver:cache_stats()
 end
 
 --- r:flush([name]) -> n: drops cached RRsets of name, or all, from this
--- worker's cache.
+-- worker's cache (not from a `shared_dict`: its entries expire with
+-- their TTL; ngx.shared.DICT:flush_all() drops them).
 function Resolver:flush(name)
   check(self, "flush")
   if name ~= nil and type(name) ~= "string" then

@@ -34,13 +34,17 @@ M.RESOLVER_FIELDS = {
 M.RESOLVER_FIELDS.routes = true -- DESIGN 7, checked by M.routes
 M.RESOLVER_FIELDS.on_query = true -- checked by M.exchange
 
---- fields(opts, where, allowed, also) -> opts (a table) | nil, message.
--- Every key of opts must be in allowed or also.
-function M.fields(opts, where, allowed, also)
+--- fields(opts, where, allowed, also, more) -> opts (a table) | nil, message.
+-- Every key of opts must be in allowed, also or more.
+function M.fields(opts, where, allowed, also, more)
   if opts == nil then return {} end
   if type(opts) ~= "table" then return nil, where .. ": options must be a table" end
   for k in pairs(opts) do
-    if not (allowed[k] or (also and also[k])) then
+    if not (allowed[k] or (also and also[k]) or (more and more[k])) then
+      if k == "shared_dict" then -- DESIGN 8: nginx workers only
+        return nil, where .. ": option 'shared_dict': only mxroute.ngx resolvers"
+          .. " share RRsets, through a lua_shared_dict"
+      end
       return nil, where .. ": unknown option '" .. tostring(k) .. "'"
     end
   end

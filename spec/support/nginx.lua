@@ -202,7 +202,7 @@ local function conf_text(opts, prefix, port, modules)
   local uid = uv.getuid and uv.getuid()
   lines[#lines + 1] = uid == 0 and "user root root;" or "# not root: workers keep our user"
   for _, l in ipairs {
-    "worker_processes 1;",
+    "worker_processes " .. (opts.workers or 1) .. ";",
     "master_process on;",
     "pid " .. prefix .. "/nginx.pid;",
     "error_log " .. prefix .. "/error.log " .. (opts.log_level or "info") .. ";",
@@ -378,7 +378,8 @@ end
 --- Start nginx. Options: `main`, `http`, `server` (configuration text
 -- for the top level, `http {}` and `server {}`), `files` (name -> text,
 -- written to PREFIX/lua/, which is on lua_package_path), `cpath` (instead
--- of build/luajit/?.so), `log_level` (default "info"), `timeout`
+-- of build/luajit/?.so), `log_level` (default "info"), `workers` (worker
+-- processes, default 1), `timeout`
 -- (seconds to come up, default 10). Or a whole configuration of your own:
 -- `conf = function(dir, port) return text end` (dir: the temporary
 -- directory, for the pid file and temporary paths) and `prefix` (the -p
