@@ -883,24 +883,49 @@ static lengine *check_engine(lua_State *L, int idx)
   return e;
 }
 
+/* Link the query at qidx with the transport at tidx: the query keeps the
+ * transport alive (its uservalue's field), the transport finds the query
+ * from its light pointer (the transport's uservalue table). */
+void mxr_lua_link_query(lua_State *L, int qidx, int tidx, const char *field)
+{
+  lres *r = lua_touserdata(L, qidx);
+  mxr_getuv(L, qidx);
+  lua_pushvalue(L, tidx);
+  lua_setfield(L, -2, field);
+  lua_pop(L, 1);
+  mxr_getuv(L, tidx);
+  lua_pushlightuserdata(L, r);
+  lua_pushvalue(L, qidx);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+}
+
+/* The transport at tidx is going away: every query still reachable from
+ * it forgets its handle into it. */
+void mxr_lua_forget_queries(lua_State *L, int tidx)
+{
+  mxr_getuv(L, tidx);
+  if (lua_istable(L, -1)) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      lres *r = luaL_testudata(L, -1, RES_MT);
+      if (r) {
+        r->job = NULL;
+        r->xjob = NULL;
+      }
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+}
+
 /* close, __gc and __close share this path: cancel everything. */
 static int engine_close(lua_State *L)
 {
   lengine *e = luaL_checkudata(L, 1, ENG_MT);
   if (!e->e)
     return 0;
-  /* forget job handles of the queries still reachable */
-  mxr_getuv(L, 1);
-  if (lua_istable(L, -1)) {
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
-      lres *r = luaL_testudata(L, -1, RES_MT);
-      if (r)
-        r->job = NULL;
-      lua_pop(L, 1);
-    }
-  }
-  lua_pop(L, 1);
+  mxr_lua_forget_queries(L, 1);
   mxr_engine_free(e->e);
   e->e = NULL;
   return 0;
@@ -963,15 +988,7 @@ static int engine_submit(lua_State *L)
   mxr_status st;
   if (r->eng || r->xch)
     return luaL_error(L, "mxroute: query already submitted");
-  mxr_getuv(L, 2); /* the query keeps its engine alive */
-  lua_pushvalue(L, 1);
-  lua_setfield(L, -2, "engine");
-  lua_pop(L, 1);
-  mxr_getuv(L, 1);
-  lua_pushlightuserdata(L, r);
-  lua_pushvalue(L, 2);
-  lua_rawset(L, -3);
-  lua_pop(L, 1);
+  mxr_lua_link_query(L, 2, 1, "engine");
   r->eng = e;
   st = mxr_engine_add(e->e, r->res, r, &r->job);
   if (st != MXR_OK)

@@ -65,6 +65,8 @@ mxr_cache *mxr_lua_opt_cache(lua_State *L, int idx);
  * name with methods m (NULL: none, and no __index) and gc as __gc and
  * __close. */
 lres *mxr_lua_check_res(lua_State *L, int idx);
+void mxr_lua_link_query(lua_State *L, int qidx, int tidx, const char *field);
+void mxr_lua_forget_queries(lua_State *L, int tidx);
 void mxr_lua_new_class(lua_State *L, const char *name, const luaL_Reg *m,
                        lua_CFunction gc);
 /* Event ev of a traced exchange (mxr_xch_event) as the table on_query

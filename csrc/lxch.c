@@ -90,17 +90,7 @@ static int xch_close(lua_State *L)
   lxch *e = luaL_checkudata(L, 1, XCH_MT);
   if (!e->x)
     return 0;
-  mxr_getuv(L, 1);
-  if (lua_istable(L, -1)) {
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
-      lres *r = luaL_testudata(L, -1, RES_MT);
-      if (r)
-        r->xjob = NULL;
-      lua_pop(L, 1);
-    }
-  }
-  lua_pop(L, 1);
+  mxr_lua_forget_queries(L, 1);
   mxr_xch_free(e->x);
   e->x = NULL;
   /* the queries are detached: let them go */
@@ -202,15 +192,7 @@ static int xch_add(lua_State *L)
   mxr_status st;
   if (r->eng || r->xch)
     return luaL_error(L, "mxroute: query already submitted");
-  mxr_getuv(L, 2); /* the query keeps its exchange alive */
-  lua_pushvalue(L, 1);
-  lua_setfield(L, -2, "xch");
-  lua_pop(L, 1);
-  mxr_getuv(L, 1);
-  lua_pushlightuserdata(L, r);
-  lua_pushvalue(L, 2);
-  lua_rawset(L, -3);
-  lua_pop(L, 1);
+  mxr_lua_link_query(L, 2, 1, "xch");
   r->xch = e;
   prev = mxr_lua_cache_enter(L);
   st = mxr_xch_add(e->x, r->res, r, &r->xjob, mxr_now());
