@@ -7,7 +7,7 @@
  * state callback), same concurrency window.
  *
  *   raw_cares SERVER:PORT CONCURRENCY DOMAIN...   (or DOMAINs on stdin)
- * prints: plans=N failed=N seconds=S plans_per_s=R
+ * prints: plans=N failed=N seconds=S plans_per_s=R peak_kib=K bytes_per_plan=B
  */
 #include <ares.h>
 #include <arpa/nameser.h>
@@ -27,6 +27,22 @@ static ares_channel ch;
 static int epfd;
 static char **domains;
 static size_t ndomains, next_domain, done_plans, failed_plans;
+
+/* VmRSS or VmHWM (the peak) of /proc/self/status, in KiB */
+static long status_kib(const char *field)
+{
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long v = 0;
+  size_t n = strlen(field);
+  if (!f)
+    return 0;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, field, n) == 0 && line[n] == ':')
+      v = strtol(line + n + 1, NULL, 10);
+  fclose(f);
+  return v;
+}
 
 static double now(void)
 {
@@ -137,6 +153,8 @@ int main(int argc, char **argv)
   size_t conc, i, cap = 0;
   double t0, t1;
   char line[512];
+  long rss0;
+  long peak;
 
   if (argc < 3) {
     fprintf(stderr, "usage: raw_cares SERVER:PORT CONCURRENCY [DOMAIN...]\n");
@@ -178,6 +196,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "c-ares init failed\n");
     return 1;
   }
+  rss0 = status_kib("VmRSS");
   t0 = now();
   for (i = 0; i < conc; i++)
     start_next();
@@ -194,8 +213,13 @@ int main(int argc, char **argv)
     ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
   }
   t1 = now();
-  printf("raw c-ares: plans=%zu failed=%zu seconds=%.3f plans_per_s=%.0f\n",
-         done_plans, failed_plans, t1 - t0, (double)done_plans / (t1 - t0));
+  peak = status_kib("VmHWM");
+  printf("raw c-ares: plans=%zu failed=%zu seconds=%.3f plans_per_s=%.0f "
+         "peak_kib=%ld bytes_per_plan=%.0f\n",
+         done_plans, failed_plans, t1 - t0, (double)done_plans / (t1 - t0),
+         peak,
+         (double)(peak - rss0) * 1024.0 /
+             (double)(conc < ndomains ? conc : ndomains));
   ares_destroy(ch);
   ares_library_cleanup();
   return 0;
