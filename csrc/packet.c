@@ -115,24 +115,76 @@ static int unesc_name(const char *in, char *out) {
 }
 
 /* Expand the wire name at off into buf (escaped form, ESC_BUF bytes).
- * *used: octets it occupies at off. 0 on any failure. */
+ * *used: octets it occupies at off. 0 on any failure.
+ *
+ * The same text and the same failures as c-ares 1.18's ares_expand_name
+ * (labels joined by '.', no final dot, the root as ""; '.' and the other
+ * reserved characters of RFC 1035 5.1 escaped with '\', unprintable
+ * octets as \DDD), decoded here into buf: that function allocates a
+ * string for every name and was the largest single cost of a reply.
+ * RFC 1035 4.1.4: a pointer (top bits 11) continues the name at its
+ * offset; the other top bits (01, 10: RFC 6891 extended label types) are
+ * refused, and so is a pointer chain longer than the packet (a loop).
+ * One deliberate difference: c-ares 1.18 copies a one-octet label 0x00
+ * as a raw NUL (cutting its string short); here it is "\\000" like any
+ * other unprintable octet, so such a name never equals a shorter one. */
 static int wire_name(const unsigned char *pkt, size_t len, size_t off,
                      char *buf, size_t *used) {
-  char *s = NULL;
-  long enclen = 0;
-  size_t n;
+  size_t p = off, n = 0, hops = 0, enclen = 0;
   if (off >= len)
     return 0;
-  if (ares_expand_name(pkt + off, pkt, (int)len, &s, &enclen) != ARES_SUCCESS)
-    return 0;
-  n = strlen(s);
-  if (enclen <= 0 || (size_t)enclen > len - off || n >= ESC_BUF) {
-    ares_free_string(s);
-    return 0;
+  for (;;) {
+    unsigned c;
+    if (p >= len)
+      return 0;
+    c = pkt[p];
+    if ((c & 0xC0) == 0xC0) {
+      size_t to;
+      if (p + 1 >= len)
+        return 0;
+      to = (size_t)(c & 0x3F) << 8 | pkt[p + 1];
+      if (to >= len || ++hops > len)
+        return 0;
+      if (!enclen)
+        enclen = p + 2 - off;
+      p = to;
+    } else if (c & 0xC0) {
+      return 0;
+    } else if (c == 0) {
+      if (!enclen)
+        enclen = p + 1 - off;
+      break;
+    } else {
+      const unsigned char *l = pkt + p + 1, *e = l + c;
+      if (p + 1 + c >= len) /* room for at least the final octet */
+        return 0;
+      if (n && n + 1 < ESC_BUF)
+        buf[n++] = '.';
+      for (; l < e && n + 5 < ESC_BUF; l++) {
+        if (*l < 0x20 || *l > 0x7e) {
+          buf[n++] = '\\';
+          buf[n++] = (char)('0' + *l / 100);
+          buf[n++] = (char)('0' + (*l % 100) / 10);
+          buf[n++] = (char)('0' + *l % 10);
+        } else {
+          switch (*l) {
+          case '"': case '.': case ';': case '\\':
+          case '(': case ')': case '@': case '$':
+            buf[n++] = '\\';
+            break;
+          default:
+            break;
+          }
+          buf[n++] = (char)*l;
+        }
+      }
+      if (l < e || n + 1 >= ESC_BUF)
+        return 0; /* longer than any name the checks could accept */
+      p += 1 + c;
+    }
   }
-  memcpy(buf, s, n + 1);
-  ares_free_string(s);
-  *used = (size_t)enclen;
+  buf[n] = '\0';
+  *used = enclen;
   return 1;
 }
 
