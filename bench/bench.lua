@@ -69,6 +69,7 @@ local function account(domain, plan)
 end
 
 local rss0 = status_kib("VmRSS")
+local c0 = os.clock()
 local t0 = now()
 if mode == "cqueues" then
   local cq = cqueues.new()
@@ -94,10 +95,13 @@ else
   end
 end
 local t1 = now()
+local cpu = os.clock() - c0
 local peak = status_kib("VmHWM")
-print(("mxroute %s: plans=%d failed=%d wrong=%d seconds=%.3f plans_per_s=%.0f targets=%d peak_kib=%d bytes_per_plan=%.0f lua_kib=%.0f")
+print(("mxroute %s: plans=%d failed=%d wrong=%d seconds=%.3f plans_per_s=%.0f targets=%d"
+  .. " peak_kib=%d bytes_per_plan=%.0f cpu_us_per_plan=%.1f lua_kib=%.0f")
   :format(mode, finished, failed, wrong, t1 - t0, finished / (t1 - t0), targets,
-          peak, (peak - rss0) * 1024 / math.min(conc, #domains), collectgarbage("count")))
+          peak, (peak - rss0) * 1024 / math.min(conc, #domains), cpu * 1e6 / finished,
+          collectgarbage("count")))
 r:close()
 if mode ~= "loop" then return end
 

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 typedef struct slot {
@@ -73,6 +74,15 @@ static int plan_ok(const char *domain, const mxr_result *res)
   return 1;
 }
 
+/* user + system CPU seconds of this process */
+static double cpu_s(void)
+{
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 static double now(void)
 {
   struct timespec ts;
@@ -90,7 +100,7 @@ int main(int argc, char **argv)
   char **domains = NULL;
   size_t n = 0, cap = 0, next = 0, done = 0, failed = 0, wrong = 0;
   size_t targets = 0, conc;
-  double t0, t1;
+  double t0, t1, c0;
   long rss0;
   long peak;
 
@@ -120,6 +130,7 @@ int main(int argc, char **argv)
   }
   mxr_rng_seed_os(&rng);
   rss0 = status_kib("VmRSS");
+  c0 = cpu_s();
   t0 = now();
   while (done < n) {
     slot *sl;
@@ -155,11 +166,13 @@ int main(int argc, char **argv)
   t1 = now();
   peak = status_kib("VmHWM");
   printf("mxr engine: plans=%zu failed=%zu wrong=%zu seconds=%.3f "
-         "plans_per_s=%.0f targets=%zu peak_kib=%ld bytes_per_plan=%.0f\n",
+         "plans_per_s=%.0f targets=%zu peak_kib=%ld bytes_per_plan=%.0f "
+         "cpu_us_per_plan=%.1f\n",
          done, failed, wrong, t1 - t0, (double)done / (t1 - t0), targets,
          peak,
          (double)(peak - rss0) * 1024.0 /
-             (double)(conc < n ? conc : n));
+             (double)(conc < n ? conc : n),
+         (cpu_s() - c0) * 1e6 / (double)done);
   mxr_engine_free(e);
   mxr_opts_free(o);
   return 0;

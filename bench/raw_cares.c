@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/epoll.h>
 #include <time.h>
 
@@ -42,6 +43,15 @@ static long status_kib(const char *field)
       v = strtol(line + n + 1, NULL, 10);
   fclose(f);
   return v;
+}
+
+/* user + system CPU seconds of this process */
+static double cpu_s(void)
+{
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 static double now(void)
@@ -151,7 +161,7 @@ int main(int argc, char **argv)
   struct ares_options o;
   struct epoll_event evs[64];
   size_t conc, i, cap = 0;
-  double t0, t1;
+  double t0, t1, c0;
   char line[512];
   long rss0;
   long peak;
@@ -197,6 +207,7 @@ int main(int argc, char **argv)
     return 1;
   }
   rss0 = status_kib("VmRSS");
+  c0 = cpu_s();
   t0 = now();
   for (i = 0; i < conc; i++)
     start_next();
@@ -215,11 +226,12 @@ int main(int argc, char **argv)
   t1 = now();
   peak = status_kib("VmHWM");
   printf("raw c-ares: plans=%zu failed=%zu seconds=%.3f plans_per_s=%.0f "
-         "peak_kib=%ld bytes_per_plan=%.0f\n",
+         "peak_kib=%ld bytes_per_plan=%.0f cpu_us_per_plan=%.1f\n",
          done_plans, failed_plans, t1 - t0, (double)done_plans / (t1 - t0),
          peak,
          (double)(peak - rss0) * 1024.0 /
-             (double)(conc < ndomains ? conc : ndomains));
+             (double)(conc < ndomains ? conc : ndomains),
+         (cpu_s() - c0) * 1e6 / (double)done_plans);
   ares_destroy(ch);
   ares_library_cleanup();
   return 0;
