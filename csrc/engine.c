@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -51,6 +52,11 @@ struct mxr_engine {
   mxr_xch *x;
   int epfd;
   pid_t pid;
+  /* A page a child of fork() sees zeroed (MADV_WIPEONFORK, Linux 4.14),
+   * set to 1 here: the fork check on every call is a memory read instead
+   * of a getpid() system call. NULL where the kernel lacks it: getpid(). */
+  volatile unsigned char *forkmark;
+  size_t forkmark_len;
   int rcvbuf;
   esock *socks;
   size_t nsocks;
@@ -403,15 +409,45 @@ static void on_event(mxr_engine *e, unsigned sock, uint32_t ev, double now)
   }
 }
 
+static void forkmark_init(mxr_engine *e)
+{
+#ifdef MADV_WIPEONFORK
+  long pg = sysconf(_SC_PAGESIZE);
+  size_t len = pg > 0 ? (size_t)pg : 4096;
+  void *m = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED)
+    return;
+  if (madvise(m, len, MADV_WIPEONFORK) != 0) {
+    munmap(m, len);
+    return;
+  }
+  e->forkmark = m;
+  e->forkmark_len = len;
+  *e->forkmark = 1;
+#else
+  (void)e;
+#endif
+}
+
+/* 1 in a child of the process that made or last adopted e. */
+static int forked(const mxr_engine *e)
+{
+  if (e->forkmark)
+    return *e->forkmark == 0;
+  return getpid() != e->pid;
+}
+
 /* After fork() the child shares the parent's epoll set and sockets: it
  * drops its copies without touching the set and starts afresh. */
 static void check_fork(mxr_engine *e)
 {
   size_t i;
-  pid_t pid = getpid();
-  if (pid == e->pid)
+  if (!forked(e))
     return;
-  e->pid = pid;
+  e->pid = getpid();
+  if (e->forkmark)
+    *e->forkmark = 1;
   close(e->epfd);
   for (i = 0; i < e->nsocks; i++) {
     if (e->socks[i].fd >= 0)
@@ -496,6 +532,7 @@ mxr_status mxr_engine_new(const mxr_engine_config *cfg, mxr_engine **out,
     goto fail;
   e->rcvbuf = cfg->rcvbuf ? cfg->rcvbuf : 4 << 20;
   e->pid = getpid();
+  forkmark_init(e);
   mxr_free(servers);
   *out = e;
   return MXR_OK;
@@ -515,7 +552,7 @@ void mxr_engine_free(mxr_engine *e)
   size_t i;
   if (!e)
     return;
-  if (getpid() != e->pid) { /* a child: its copies only */
+  if (forked(e)) { /* a child: its copies only */
     for (i = 0; i < e->nsocks; i++)
       if (e->socks[i].fd >= 0)
         close(e->socks[i].fd);
@@ -530,6 +567,8 @@ void mxr_engine_free(mxr_engine *e)
     close(e->epfd);
   mxr_free(e->socks);
   mxr_free(e->rbuf);
+  if (e->forkmark)
+    munmap((void *)(uintptr_t)e->forkmark, e->forkmark_len);
   mxr_free(e);
 }
 
@@ -567,7 +606,7 @@ void mxr_engine_remove(mxr_engine *e, mxr_job *job)
   if (!e || !job)
     return;
   mxr_xch_remove(e->x, (mxr_xjob *)(void *)job);
-  if (getpid() == e->pid)
+  if (!forked(e))
     flush_io(e, mxr_now());
 }
 
@@ -576,7 +615,7 @@ void mxr_engine_cancel(mxr_engine *e, mxr_job *job)
   if (!e || !job)
     return;
   mxr_xch_cancel(e->x, (mxr_xjob *)(void *)job);
-  if (getpid() == e->pid)
+  if (!forked(e))
     flush_io(e, mxr_now());
 }
 
