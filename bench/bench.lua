@@ -56,7 +56,7 @@ local function plan_ok(domain, plan)
   return next(want) == nil
 end
 
-local r = mxroute.resolver { nameservers = { server }, timeout = 2, tries = 3 }
+local r = mxroute.resolver { nameservers = { server }, timeout = 2, tries = 3, cache = false }
 local nexti, finished, failed, wrong, targets = 0, 0, 0, 0, 0
 local function account(domain, plan)
   finished = finished + 1

@@ -35,7 +35,8 @@
 /* ASCII case-insensitive equality of two escaped names (RFC 4343). */
 static int esc_equal(const char *a, const char *b) {
   while (*a && *b) {
-    if (mxr_ascii_lower(*a) != mxr_ascii_lower(*b))
+    /* equal octets (the usual case) need no folding */
+    if (*a != *b && mxr_ascii_lower(*a) != mxr_ascii_lower(*b))
       return 0;
     a++;
     b++;
@@ -79,8 +80,13 @@ static void esc_name(const char *in, char *out) {
       *q++ = (char)('0' + (*p % 100) / 10);
       *q++ = (char)('0' + *p % 10);
     } else {
-      if (strchr("\";\\()@$", *p))
+      switch (*p) { /* a switch: strchr per octet was 3 % of a plan */
+      case '"': case ';': case '\\': case '(': case ')': case '@': case '$':
         *q++ = '\\';
+        break;
+      default:
+        break;
+      }
       *q++ = (char)*p;
     }
   }
