@@ -582,48 +582,51 @@ static mxr_status check_records(walk *w, const char *canon, size_t *n,
   return MXR_OK;
 }
 
+/* MX RDATA (RFC 1035 3.3.9: PREFERENCE, EXCHANGE), decoded here from the
+ * records the walker validated (check_records: every MX RR of the answer
+ * section, owned by canon, its name filling its RDATA), in the order of
+ * the reply. Decoding them in place replaced ares_parse_mx_reply, which
+ * allocated per record and per name and walked the reply once more. */
 static mxr_status extract_mx(walk *w, size_t n) {
-  struct ares_mx_reply *list = NULL, *m;
   mxr_answer *out = w->out;
   unsigned char *block;
   mxr_mx *mx;
   char *names;
   size_t i = 0;
-  int rc = ares_parse_mx_reply(w->pkt, (int)w->len, &list);
-  if (rc == ARES_ENOMEM)
-    return fail(w, MXR_ENOMEM, "out of memory");
-  if (rc != ARES_SUCCESS) /* e.g. an exchange that is not a host name */
-    return fail(w, MXR_EFORMERR, "MX records rejected (%s)",
-                ares_strerror(rc));
   block = mxr_malloc(n * (sizeof *mx + MXR_NAME_BUF));
-  if (!block) {
-    ares_free_data(list);
+  if (!block)
     return fail(w, MXR_ENOMEM, "out of memory");
-  }
   mx = (mxr_mx *)(void *)block;
   names = (char *)(block + n * sizeof *mx);
-  for (m = list; m; m = m->next, i++) {
-    char plain[ESC_BUF], err[128];
-    char *dst = names + i * MXR_NAME_BUF;
-    if (i >= n)
-      break;
-    if (m->host[0] == '\0') { /* RFC 7505: the root, "." */
+  for (size_t k = 0; k < w->nrr; k++) {
+    const rr *r = &w->rrs[k];
+    char esc[ESC_BUF], plain[ESC_BUF], err[128];
+    char *dst;
+    size_t used = 0;
+    if (r->type != MXR_TYPE_MX)
+      continue;
+    if (i >= n || r->rdlen < 3 ||
+        !wire_name(w->pkt, r->rdata + r->rdlen, r->rdata + 2, esc, &used)) {
+      mxr_free(block);
+      return fail(w, MXR_EFORMERR, "inconsistent MX records");
+    }
+    dst = names + i * MXR_NAME_BUF;
+    if (esc[0] == '\0') { /* RFC 7505: the root, "." */
       dst[0] = '\0';
-    } else if (!unesc_name(m->host, plain) ||
+    } else if (!unesc_name(esc, plain) ||
                mxr_name_normalize(plain, strlen(plain), dst, err,
                                   sizeof err) != MXR_OK) {
       char bad[64];
-      snprintf(bad, sizeof bad, "%s", m->host);
-      ares_free_data(list);
+      snprintf(bad, sizeof bad, "%.60s", esc);
       mxr_free(block);
       return fail(w, MXR_EFORMERR, "MX exchange %s is not a host name", bad);
     }
-    mx[i].pref = m->priority;
+    mx[i].pref = get16(w->pkt + r->rdata);
     mx[i].name = dst;
     mx[i].len = strlen(dst);
+    i++;
   }
-  ares_free_data(list);
-  if (i != n || m) { /* both walk every MX RR of the answer section */
+  if (i != n) {
     mxr_free(block);
     return fail(w, MXR_EFORMERR, "inconsistent MX records");
   }
