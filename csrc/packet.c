@@ -6,7 +6,8 @@
  * records owned by any name. So every reply first goes through a small
  * RR walker that checks the header, the question, the answer section's
  * bounds, class and owners, and follows the CNAME chain from the queried
- * name. Only a reply that passes is decoded, with c-ares.
+ * name. Only a reply that passes is decoded, from the records the walker
+ * validated (c-ares builds the queries).
  *
  * Names from the wire are compared in the escaped presentation form that
  * ares_expand_name produces (RFC 1035 5.1: "\." inside a label, "\DDD"
@@ -636,53 +637,23 @@ static mxr_status extract_mx(walk *w, size_t n) {
   return MXR_OK;
 }
 
-/* Addresses: c-ares decodes them; it follows the CNAME chain only in the
- * order the records appear, so if it finds fewer than the walker (a chain
- * listed out of order), the walker's validated RDATA is copied instead. */
+/* Addresses: the walker's validated RDATA (check_records: RDLENGTH 4 or
+ * 16, owned by canon) in the order of the reply. c-ares' parsers used to
+ * decode them once more (walking the reply again, with allocations) and
+ * follow the CNAME chain only in the order the records appear. */
 static mxr_status extract_addrs(walk *w, const char *canon, size_t n) {
   mxr_answer *out = w->out;
   mxr_addr *a = mxr_calloc(n, sizeof *a);
-  int got = (int)(n > INT_MAX ? INT_MAX : n), rc;
   size_t k = 0;
   if (!a)
     return fail(w, MXR_ENOMEM, "out of memory");
-  if (w->qtype == MXR_TYPE_A) {
-    struct ares_addrttl *t = mxr_calloc(n, sizeof *t);
-    if (!t) {
-      mxr_free(a);
-      return fail(w, MXR_ENOMEM, "out of memory");
-    }
-    rc = ares_parse_a_reply(w->pkt, (int)w->len, NULL, t, &got);
-    if (rc == ARES_SUCCESS && got >= 0 && (size_t)got == n)
-      for (k = 0; k < n; k++) {
-        a[k].family = 4;
-        memcpy(a[k].bytes, &t[k].ipaddr, 4);
-      }
-    mxr_free(t);
-  } else {
-    struct ares_addr6ttl *t = mxr_calloc(n, sizeof *t);
-    if (!t) {
-      mxr_free(a);
-      return fail(w, MXR_ENOMEM, "out of memory");
-    }
-    rc = ares_parse_aaaa_reply(w->pkt, (int)w->len, NULL, t, &got);
-    if (rc == ARES_SUCCESS && got >= 0 && (size_t)got == n)
-      for (k = 0; k < n; k++) {
-        a[k].family = 6;
-        memcpy(a[k].bytes, &t[k].ip6addr, 16);
-      }
-    mxr_free(t);
-  }
-  if (k != n) {
-    k = 0;
-    for (size_t i = 0; i < w->nrr && k < n; i++) {
-      const rr *r = &w->rrs[i];
-      if (r->type != w->qtype || !esc_equal(r->owner, canon))
-        continue;
-      a[k].family = w->qtype == MXR_TYPE_A ? 4 : 6;
-      memcpy(a[k].bytes, w->pkt + r->rdata, r->rdlen);
-      k++;
-    }
+  for (size_t i = 0; i < w->nrr && k < n; i++) {
+    const rr *r = &w->rrs[i];
+    if (r->type != w->qtype || !esc_equal(r->owner, canon))
+      continue;
+    a[k].family = w->qtype == MXR_TYPE_A ? 4 : 6;
+    memcpy(a[k].bytes, w->pkt + r->rdata, r->rdlen);
+    k++;
   }
   out->priv_ = a;
   out->addrs = a;
