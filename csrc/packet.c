@@ -271,7 +271,8 @@ void mxr_packet_free(unsigned char *p) {
 
 /* One answer RR that matters: a CNAME or a record of the queried type. */
 typedef struct rr {
-  char *owner; /* escaped, malloc'd */
+  char *owner; /* escaped, in the walk's names */
+  size_t owner_off;
   uint16_t type;
   uint32_t ttl;
   size_t rdata;
@@ -289,6 +290,12 @@ typedef struct walk {
   size_t auth; /* offset of the authority section */
   mxr_answer *out;
   int check_only; /* every check, no extraction (mxr_packet_check) */
+  /* The owner names of rrs, one after the other: in nbuf while they fit
+   * (a usual reply: no allocation per record), else on the heap. */
+  char *names;
+  size_t nlen, ncap;
+  char nbuf[1024];
+  rr rbuf[16]; /* rrs while they fit */
 } walk;
 
 #if defined(__GNUC__)
@@ -312,11 +319,38 @@ static mxr_status fail(walk *w, mxr_status st, const char *fmt, ...) {
 }
 
 static void free_rrs(walk *w) {
-  for (size_t i = 0; i < w->nrr; i++)
-    mxr_free(w->rrs[i].owner);
-  mxr_free(w->rrs);
+  if (w->rrs != w->rbuf)
+    mxr_free(w->rrs);
+  if (w->names != w->nbuf)
+    mxr_free(w->names);
   w->rrs = NULL;
   w->nrr = 0;
+  w->names = NULL;
+  w->nlen = w->ncap = 0;
+}
+
+/* Append an owner name to w->names; its offset in *off. 0 on OOM. */
+static int keep_name(walk *w, const char *name, size_t *off) {
+  size_t n = strlen(name) + 1;
+  if (!w->names) {
+    w->names = w->nbuf;
+    w->ncap = sizeof w->nbuf;
+  }
+  if (w->ncap - w->nlen < n) {
+    size_t ncap = (w->ncap + n) * 2;
+    char *m = mxr_malloc(ncap);
+    if (!m)
+      return 0;
+    memcpy(m, w->names, w->nlen);
+    if (w->names != w->nbuf)
+      mxr_free(w->names);
+    w->names = m;
+    w->ncap = ncap;
+  }
+  memcpy(w->names + w->nlen, name, n);
+  *off = w->nlen;
+  w->nlen += n;
+  return 1;
 }
 
 /* Header checks (RFC 1035 4.1.1). Returns MXR_OK to go on; sets rcode. */
@@ -373,8 +407,10 @@ static mxr_status scan_answers(walk *w, size_t pos) {
   unsigned an = get16(w->pkt + 6);
   /* An RR takes at least 11 octets: never allocate more than fits. */
   size_t cap = an < (w->len - pos) / 11 + 1 ? an : (w->len - pos) / 11 + 1;
-  w->rrs = cap ? mxr_calloc(cap, sizeof *w->rrs) : NULL;
-  if (cap && !w->rrs)
+  w->rrs = cap <= sizeof w->rbuf / sizeof w->rbuf[0]
+               ? w->rbuf
+               : mxr_calloc(cap, sizeof *w->rrs);
+  if (!w->rrs)
     return fail(w, MXR_ENOMEM, "out of memory");
   for (unsigned i = 0; i < an; i++) {
     size_t used = 0;
@@ -400,10 +436,8 @@ static mxr_status scan_answers(walk *w, size_t pos) {
       if (w->nrr >= cap) /* cannot happen: cap bounds what fits */
         return fail(w, MXR_EFORMERR, "too many answers");
       r = &w->rrs[w->nrr];
-      r->owner = mxr_malloc(strlen(name) + 1);
-      if (!r->owner)
+      if (!keep_name(w, name, &r->owner_off))
         return fail(w, MXR_ENOMEM, "out of memory");
-      strcpy(r->owner, name);
       w->nrr++;
       r->type = type;
       r->ttl = ttl;
@@ -412,6 +446,8 @@ static mxr_status scan_answers(walk *w, size_t pos) {
     }
     pos += rdlen;
   }
+  for (size_t i = 0; i < w->nrr; i++) /* names no longer move */
+    w->rrs[i].owner = w->names + w->rrs[i].owner_off;
   w->auth = pos;
   return MXR_OK;
 }
