@@ -1,6 +1,6 @@
 --- bench/bench.lua — mxroute's side of the benchmark (see bench/run).
 --
---   lua5.4 bench/bench.lua SERVER:PORT CONCURRENCY DOMAINFILE [MODE]
+--   lua5.4 bench/bench.lua SERVER:PORT CONCURRENCY DOMAINFILE [MODE [MAX_INFLIGHT]]
 --
 -- MODE "loop" (default): one resolver, CONCURRENCY plans in flight (a
 -- callback submits the next), r:step() in a plain loop; then the pure
@@ -13,6 +13,7 @@
 local mxroute = require "mxroute"
 
 local server, conc, file, mode = arg[1], tonumber(arg[2]), arg[3], arg[4] or "loop"
+local max_inflight = tonumber(arg[5]) -- the exchange's bound on queries in flight
 assert(server and conc and file, "usage: bench.lua SERVER:PORT CONCURRENCY DOMAINFILE [MODE]")
 
 local domains = {}
@@ -65,7 +66,8 @@ local function plan_ok(domain, plan)
   return true
 end
 
-local r = mxroute.resolver { nameservers = { server }, timeout = 2, tries = 3, cache = false }
+local r = mxroute.resolver { nameservers = { server }, timeout = 2, tries = 3, cache = false,
+                             max_inflight = max_inflight }
 local nexti, finished, failed, wrong, targets = 0, 0, 0, 0, 0
 local function account(domain, plan)
   finished = finished + 1

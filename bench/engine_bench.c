@@ -3,7 +3,7 @@
  * every domain resolved to a full plan (validated answers, planner, self
  * and guard checks), CONCURRENCY plans in flight, no Lua.
  *
- *   engine_bench SERVER:PORT CONCURRENCY < DOMAINS
+ *   engine_bench SERVER:PORT CONCURRENCY [MAX_INFLIGHT] < DOMAINS
  * prints: plans=N failed=N wrong=N seconds=S plans_per_s=R targets=N
  *         peak_kib=K bytes_per_plan=B
  * Every plan of a domain dN.bench.test is checked against the zone that
@@ -148,6 +148,8 @@ int main(int argc, char **argv)
   }
   memset(&cfg, 0, sizeof cfg);
   cfg.servers = argv[1];
+  if (argc > 3) /* queries in flight (the exchange's bound; 0: default) */
+    cfg.max_inflight = (size_t)strtoul(argv[3], NULL, 10);
   o = mxr_opts_new();
   if (!o || mxr_engine_new(&cfg, &e, err, sizeof err) != MXR_OK) {
     fprintf(stderr, "engine: %s\n", err);
