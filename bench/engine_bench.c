@@ -208,5 +208,9 @@ int main(int argc, char **argv)
          (cpu_s() - c0) * 1e6 / (double)done);
   mxr_engine_free(e);
   mxr_opts_free(o);
+  for (next = 0; next < n; next++)
+    free(domains[next]);
+  free(domains);
+  free(wants);
   return 0;
 }
