@@ -1,19 +1,28 @@
---- bench/bench.lua — mxroute's side of the benchmark (see bench/README.md).
+--- bench/bench.lua — mxroute's side of the benchmark (see bench/run).
 --
---   lua5.4 bench/bench.lua SERVER:PORT CONCURRENCY DOMAINFILE
+--   lua5.4 bench/bench.lua SERVER:PORT CONCURRENCY DOMAINFILE [MODE [MAX_INFLIGHT]]
 --
--- Resolves every domain of DOMAINFILE with one resolver, CONCURRENCY plans
--- in flight (a callback submits the next), then runs the pure planner, and
--- prints one line per measurement.
+-- MODE "loop" (default): one resolver, CONCURRENCY plans in flight (a
+-- callback submits the next), r:step() in a plain loop; then the pure
+-- planner. MODE "cqueues": CONCURRENCY cqueues threads, each resolving
+-- domains one after the other with r:resolve(). MODE "quick": "loop"
+-- without the planner (for callgrind). Every plan of dN.bench.test is
+-- checked against the zone bench/run generates; a plan with any other
+-- target set counts as wrong. bytes_per_plan: growth of the peak RSS over
+-- the RSS before the first plan, divided by the plans in flight.
 local mxroute = require "mxroute"
 
-local server, conc, file = arg[1], tonumber(arg[2]), arg[3]
-assert(server and conc and file, "usage: bench.lua SERVER:PORT CONCURRENCY DOMAINFILE")
+local server, conc, file, mode = arg[1], tonumber(arg[2]), arg[3], arg[4] or "loop"
+local max_inflight = tonumber(arg[5]) -- the exchange's bound on queries in flight
+assert(server and conc and file, "usage: bench.lua SERVER:PORT CONCURRENCY DOMAINFILE [MODE]")
 
 local domains = {}
 for line in io.lines(file) do
   if line ~= "" then domains[#domains + 1] = line end
 end
+
+local cqueues
+if mode == "cqueues" then cqueues = require "cqueues" end
 
 local function now()
   local ok, cq = pcall(require, "cqueues")
@@ -21,37 +30,91 @@ local function now()
   return os.clock()
 end
 
-local function rss_kib()
+local function status_kib(field)
   local f = io.open("/proc/self/status")
   if not f then return 0 end
   local s = f:read("*a")
   f:close()
-  return tonumber(s:match("VmRSS:%s*(%d+)")) or 0
+  return tonumber(s:match(field .. ":%s*(%d+)")) or 0
 end
 
-local r = mxroute.resolver { nameservers = { server }, timeout = 2, tries = 3 }
-local nexti, finished, failed, targets = 0, 0, 0, 0
-local function submit_next(cb)
-  nexti = nexti + 1
-  if nexti <= #domains then r:submit(domains[nexti], cb) end
+-- The four targets of dN in the generated zone (bench/run), "host addr"
+-- -> preference, made before the clock starts (the clients compared
+-- do no such check).
+local expect = {}
+for _, d in ipairs(domains) do
+  local i = tonumber(d:match("^d(%d+)%."))
+  if i then
+    local b, a = math.floor(i / 250) % 250 + 1, i % 250 + 1
+    expect[d] = {
+      [("mx1.d%d.bench.test 198.51.%d.%d"):format(i, b, a)] = 10,
+      [("mx1.d%d.bench.test 2001:db8:%x::%x"):format(i, i, i)] = 10,
+      [("mx2.d%d.bench.test 203.0.%d.%d"):format(i, b, a)] = 20,
+      [("mx2.d%d.bench.test 2001:db8:%x::1:%x"):format(i, i, i)] = 20,
+    }
+  end
 end
-local function on_done(plan)
+
+local function plan_ok(domain, plan)
+  local want, seen = expect[domain], {}
+  if not want or #plan.targets ~= 4 then return false end
+  for _, t in ipairs(plan.targets) do
+    local k = t.host .. " " .. t.addr
+    if want[k] ~= t.pref or seen[k] then return false end
+    seen[k] = true
+  end
+  return true
+end
+
+local r = mxroute.resolver { nameservers = { server }, timeout = 2, tries = 3, cache = false,
+                             max_inflight = max_inflight }
+local nexti, finished, failed, wrong, targets = 0, 0, 0, 0, 0
+local function account(domain, plan)
   finished = finished + 1
-  if plan then targets = targets + #plan.targets else failed = failed + 1 end
-  submit_next(on_done)
+  if plan then
+    targets = targets + #plan.targets
+    if not plan_ok(domain, plan) then wrong = wrong + 1 end
+  else
+    failed = failed + 1
+  end
 end
 
-local rss0 = rss_kib()
+local rss0 = status_kib("VmRSS")
+local c0 = os.clock()
 local t0 = now()
-for _ = 1, conc do submit_next(on_done) end
-while finished < #domains do
-  r:step(r:timeout() or 1)
+if mode == "cqueues" then
+  local cq = cqueues.new()
+  for _ = 1, conc do
+    cq:wrap(function()
+      while nexti < #domains do
+        nexti = nexti + 1
+        local d = domains[nexti]
+        account(d, r:resolve(d))
+      end
+    end)
+  end
+  assert(cq:loop())
+else
+  local function submit_next()
+    nexti = nexti + 1
+    local d = domains[nexti]
+    if d then r:submit(d, function(plan) account(d, plan); submit_next() end) end
+  end
+  for _ = 1, conc do submit_next() end
+  while finished < #domains do
+    r:step(r:timeout() or 1)
+  end
 end
 local t1 = now()
-print(("mxroute:    plans=%d failed=%d seconds=%.3f plans_per_s=%.0f targets=%d rss_growth_kib=%d lua_kib=%.0f")
-  :format(finished, failed, t1 - t0, finished / (t1 - t0), targets,
-          rss_kib() - rss0, collectgarbage("count")))
+local cpu = os.clock() - c0
+local peak = status_kib("VmHWM")
+print(("mxroute %s: plans=%d failed=%d wrong=%d seconds=%.3f plans_per_s=%.0f targets=%d"
+  .. " peak_kib=%d bytes_per_plan=%.0f cpu_us_per_plan=%.1f lua_kib=%.0f")
+  :format(mode, finished, failed, wrong, t1 - t0, finished / (t1 - t0), targets,
+          peak, (peak - rss0) * 1024 / math.min(conc, #domains), cpu * 1e6 / finished,
+          collectgarbage("count")))
 r:close()
+if mode ~= "loop" then return end
 
 -- The pure planner: 2 MX hosts, 2 addresses each.
 local records = {

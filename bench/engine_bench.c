@@ -3,18 +3,106 @@
  * every domain resolved to a full plan (validated answers, planner, self
  * and guard checks), CONCURRENCY plans in flight, no Lua.
  *
- *   engine_bench SERVER:PORT CONCURRENCY < DOMAINS
- * prints: plans=N failed=N seconds=S plans_per_s=R targets=N
+ *   engine_bench SERVER:PORT CONCURRENCY [MAX_INFLIGHT] < DOMAINS
+ * prints: plans=N failed=N wrong=N seconds=S plans_per_s=R targets=N
+ *         peak_kib=K bytes_per_plan=B
+ * Every plan of a domain dN.bench.test is checked against the zone that
+ * bench/run generates (mx1/mx2.dN, A and AAAA each): a plan with any other
+ * target set counts as wrong. bytes_per_plan is the growth of the peak RSS
+ * over the RSS before the first plan, divided by the plans in flight.
  */
 #include "mxroute.h"
 
+#include <arpa/inet.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
+/* VmRSS or VmHWM (the peak) of /proc/self/status, in KiB */
+static long status_kib(const char *field)
+{
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long v = 0;
+  size_t n = strlen(field);
+  if (!f)
+    return 0;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, field, n) == 0 && line[n] == ':')
+      v = strtol(line + n + 1, NULL, 10);
+  fclose(f);
+  return v;
+}
+
+/* The four targets the generated zone gives dN: mx1.dN A 198.51.b.a and
+ * AAAA 2001:db8:N::N, mx2.dN A 203.0.b.a and AAAA 2001:db8:N::1:N (hex);
+ * made before the clock starts (the clients compared do no such check). */
+typedef struct expect {
+  int ok;
+  char host[2][48];
+  unsigned char a4[2][4], a6[2][16];
+} expect;
+
+static void expect_make(const char *domain, expect *x)
+{
+  unsigned long i;
+  char buf[64];
+  int k;
+  memset(x, 0, sizeof *x);
+  if (sscanf(domain, "d%lu.", &i) != 1)
+    return;
+  for (k = 0; k < 2; k++) {
+    snprintf(x->host[k], sizeof x->host[k], "mx%d.d%lu.bench.test", k + 1, i);
+    snprintf(buf, sizeof buf, "%s.%lu.%lu", k ? "203.0" : "198.51",
+             i / 250 % 250 + 1, i % 250 + 1);
+    if (inet_pton(AF_INET, buf, x->a4[k]) != 1)
+      return;
+    snprintf(buf, sizeof buf, k ? "2001:db8:%lx::1:%lx" : "2001:db8:%lx::%lx",
+             i, i);
+    if (inet_pton(AF_INET6, buf, x->a6[k]) != 1)
+      return;
+  }
+  x->ok = 1;
+}
+
+static int plan_ok(const expect *x, const mxr_result *res)
+{
+  unsigned seen = 0, bit;
+  size_t m;
+  if (!x->ok || res->ntargets != 4)
+    return 0;
+  for (m = 0; m < 4; m++) {
+    const mxr_target *t = &res->targets[m];
+    int h = t->pref == 10 ? 0 : t->pref == 20 ? 1 : -1;
+    if (h < 0 || strcmp(t->host, x->host[h]) != 0)
+      return 0;
+    if (t->addr.family == 4 && memcmp(t->addr.bytes, x->a4[h], 4) == 0)
+      bit = 1u << (2 * h);
+    else if (t->addr.family == 6 && memcmp(t->addr.bytes, x->a6[h], 16) == 0)
+      bit = 2u << (2 * h);
+    else
+      return 0;
+    if (seen & bit)
+      return 0;
+    seen |= bit;
+  }
+  return 1;
+}
+
+/* user + system CPU seconds of this process */
+static double cpu_s(void)
+{
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 typedef struct slot {
+  const expect *want;
   mxr_res *r;
   mxr_job *job;
 } slot;
@@ -34,8 +122,12 @@ int main(int argc, char **argv)
   mxr_rng rng;
   char err[MXR_MSG_BUF], line[512];
   char **domains = NULL;
-  size_t n = 0, cap = 0, next = 0, done = 0, failed = 0, targets = 0, conc;
-  double t0, t1;
+  expect *wants;
+  size_t n = 0, cap = 0, next = 0, done = 0, failed = 0, wrong = 0;
+  size_t targets = 0, conc;
+  double t0, t1, c0;
+  long rss0;
+  long peak;
 
   if (argc < 3) {
     fprintf(stderr, "usage: engine_bench SERVER:PORT CONCURRENCY < DOMAINS\n");
@@ -56,12 +148,22 @@ int main(int argc, char **argv)
   }
   memset(&cfg, 0, sizeof cfg);
   cfg.servers = argv[1];
+  if (argc > 3) /* queries in flight (the exchange's bound; 0: default) */
+    cfg.max_inflight = (size_t)strtoul(argv[3], NULL, 10);
   o = mxr_opts_new();
   if (!o || mxr_engine_new(&cfg, &e, err, sizeof err) != MXR_OK) {
     fprintf(stderr, "engine: %s\n", err);
     return 1;
   }
+  wants = calloc(n ? n : 1, sizeof *wants);
+  if (!wants)
+    return 1;
+  for (next = 0; next < n; next++)
+    expect_make(domains[next], &wants[next]);
+  next = 0;
   mxr_rng_seed_os(&rng);
+  rss0 = status_kib("VmRSS");
+  c0 = cpu_s();
   t0 = now();
   while (done < n) {
     slot *sl;
@@ -69,6 +171,7 @@ int main(int argc, char **argv)
       sl = malloc(sizeof *sl);
       if (!sl)
         return 1;
+      sl->want = &wants[next];
       sl->r = mxr_res_new(domains[next], strlen(domains[next]), o, &rng);
       if (!sl->r || mxr_engine_add(e, sl->r, sl, &sl->job) != MXR_OK)
         return 1;
@@ -81,9 +184,11 @@ int main(int argc, char **argv)
     while ((sl = mxr_engine_next_done(e)) != NULL) {
       mxr_result res;
       if (mxr_plan_result(mxr_res_plan(sl->r), &res) == MXR_OK &&
-          res.status == MXR_OK)
+          res.status == MXR_OK) {
         targets += res.ntargets;
-      else
+        if (!plan_ok(sl->want, &res))
+          wrong++;
+      } else
         failed++;
       done++;
       mxr_engine_remove(e, sl->job);
@@ -92,10 +197,20 @@ int main(int argc, char **argv)
     }
   }
   t1 = now();
-  printf("mxr engine: plans=%zu failed=%zu seconds=%.3f plans_per_s=%.0f "
-         "targets=%zu\n", done, failed, t1 - t0, (double)done / (t1 - t0),
-         targets);
+  peak = status_kib("VmHWM");
+  printf("mxr engine: plans=%zu failed=%zu wrong=%zu seconds=%.3f "
+         "plans_per_s=%.0f targets=%zu peak_kib=%ld bytes_per_plan=%.0f "
+         "cpu_us_per_plan=%.1f\n",
+         done, failed, wrong, t1 - t0, (double)done / (t1 - t0), targets,
+         peak,
+         (double)(peak - rss0) * 1024.0 /
+             (double)(conc < n ? conc : n),
+         (cpu_s() - c0) * 1e6 / (double)done);
   mxr_engine_free(e);
   mxr_opts_free(o);
+  for (next = 0; next < n; next++)
+    free(domains[next]);
+  free(domains);
+  free(wants);
   return 0;
 }

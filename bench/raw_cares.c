@@ -7,7 +7,7 @@
  * state callback), same concurrency window.
  *
  *   raw_cares SERVER:PORT CONCURRENCY DOMAIN...   (or DOMAINs on stdin)
- * prints: plans=N failed=N seconds=S plans_per_s=R
+ * prints: plans=N failed=N seconds=S plans_per_s=R peak_kib=K bytes_per_plan=B
  */
 #include <ares.h>
 #include <arpa/nameser.h>
@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/epoll.h>
 #include <time.h>
 
@@ -27,6 +28,31 @@ static ares_channel ch;
 static int epfd;
 static char **domains;
 static size_t ndomains, next_domain, done_plans, failed_plans;
+
+/* VmRSS or VmHWM (the peak) of /proc/self/status, in KiB */
+static long status_kib(const char *field)
+{
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long v = 0;
+  size_t n = strlen(field);
+  if (!f)
+    return 0;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, field, n) == 0 && line[n] == ':')
+      v = strtol(line + n + 1, NULL, 10);
+  fclose(f);
+  return v;
+}
+
+/* user + system CPU seconds of this process */
+static double cpu_s(void)
+{
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
 
 static double now(void)
 {
@@ -135,8 +161,10 @@ int main(int argc, char **argv)
   struct ares_options o;
   struct epoll_event evs[64];
   size_t conc, i, cap = 0;
-  double t0, t1;
+  double t0, t1, c0;
   char line[512];
+  long rss0;
+  long peak;
 
   if (argc < 3) {
     fprintf(stderr, "usage: raw_cares SERVER:PORT CONCURRENCY [DOMAIN...]\n");
@@ -178,6 +206,8 @@ int main(int argc, char **argv)
     fprintf(stderr, "c-ares init failed\n");
     return 1;
   }
+  rss0 = status_kib("VmRSS");
+  c0 = cpu_s();
   t0 = now();
   for (i = 0; i < conc; i++)
     start_next();
@@ -194,8 +224,14 @@ int main(int argc, char **argv)
     ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
   }
   t1 = now();
-  printf("raw c-ares: plans=%zu failed=%zu seconds=%.3f plans_per_s=%.0f\n",
-         done_plans, failed_plans, t1 - t0, (double)done_plans / (t1 - t0));
+  peak = status_kib("VmHWM");
+  printf("raw c-ares: plans=%zu failed=%zu seconds=%.3f plans_per_s=%.0f "
+         "peak_kib=%ld bytes_per_plan=%.0f cpu_us_per_plan=%.1f\n",
+         done_plans, failed_plans, t1 - t0, (double)done_plans / (t1 - t0),
+         peak,
+         (double)(peak - rss0) * 1024.0 /
+             (double)(conc < ndomains ? conc : ndomains),
+         (cpu_s() - c0) * 1e6 / (double)done_plans);
   ares_destroy(ch);
   ares_library_cleanup();
   return 0;

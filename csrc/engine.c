@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -37,6 +38,11 @@
 #define RECV_MAX 65536
 #define EVENTS 256
 #define DGRAMS_PER_EVENT 256
+/* Datagrams moved per recvmmsg/sendmmsg call. */
+#define UDP_BATCH 16
+/* A query (RFC 1035 4.1: header, a name of at most 255 octets, type and
+ * class; RFC 6891 OPT) fits; a longer datagram is sent on its own. */
+#define SEND_SLOT 512
 
 typedef struct esock {
   int fd; /* -1: none */
@@ -51,10 +57,25 @@ struct mxr_engine {
   mxr_xch *x;
   int epfd;
   pid_t pid;
+  /* A page a child of fork() sees zeroed (MADV_WIPEONFORK, Linux 4.14),
+   * set to 1 here: the fork check on every call is a memory read instead
+   * of a getpid() system call. NULL where the kernel lacks it: getpid(). */
+  volatile unsigned char *forkmark;
+  size_t forkmark_len;
   int rcvbuf;
   esock *socks;
   size_t nsocks;
-  unsigned char *rbuf;
+  unsigned char *rbuf;     /* TCP reads, and UDP where mbuf is missing */
+  unsigned char *mbuf;     /* UDP_BATCH x RECV_MAX for recvmmsg, lazily */
+  struct mmsghdr msgs[UDP_BATCH];
+  struct iovec iov[UDP_BATCH];
+  /* Queries for one UDP socket not yet handed to the kernel: the
+   * exchange's bytes are valid only until the next call into it, so
+   * they are copied and sent together by one sendmmsg (udp_flush). */
+  unsigned qsock;
+  size_t nq;
+  size_t qlen[UDP_BATCH];
+  unsigned char qbuf[UDP_BATCH][SEND_SLOT];
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, const char *a)
@@ -317,45 +338,138 @@ static int tcp_queue(esock *s, const unsigned char *data, size_t len)
   return 0;
 }
 
-/* Do everything the exchange asks for now. */
+/* One UDP datagram sent on its own; a failure other than a full buffer
+ * is an error of the socket (e.g. ECONNREFUSED: an earlier ICMP error).
+ * A datagram the kernel could not take is lost like one on the wire: its
+ * timeout moves it on. */
+static void udp_send1(mxr_engine *e, esock *s, unsigned sock,
+                      const unsigned char *data, size_t len, double now)
+{
+  if (send(s->fd, data, len, 0) < 0 && errno != EAGAIN &&
+      errno != EWOULDBLOCK && errno != ENOBUFS && errno != EINTR)
+    mxr_xch_sock_error(e->x, sock, MXR_ENETWORK, now);
+}
+
+/* Send the queued queries of e->qsock with as few sendmmsg calls as the
+ * kernel allows; the same outcomes per datagram as udp_send1. */
+static void udp_flush(mxr_engine *e, double now)
+{
+  size_t n = e->nq, i = 0, k;
+  unsigned sock = e->qsock;
+  e->nq = 0;
+  if (!n || sock >= e->nsocks || e->socks[sock].fd < 0)
+    return;
+  for (k = 0; k < n; k++) {
+    e->iov[k].iov_base = e->qbuf[k];
+    e->iov[k].iov_len = e->qlen[k];
+    memset(&e->msgs[k], 0, sizeof e->msgs[k]);
+    e->msgs[k].msg_hdr.msg_iov = &e->iov[k];
+    e->msgs[k].msg_hdr.msg_iovlen = 1;
+  }
+  while (i < n) {
+    int r = sendmmsg(e->socks[sock].fd, e->msgs + i, (unsigned)(n - i), 0);
+    if (r > 0) {
+      i += (size_t)r;
+      continue;
+    }
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
+      /* the exchange gives up the socket and its queries */
+      mxr_xch_sock_error(e->x, sock, MXR_ENETWORK, now);
+      return;
+    }
+    i++; /* lost like on the wire */
+  }
+}
+
+/* Do everything the exchange asks for now. UDP queries to one socket
+ * are gathered and sent by one system call; anything else first sends
+ * what is gathered, so that the order of operations is kept. */
 static void flush_io(mxr_engine *e, double now)
 {
   mxr_io io;
-  while (mxr_xch_io(e->x, &io, now)) {
-    esock *s = esock_get(e, io.sock);
-    if (!s) {
-      if (io.op != MXR_IO_CLOSE)
-        mxr_xch_sock_error(e->x, io.sock, MXR_ENOMEM, now);
-      continue;
-    }
-    switch (io.op) {
-    case MXR_IO_OPEN_UDP:
-    case MXR_IO_OPEN_TCP:
-      esock_close(e, s);
-      if (open_sock(e, s, io.sock, io.addr, io.op == MXR_IO_OPEN_TCP) != 0)
-        mxr_xch_sock_error(e->x, io.sock, MXR_ENETWORK, now);
-      break;
-    case MXR_IO_SEND:
-      if (s->fd < 0)
-        break;
-      if (!s->tcp) {
-        if (send(s->fd, io.data, io.len, 0) < 0 && errno != EAGAIN &&
-            errno != EWOULDBLOCK && errno != ENOBUFS && errno != EINTR)
-          /* e.g. ECONNREFUSED: an earlier ICMP error on this socket */
-          mxr_xch_sock_error(e->x, io.sock, MXR_ENETWORK, now);
-        /* a datagram the kernel could not take is lost like one on the
-         * wire: its timeout moves it on */
-      } else if (tcp_queue(s, io.data, io.len) != 0 ||
-                 (!s->connecting && tcp_flush(s) != 0) ||
-                 watch(e, s, io.sock) != 0) {
-        mxr_xch_sock_error(e->x, io.sock, MXR_ENETWORK, now);
+  for (;;) {
+    while (mxr_xch_io(e->x, &io, now)) {
+      esock *s;
+      if (e->nq && (io.op != MXR_IO_SEND || io.sock != e->qsock ||
+                    e->nq == UDP_BATCH))
+        udp_flush(e, now);
+      s = esock_get(e, io.sock);
+      if (!s) {
+        if (io.op != MXR_IO_CLOSE)
+          mxr_xch_sock_error(e->x, io.sock, MXR_ENOMEM, now);
+        continue;
       }
-      break;
-    case MXR_IO_CLOSE:
-      esock_close(e, s);
-      break;
+      switch (io.op) {
+      case MXR_IO_OPEN_UDP:
+      case MXR_IO_OPEN_TCP:
+        esock_close(e, s);
+        if (open_sock(e, s, io.sock, io.addr, io.op == MXR_IO_OPEN_TCP) != 0)
+          mxr_xch_sock_error(e->x, io.sock, MXR_ENETWORK, now);
+        break;
+      case MXR_IO_SEND:
+        if (s->fd < 0)
+          break;
+        if (!s->tcp) {
+          if (io.len <= SEND_SLOT) {
+            memcpy(e->qbuf[e->nq], io.data, io.len);
+            e->qlen[e->nq++] = io.len;
+            e->qsock = io.sock;
+          } else {
+            udp_send1(e, s, io.sock, io.data, io.len, now);
+          }
+        } else if (tcp_queue(s, io.data, io.len) != 0 ||
+                   (!s->connecting && tcp_flush(s) != 0) ||
+                   watch(e, s, io.sock) != 0) {
+          mxr_xch_sock_error(e->x, io.sock, MXR_ENETWORK, now);
+        }
+        break;
+      case MXR_IO_CLOSE:
+        esock_close(e, s);
+        break;
+      }
     }
+    if (!e->nq)
+      break;
+    udp_flush(e, now); /* a failure there may ask for more I/O */
   }
+}
+
+/* UDP: up to DGRAMS_PER_EVENT datagrams, UDP_BATCH per recvmmsg call; a
+ * short batch means the socket is empty, so no further call finds that
+ * out. 0 when done, -1 when mbuf is missing (the caller reads with recv). */
+static int udp_read(mxr_engine *e, esock *s, unsigned sock, double now)
+{
+  size_t k = 0, i;
+  if (!e->mbuf && !(e->mbuf = mxr_malloc((size_t)UDP_BATCH * RECV_MAX)))
+    return -1;
+  while (k < DGRAMS_PER_EVENT) {
+    int r;
+    for (i = 0; i < UDP_BATCH; i++) {
+      e->iov[i].iov_base = e->mbuf + i * RECV_MAX;
+      e->iov[i].iov_len = RECV_MAX;
+      memset(&e->msgs[i], 0, sizeof e->msgs[i]);
+      e->msgs[i].msg_hdr.msg_iov = &e->iov[i];
+      e->msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    r = recvmmsg(s->fd, e->msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK)
+        /* ICMP port/host unreachable on a connected UDP socket */
+        mxr_xch_sock_error(e->x, sock, MXR_ENETWORK, now);
+      return 0;
+    }
+    for (i = 0; i < (size_t)r; i++)
+      mxr_xch_recv(e->x, sock, e->mbuf + i * RECV_MAX, e->msgs[i].msg_len,
+                   now);
+    k += (size_t)r;
+    if (r < UDP_BATCH)
+      return 0;
+  }
+  return 0;
 }
 
 /* Read what is ready on sock and hand it to the exchange. */
@@ -382,6 +496,8 @@ static void on_event(mxr_engine *e, unsigned sock, uint32_t ev, double now)
   }
   if (!(ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) || (s->tcp && s->connecting))
     return;
+  if (!s->tcp && udp_read(e, s, sock, now) == 0)
+    return;
   for (k = 0; k < DGRAMS_PER_EVENT && s->fd >= 0; k++) {
     ssize_t n = recv(s->fd, e->rbuf, RECV_MAX, 0);
     if (n < 0) {
@@ -403,15 +519,45 @@ static void on_event(mxr_engine *e, unsigned sock, uint32_t ev, double now)
   }
 }
 
+static void forkmark_init(mxr_engine *e)
+{
+#ifdef MADV_WIPEONFORK
+  long pg = sysconf(_SC_PAGESIZE);
+  size_t len = pg > 0 ? (size_t)pg : 4096;
+  void *m = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED)
+    return;
+  if (madvise(m, len, MADV_WIPEONFORK) != 0) {
+    munmap(m, len);
+    return;
+  }
+  e->forkmark = m;
+  e->forkmark_len = len;
+  *e->forkmark = 1;
+#else
+  (void)e;
+#endif
+}
+
+/* 1 in a child of the process that made or last adopted e. */
+static int forked(const mxr_engine *e)
+{
+  if (e->forkmark)
+    return *e->forkmark == 0;
+  return getpid() != e->pid;
+}
+
 /* After fork() the child shares the parent's epoll set and sockets: it
  * drops its copies without touching the set and starts afresh. */
 static void check_fork(mxr_engine *e)
 {
   size_t i;
-  pid_t pid = getpid();
-  if (pid == e->pid)
+  if (!forked(e))
     return;
-  e->pid = pid;
+  e->pid = getpid();
+  if (e->forkmark)
+    *e->forkmark = 1;
   close(e->epfd);
   for (i = 0; i < e->nsocks; i++) {
     if (e->socks[i].fd >= 0)
@@ -497,6 +643,7 @@ mxr_status mxr_engine_new(const mxr_engine_config *cfg, mxr_engine **out,
     goto fail;
   e->rcvbuf = cfg->rcvbuf ? cfg->rcvbuf : 4 << 20;
   e->pid = getpid();
+  forkmark_init(e);
   mxr_free(servers);
   *out = e;
   return MXR_OK;
@@ -516,7 +663,7 @@ void mxr_engine_free(mxr_engine *e)
   size_t i;
   if (!e)
     return;
-  if (getpid() != e->pid) { /* a child: its copies only */
+  if (forked(e)) { /* a child: its copies only */
     for (i = 0; i < e->nsocks; i++)
       if (e->socks[i].fd >= 0)
         close(e->socks[i].fd);
@@ -531,6 +678,9 @@ void mxr_engine_free(mxr_engine *e)
     close(e->epfd);
   mxr_free(e->socks);
   mxr_free(e->rbuf);
+  mxr_free(e->mbuf);
+  if (e->forkmark)
+    munmap((void *)(uintptr_t)e->forkmark, e->forkmark_len);
   mxr_free(e);
 }
 
@@ -568,7 +718,7 @@ void mxr_engine_remove(mxr_engine *e, mxr_job *job)
   if (!e || !job)
     return;
   mxr_xch_remove(e->x, (mxr_xjob *)(void *)job);
-  if (getpid() == e->pid)
+  if (!forked(e))
     flush_io(e, mxr_now());
 }
 
@@ -577,7 +727,7 @@ void mxr_engine_cancel(mxr_engine *e, mxr_job *job)
   if (!e || !job)
     return;
   mxr_xch_cancel(e->x, (mxr_xjob *)(void *)job);
-  if (getpid() == e->pid)
+  if (!forked(e))
     flush_io(e, mxr_now());
 }
 

@@ -6,7 +6,8 @@
  * records owned by any name. So every reply first goes through a small
  * RR walker that checks the header, the question, the answer section's
  * bounds, class and owners, and follows the CNAME chain from the queried
- * name. Only a reply that passes is decoded, with c-ares.
+ * name. Only a reply that passes is decoded, from the records the walker
+ * validated (c-ares builds the queries).
  *
  * Names from the wire are compared in the escaped presentation form that
  * ares_expand_name produces (RFC 1035 5.1: "\." inside a label, "\DDD"
@@ -35,7 +36,8 @@
 /* ASCII case-insensitive equality of two escaped names (RFC 4343). */
 static int esc_equal(const char *a, const char *b) {
   while (*a && *b) {
-    if (mxr_ascii_lower(*a) != mxr_ascii_lower(*b))
+    /* equal octets (the usual case) need no folding */
+    if (*a != *b && mxr_ascii_lower(*a) != mxr_ascii_lower(*b))
       return 0;
     a++;
     b++;
@@ -68,8 +70,13 @@ static void esc_name(const char *in, char *out) {
       *q++ = (char)('0' + (*p % 100) / 10);
       *q++ = (char)('0' + *p % 10);
     } else {
-      if (strchr("\";\\()@$", *p))
+      switch (*p) { /* a switch: strchr per octet was 3 % of a plan */
+      case '"': case ';': case '\\': case '(': case ')': case '@': case '$':
         *q++ = '\\';
+        break;
+      default:
+        break;
+      }
       *q++ = (char)*p;
     }
   }
@@ -104,24 +111,76 @@ static int unesc_name(const char *in, char *out) {
 }
 
 /* Expand the wire name at off into buf (escaped form, ESC_BUF bytes).
- * *used: octets it occupies at off. 0 on any failure. */
+ * *used: octets it occupies at off. 0 on any failure.
+ *
+ * The same text and the same failures as c-ares 1.18's ares_expand_name
+ * (labels joined by '.', no final dot, the root as ""; '.' and the other
+ * reserved characters of RFC 1035 5.1 escaped with '\', unprintable
+ * octets as \DDD), decoded here into buf: that function allocates a
+ * string for every name and was the largest single cost of a reply.
+ * RFC 1035 4.1.4: a pointer (top bits 11) continues the name at its
+ * offset; the other top bits (01, 10: RFC 6891 extended label types) are
+ * refused, and so is a pointer chain longer than the packet (a loop).
+ * One deliberate difference: c-ares 1.18 copies a one-octet label 0x00
+ * as a raw NUL (cutting its string short); here it is "\\000" like any
+ * other unprintable octet, so such a name never equals a shorter one. */
 static int wire_name(const unsigned char *pkt, size_t len, size_t off,
                      char *buf, size_t *used) {
-  char *s = NULL;
-  long enclen = 0;
-  size_t n;
+  size_t p = off, n = 0, hops = 0, enclen = 0;
   if (off >= len)
     return 0;
-  if (ares_expand_name(pkt + off, pkt, (int)len, &s, &enclen) != ARES_SUCCESS)
-    return 0;
-  n = strlen(s);
-  if (enclen <= 0 || (size_t)enclen > len - off || n >= ESC_BUF) {
-    ares_free_string(s);
-    return 0;
+  for (;;) {
+    unsigned c;
+    if (p >= len)
+      return 0;
+    c = pkt[p];
+    if ((c & 0xC0) == 0xC0) {
+      size_t to;
+      if (p + 1 >= len)
+        return 0;
+      to = (size_t)(c & 0x3F) << 8 | pkt[p + 1];
+      if (to >= len || ++hops > len)
+        return 0;
+      if (!enclen)
+        enclen = p + 2 - off;
+      p = to;
+    } else if (c & 0xC0) {
+      return 0;
+    } else if (c == 0) {
+      if (!enclen)
+        enclen = p + 1 - off;
+      break;
+    } else {
+      const unsigned char *l = pkt + p + 1, *e = l + c;
+      if (p + 1 + c >= len) /* room for at least the final octet */
+        return 0;
+      if (n && n + 1 < ESC_BUF)
+        buf[n++] = '.';
+      for (; l < e && n + 5 < ESC_BUF; l++) {
+        if (*l < 0x20 || *l > 0x7e) {
+          buf[n++] = '\\';
+          buf[n++] = (char)('0' + *l / 100);
+          buf[n++] = (char)('0' + (*l % 100) / 10);
+          buf[n++] = (char)('0' + *l % 10);
+        } else {
+          switch (*l) {
+          case '"': case '.': case ';': case '\\':
+          case '(': case ')': case '@': case '$':
+            buf[n++] = '\\';
+            break;
+          default:
+            break;
+          }
+          buf[n++] = (char)*l;
+        }
+      }
+      if (l < e || n + 1 >= ESC_BUF)
+        return 0; /* longer than any name the checks could accept */
+      p += 1 + c;
+    }
   }
-  memcpy(buf, s, n + 1);
-  ares_free_string(s);
-  *used = (size_t)enclen;
+  buf[n] = '\0';
+  *used = enclen;
   return 1;
 }
 
@@ -200,7 +259,8 @@ void mxr_packet_free(unsigned char *p) {
 
 /* One answer RR that matters: a CNAME or a record of the queried type. */
 typedef struct rr {
-  char *owner; /* escaped, malloc'd */
+  char *owner; /* escaped, in the walk's names */
+  size_t owner_off;
   uint16_t type;
   uint32_t ttl;
   size_t rdata;
@@ -218,6 +278,12 @@ typedef struct walk {
   size_t auth; /* offset of the authority section */
   mxr_answer *out;
   int check_only; /* every check, no extraction (mxr_packet_check) */
+  /* The owner names of rrs, one after the other: in nbuf while they fit
+   * (a usual reply: no allocation per record), else on the heap. */
+  char *names;
+  size_t nlen, ncap;
+  char nbuf[1024];
+  rr rbuf[16]; /* rrs while they fit */
 } walk;
 
 #if defined(__GNUC__)
@@ -311,11 +377,38 @@ static mxr_status check_mx(walk *w, const rr *r) {
 }
 
 static void free_rrs(walk *w) {
-  for (size_t i = 0; i < w->nrr; i++)
-    mxr_free(w->rrs[i].owner);
-  mxr_free(w->rrs);
+  if (w->rrs != w->rbuf)
+    mxr_free(w->rrs);
+  if (w->names != w->nbuf)
+    mxr_free(w->names);
   w->rrs = NULL;
   w->nrr = 0;
+  w->names = NULL;
+  w->nlen = w->ncap = 0;
+}
+
+/* Append an owner name to w->names; its offset in *off. 0 on OOM. */
+static int keep_name(walk *w, const char *name, size_t *off) {
+  size_t n = strlen(name) + 1;
+  if (!w->names) {
+    w->names = w->nbuf;
+    w->ncap = sizeof w->nbuf;
+  }
+  if (w->ncap - w->nlen < n) {
+    size_t ncap = (w->ncap + n) * 2;
+    char *m = mxr_malloc(ncap);
+    if (!m)
+      return 0;
+    memcpy(m, w->names, w->nlen);
+    if (w->names != w->nbuf)
+      mxr_free(w->names);
+    w->names = m;
+    w->ncap = ncap;
+  }
+  memcpy(w->names + w->nlen, name, n);
+  *off = w->nlen;
+  w->nlen += n;
+  return 1;
 }
 
 /* Header checks (RFC 1035 4.1.1). Returns MXR_OK to go on; sets rcode. */
@@ -372,8 +465,10 @@ static mxr_status scan_answers(walk *w, size_t pos) {
   unsigned an = get16(w->pkt + 6);
   /* An RR takes at least 11 octets: never allocate more than fits. */
   size_t cap = an < (w->len - pos) / 11 + 1 ? an : (w->len - pos) / 11 + 1;
-  w->rrs = cap ? mxr_calloc(cap, sizeof *w->rrs) : NULL;
-  if (cap && !w->rrs)
+  w->rrs = cap <= sizeof w->rbuf / sizeof w->rbuf[0]
+               ? w->rbuf
+               : mxr_calloc(cap, sizeof *w->rrs);
+  if (!w->rrs)
     return fail(w, MXR_ENOMEM, "out of memory");
   for (unsigned i = 0; i < an; i++) {
     size_t used = 0;
@@ -399,10 +494,8 @@ static mxr_status scan_answers(walk *w, size_t pos) {
       if (w->nrr >= cap) /* cannot happen: cap bounds what fits */
         return fail(w, MXR_EFORMERR, "too many answers");
       r = &w->rrs[w->nrr];
-      r->owner = mxr_malloc(strlen(name) + 1);
-      if (!r->owner)
+      if (!keep_name(w, name, &r->owner_off))
         return fail(w, MXR_ENOMEM, "out of memory");
-      strcpy(r->owner, name);
       w->nrr++;
       r->type = type;
       r->ttl = ttl;
@@ -411,6 +504,8 @@ static mxr_status scan_answers(walk *w, size_t pos) {
     }
     pos += rdlen;
   }
+  for (size_t i = 0; i < w->nrr; i++) /* names no longer move */
+    w->rrs[i].owner = w->names + w->rrs[i].owner_off;
   w->auth = pos;
   return MXR_OK;
 }
@@ -574,50 +669,52 @@ static mxr_status check_records(walk *w, const char *canon, size_t *n,
   return MXR_OK;
 }
 
+/* MX RDATA (RFC 1035 3.3.9: PREFERENCE, EXCHANGE), decoded here from the
+ * records the walker validated (check_records: every MX RR of the answer
+ * section, owned by canon, its name filling its RDATA), in the order of
+ * the reply. Decoding them in place replaced ares_parse_mx_reply, which
+ * allocated per record and per name and walked the reply once more. */
 static mxr_status extract_mx(walk *w, const char *canon, size_t n) {
-  struct ares_mx_reply *list = NULL, *m;
   mxr_answer *out = w->out;
   unsigned char *block;
   mxr_mx *mx;
   char *names;
   size_t i = 0;
-  int rc;
-  (void)canon; /* c-ares follows the chain itself */
-  rc = ares_parse_mx_reply(w->pkt, (int)w->len, &list);
-  if (rc == ARES_ENOMEM)
-    return fail(w, MXR_ENOMEM, "out of memory");
-  if (rc != ARES_SUCCESS) /* e.g. an exchange that is not a host name */
-    return fail(w, MXR_EFORMERR, "MX records rejected (%s)",
-                ares_strerror(rc));
+  (void)canon; /* the walker checked every record's owner */
   block = mxr_malloc(n * (sizeof *mx + MXR_NAME_BUF));
-  if (!block) {
-    ares_free_data(list);
+  if (!block)
     return fail(w, MXR_ENOMEM, "out of memory");
-  }
   mx = (mxr_mx *)(void *)block;
   names = (char *)(block + n * sizeof *mx);
-  for (m = list; m; m = m->next, i++) {
-    char plain[ESC_BUF], err[128];
-    char *dst = names + i * MXR_NAME_BUF;
-    if (i >= n)
-      break;
-    if (m->host[0] == '\0') { /* RFC 7505: the root, "." */
+  for (size_t k = 0; k < w->nrr; k++) {
+    const rr *r = &w->rrs[k];
+    char esc[ESC_BUF], plain[ESC_BUF], err[128];
+    char *dst;
+    size_t used = 0;
+    if (r->type != MXR_TYPE_MX)
+      continue;
+    if (i >= n || r->rdlen < 3 ||
+        !wire_name(w->pkt, r->rdata + r->rdlen, r->rdata + 2, esc, &used)) {
+      mxr_free(block);
+      return fail(w, MXR_EFORMERR, "inconsistent MX records");
+    }
+    dst = names + i * MXR_NAME_BUF;
+    if (esc[0] == '\0') { /* RFC 7505: the root, "." */
       dst[0] = '\0';
-    } else if (!unesc_name(m->host, plain) ||
+    } else if (!unesc_name(esc, plain) ||
                mxr_name_normalize(plain, strlen(plain), dst, err,
                                   sizeof err) != MXR_OK) {
       char bad[64];
-      snprintf(bad, sizeof bad, "%s", m->host);
-      ares_free_data(list);
+      snprintf(bad, sizeof bad, "%.60s", esc);
       mxr_free(block);
       return fail(w, MXR_EFORMERR, "MX exchange %s is not a host name", bad);
     }
-    mx[i].pref = m->priority;
+    mx[i].pref = get16(w->pkt + r->rdata);
     mx[i].name = dst;
     mx[i].len = strlen(dst);
+    i++;
   }
-  ares_free_data(list);
-  if (i != n || m) { /* both walk every MX RR of the answer section */
+  if (i != n) {
     mxr_free(block);
     return fail(w, MXR_EFORMERR, "inconsistent MX records");
   }
@@ -627,53 +724,23 @@ static mxr_status extract_mx(walk *w, const char *canon, size_t n) {
   return MXR_OK;
 }
 
-/* Addresses: c-ares decodes them; it follows the CNAME chain only in the
- * order the records appear, so if it finds fewer than the walker (a chain
- * listed out of order), the walker's validated RDATA is copied instead. */
+/* Addresses: the walker's validated RDATA (check_records: RDLENGTH 4 or
+ * 16, owned by canon) in the order of the reply. c-ares' parsers used to
+ * decode them once more (walking the reply again, with allocations) and
+ * follow the CNAME chain only in the order the records appear. */
 static mxr_status extract_addrs(walk *w, const char *canon, size_t n) {
   mxr_answer *out = w->out;
   mxr_addr *a = mxr_calloc(n, sizeof *a);
-  int got = (int)(n > INT_MAX ? INT_MAX : n), rc;
   size_t k = 0;
   if (!a)
     return fail(w, MXR_ENOMEM, "out of memory");
-  if (w->qtype == MXR_TYPE_A) {
-    struct ares_addrttl *t = mxr_calloc(n, sizeof *t);
-    if (!t) {
-      mxr_free(a);
-      return fail(w, MXR_ENOMEM, "out of memory");
-    }
-    rc = ares_parse_a_reply(w->pkt, (int)w->len, NULL, t, &got);
-    if (rc == ARES_SUCCESS && got >= 0 && (size_t)got == n)
-      for (k = 0; k < n; k++) {
-        a[k].family = 4;
-        memcpy(a[k].bytes, &t[k].ipaddr, 4);
-      }
-    mxr_free(t);
-  } else {
-    struct ares_addr6ttl *t = mxr_calloc(n, sizeof *t);
-    if (!t) {
-      mxr_free(a);
-      return fail(w, MXR_ENOMEM, "out of memory");
-    }
-    rc = ares_parse_aaaa_reply(w->pkt, (int)w->len, NULL, t, &got);
-    if (rc == ARES_SUCCESS && got >= 0 && (size_t)got == n)
-      for (k = 0; k < n; k++) {
-        a[k].family = 6;
-        memcpy(a[k].bytes, &t[k].ip6addr, 16);
-      }
-    mxr_free(t);
-  }
-  if (k != n) {
-    k = 0;
-    for (size_t i = 0; i < w->nrr && k < n; i++) {
-      const rr *r = &w->rrs[i];
-      if (r->type != w->qtype || !esc_equal(r->owner, canon))
-        continue;
-      a[k].family = w->qtype == MXR_TYPE_A ? 4 : 6;
-      memcpy(a[k].bytes, w->pkt + r->rdata, r->rdlen);
-      k++;
-    }
+  for (size_t i = 0; i < w->nrr && k < n; i++) {
+    const rr *r = &w->rrs[i];
+    if (r->type != w->qtype || !esc_equal(r->owner, canon))
+      continue;
+    a[k].family = w->qtype == MXR_TYPE_A ? 4 : 6;
+    memcpy(a[k].bytes, w->pkt + r->rdata, r->rdlen);
+    k++;
   }
   out->priv_ = a;
   out->addrs = a;
