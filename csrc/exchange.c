@@ -179,43 +179,11 @@ double mxr_now(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* A block of the OS CSPRNG (getrandom(2), else /dev/urandom). */
-static int fill_random(unsigned char *buf, size_t len)
-{
-  size_t got = 0;
-  int fd;
-  while (got < len) {
-    ssize_t n = getrandom(buf + got, len - got, 0);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
-    got += (size_t)n;
-  }
-  if (got == len)
-    return 0;
-  fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return -1;
-  while (got < len) {
-    ssize_t n = read(fd, buf + got, len - got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      close(fd);
-      return -1;
-    }
-    got += (size_t)n;
-  }
-  close(fd);
-  return 0;
-}
-
 /* One random octet; -1 if the OS has none to give. */
 static int rnd8(mxr_xch *x)
 {
   if (x->rpos >= sizeof x->rnd) {
-    if (fill_random(x->rnd, sizeof x->rnd) != 0)
+    if (mxr_os_random(x->rnd, sizeof x->rnd) != 0)
       return -1;
     x->rpos = 0;
   }
@@ -974,7 +942,7 @@ mxr_status mxr_xch_new(const mxr_xch_config *cfg, mxr_xch **out, char *err,
   x->case_randomize = cfg->case_randomize != 0;
   x->trace = cfg->trace != 0;
   x->free_sock = -1;
-  if (fill_random(x->rnd, sizeof x->rnd) != 0) {
+  if (mxr_os_random(x->rnd, sizeof x->rnd) != 0) {
     set_err(err, errlen, "no randomness from the OS for query IDs");
     mxr_free(x->hash);
     mxr_free(x->servers);
@@ -1281,7 +1249,7 @@ void mxr_xch_forget_sockets(mxr_xch *x, double now)
   if (!x)
     return;
   /* a forked child shares the parent's random block: draw a new one */
-  if (fill_random(x->rnd, sizeof x->rnd) == 0)
+  if (mxr_os_random(x->rnd, sizeof x->rnd) == 0)
     x->rpos = 0;
   else
     x->rpos = sizeof x->rnd;

@@ -49,6 +49,10 @@ char *mxr_ares_name(const char *name, char *out);
 /* The mnemonic of a record type of packet.c's table ("MX"), or "?". */
 const char *mxr_rrtype_name(uint16_t type);
 
+/* Fill buf with len octets of the OS CSPRNG (getrandom(2), else
+ * /dev/urandom): 0, or -1 when the OS gives none (rand.c). */
+int mxr_os_random(unsigned char *buf, size_t len);
+
 /* Sort/identity key of an address: 16 bytes, IPv4 as ::ffff:a.b.c.d, so
  * an IPv4 address and its IPv4-mapped IPv6 form get the same key. */
 void mxr_addr_key(const mxr_addr *a, uint8_t key[16]);

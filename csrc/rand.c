@@ -13,6 +13,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "mxr_internal.h"
 #include "mxroute.h"
 
 static uint64_t splitmix64(uint64_t *x) {
@@ -63,12 +64,16 @@ static int fill_urandom(unsigned char *buf, size_t len) {
   return 0;
 }
 
+int mxr_os_random(unsigned char *buf, size_t len) {
+  return fill_getrandom(buf, len) == 0 || fill_urandom(buf, len) == 0 ? 0
+                                                                     : -1;
+}
+
 mxr_status mxr_rng_seed_os(mxr_rng *r) {
   unsigned char buf[8];
   uint64_t seed = 0;
   size_t i;
-  if (fill_getrandom(buf, sizeof buf) != 0 &&
-      fill_urandom(buf, sizeof buf) != 0)
+  if (mxr_os_random(buf, sizeof buf) != 0)
     return MXR_EBADOPT;
   for (i = 0; i < sizeof buf; i++)
     seed = (seed << 8) | buf[i];
