@@ -64,20 +64,59 @@ mxr_cache *mxr_lua_opt_cache(lua_State *L, int idx);
 /* Shared helpers (lmxroute.c). mxr_lua_new_class registers metatable
  * name with methods m (NULL: none, and no __index) and gc as __gc and
  * __close. */
-lres *mxr_lua_check_res(lua_State *L, int idx);
-void mxr_lua_link_query(lua_State *L, int qidx, int tidx, const char *field);
-void mxr_lua_forget_queries(lua_State *L, int tidx);
 void mxr_lua_new_class(lua_State *L, const char *name, const luaL_Reg *m,
                        lua_CFunction gc);
+/* The string at idx (which is a string); raises "<what> '<shown>'
+ * contains a NUL byte" if it holds one. */
+const char *mxr_lua_check_nul(lua_State *L, int idx, size_t *len,
+                              const char *what);
+/* A code token at idx (not "OK"); where names the argument in the
+ * error. */
+mxr_status mxr_lua_check_code(lua_State *L, int idx, const char *where);
+
+/* Results -> Lua (lresult.c). A plan table, or nil, message, code,
+ * info (DESIGN 2); each returns how many values it pushed. */
+int mxr_lua_push_result(lua_State *L, const mxr_result *r);
+/* A failure without a plan: nil, message (msg, else the code's text),
+ * code, info. */
+int mxr_lua_push_failure(lua_State *L, const char *input, const char *msg,
+                         mxr_status st);
+/* The result of a complete plan; raises if it is not complete. */
+int mxr_lua_push_plan_result(lua_State *L, mxr_plan *p);
+/* The result of a done resolution as core results (plan | nil, message,
+ * code, info). */
+int mxr_lua_push_res_result(lua_State *L, mxr_res *res);
+/* One target as the table q:target(i) gives. */
+void mxr_lua_push_target(lua_State *L, const mxr_target *t);
+
+/* The options class (lopts.c): core.opts. */
+void mxr_lua_open_opts(lua_State *L, int lib);
+/* The options at idx; raises if not options, or closed. */
+lopts *mxr_lua_check_opts(lua_State *L, int idx);
+
+/* The plan reader (lplan.c): core.plan. */
+void mxr_lua_open_plan(lua_State *L, int lib);
+
+/* The query class (lquery.c): core.res. */
+void mxr_lua_open_query(lua_State *L, int lib);
+/* The query at idx; raises if not a query, or closed. */
+lres *mxr_lua_check_res(lua_State *L, int idx);
+/* Link the query at qidx with the transport (engine, exchange) at tidx,
+ * kept alive by the query's uservalue field; the transport finds the
+ * query by its light pointer. */
+void mxr_lua_link_query(lua_State *L, int qidx, int tidx, const char *field);
+/* The transport at tidx is going away: its queries forget their
+ * handles into it. */
+void mxr_lua_forget_queries(lua_State *L, int tidx);
+
+/* The engine class (lengine.c): core.engine. */
+void mxr_lua_open_engine(lua_State *L, int lib);
 /* Event ev of a traced exchange (mxr_xch_event) as the table on_query
  * gets: { name, type = "MX"|"A"|"AAAA", server = "IP:PORT", tcp,
  * status = code token ("OK" for an accepted reply), rcode = "NOERROR"...
  * or nil without a reply, rtt = seconds }. sv: that server. */
 void mxr_lua_push_event(lua_State *L, const mxr_xch_event *ev,
                         const mxr_server *sv);
-/* The result of a done resolution as core results (plan | nil, message,
- * code, info); returns how many values it pushed. */
-int mxr_lua_push_res_result(lua_State *L, mxr_res *res);
 
 /* Routed resolutions (lroute.c, DESIGN 7). The resolution core.res makes
  * for input s: plain, or routed by the route table at stack index 3. */

@@ -29,12 +29,10 @@ M.array_mt = core.array_mt()
 
 local type, error, pairs, ipairs, tostring = type, error, pairs, ipairs, tostring
 local setmetatable, getmetatable, next = setmetatable, getmetatable, next
-local floor = math.floor
 
 local options = require "mxroute.options"
 local PLAN_FIELDS = options.PLAN_FIELDS
-local RESOLVER_FIELDS = { wait = true }
-for k in pairs(options.RESOLVER_FIELDS) do RESOLVER_FIELDS[k] = true end
+local WAIT_FIELD = { wait = true } -- checked here: the waiting is this module's
 
 local need_opt = options.need
 local routes = require "mxroute.routes"
@@ -58,31 +56,14 @@ end
 --- mxroute.resolver(opts) -> resolver. Every field optional (DESIGN 3);
 -- a bad field raises an error naming it.
 function M.resolver(opts)
-  local where = "mxroute.resolver"
-  opts = need_opt(options.fields(opts, where, PLAN_FIELDS, RESOLVER_FIELDS))
-  local cfg = {}
-  if opts.nameservers ~= nil then
-    local list = need_opt(options.nameservers(opts.nameservers, where))
-    for i, ns in ipairs(list) do list[i] = ns.name end
-    cfg.servers = table.concat(list, ",")
-  end
-  if opts.timeout ~= nil then
-    local t = need_opt(options.timeout(opts.timeout, where))
-    cfg.timeout_ms = math.max(1, floor(t * 1000 + 0.5))
-  end
-  if opts.tries ~= nil then
-    cfg.tries = need_opt(options.tries(opts.tries, where))
-  end
-  for k, v in pairs(need_opt(options.exchange(opts, where))) do cfg[k] = v end
+  local set = need_opt(options.resolver(opts, "mxroute.resolver", WAIT_FIELD))
+  opts = set.opts
   local wait = opts.wait
   if not valid_wait(wait) then
     error("mxroute.resolver: option 'wait': expected \"yield\", \"block\", a function or a scheduler", 2)
   end
-  local cache = need_opt(options.cache(opts.cache, where))
-  local o = need_opt(options.planner(opts, where))
-  local rt
-  if opts.routes ~= nil then rt = need_opt(options.routes(opts.routes, where)) end
-  local ok, eng = pcall(core.engine, cfg)
+  local cache, o, rt = set.cache, set.planner, set.routes
+  local ok, eng = pcall(core.engine, set.engine)
   if not ok then
     error((tostring(eng):gsub("^mxroute:", "mxroute.resolver:")), 2)
   end

@@ -890,12 +890,19 @@ describe("mxroute.cli in-process", function()
       assert.are.equal(0, select(3, main { "--self", "mx.example",
                                            "--family", "ipv4", "x" }))
       assert.are.same({ self = { "mx.example" }, family = "ipv4" }, seen)
-      local out, err, status = main { "--self", "bad", "x" }
+      -- mxroute.options names the field as data, the flag comes from it
+      local out, err, status = main { "--self", "*", "x" }
       assert.are.equal(64, status)
       assert.are.equal("", out)
-      assert.are.equal("mxroute: bad value for --self: resolver: bad field "
-                       .. "'self': bad\nTry 'mxroute --help' for more "
-                       .. "information.\n", err)
+      assert.are.equal("mxroute: bad value for --self: mxroute.resolver: "
+                       .. "option 'self': not a host name or address: '*'\n"
+                       .. "Try 'mxroute --help' for more information.\n", err)
+      -- a failure naming no field is not the user's flag
+      out, err, status = main { "--self", "bad", "x" }
+      assert.are.equal(75, status)
+      assert.are.equal("", out)
+      assert.are.equal("mxroute: cannot create a resolver: resolver: bad "
+                       .. "field 'self': bad\n", err)
     end)
 
     it("prints the version of the module", function()

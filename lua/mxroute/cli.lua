@@ -95,17 +95,6 @@ local TARGET_KEYS = { "host", "pref", "addr", "family", "port", "fallback" }
 local ROUTE_KEYS = { "key", "transport", "nexthop" }
 local SKIP_KEYS = { "name", "pref", "code" }
 
--- Which command-line option sets which resolver field (to name the
--- option when the library rejects a value).
-local FIELD_OPTION = {
-  nameservers = "--nameserver", self = "--self",
-  self_interfaces = "--self-interfaces", family = "--family",
-  prefer = "--prefer", seed = "--seed", timeout = "--timeout",
-  tries = "--tries", allow_mx_to_ip = "--allow-mx-to-ip",
-  ignore_targets = "--ignore-targets", max_hosts = "--max-hosts",
-  routes = "--routes",
-  max_addrs = "--max-addrs",
-}
 
 ------------------------------------------------------------------------
 -- argument values
@@ -700,18 +689,20 @@ local function run(cfg, out, err)
     return M.EX_NOINPUT
   end
   if cfg.trace then cfg.resolver.on_query = M.tracer(err) end
+  -- the library's own checks, which name the field as data: the flag
+  -- that set it is in mxroute.options.FIELDS
+  local options = require "mxroute.options"
+  local set, msg, field = options.resolver(cfg.resolver, "mxroute.resolver")
+  local flag = not set and field and options.FIELDS[field]
+  if flag and flag.flag then
+    close_files(cfg)
+    err:write("mxroute: bad value for ", flag.flag, ": ", msg, "\n", HINT)
+    return M.EX_USAGE
+  end
   local made, r = pcall(mxroute.resolver, cfg.resolver)
   if not made then
     close_files(cfg)
-    local msg = error_text(r)
-    for field, option in pairs(FIELD_OPTION) do
-      if cfg.resolver[field] ~= nil and msg:find("%f[%w_]" .. field
-                                                 .. "%f[^%w_]") then
-        err:write("mxroute: bad value for ", option, ": ", msg, "\n", HINT)
-        return M.EX_USAGE
-      end
-    end
-    err:write("mxroute: cannot create a resolver: ", msg, "\n")
+    err:write("mxroute: cannot create a resolver: ", error_text(r), "\n")
     return M.EX_TEMPFAIL
   end
   local outcomes, printed, worst = {}, 0, M.EX_OK

@@ -2,13 +2,14 @@
 -- `mxroute.plan` and `mxroute.ngx.resolver` (DESIGN 3), so that every
 -- transport accepts the same fields with the same messages.
 --
--- Each check returns the value, or nil and a message naming the field;
--- `need` raises that message at the user's level.
+-- Each check returns the value, or nil, a message naming the field and
+-- the field's name (as data: the CLI names the flag from it); `need`
+-- raises that message at the user's level.
 local core = require "mxroute.core"
 
 local M = {}
 
-local type, pairs, tostring, next, rawget = type, pairs, tostring, next, rawget
+local type, pairs, ipairs, tostring, next, rawget = type, pairs, ipairs, tostring, next, rawget
 local floor = math.floor
 
 --- need(v, msg) -> v, or raises msg at the level of whoever called the
@@ -19,20 +20,67 @@ function M.need(v, msg)
   return v
 end
 
---- Fields the planner understands (their values are checked in C).
-M.PLAN_FIELDS = {
-  self = true, self_interfaces = true, family = true, prefer = true, seed = true,
-  allow_mx_to_ip = true, ignore_targets = true, max_hosts = true,
-  max_addrs = true,
+--- The options of every resolver, once: name -> { plan = true for the
+-- planner's (their values are checked in C, csrc/lopts.c), kind and
+-- range for those checked by `value` here (the message says them),
+-- flag: the command-line option that sets it (`mxroute.cli`) }.
+M.FIELDS = {
+  self = { plan = true, flag = "--self" },
+  self_interfaces = { plan = true, flag = "--self-interfaces" },
+  family = { plan = true, flag = "--family" },
+  prefer = { plan = true, flag = "--prefer" },
+  seed = { plan = true, flag = "--seed" },
+  allow_mx_to_ip = { plan = true, flag = "--allow-mx-to-ip" },
+  ignore_targets = { plan = true, flag = "--ignore-targets" },
+  max_hosts = { plan = true, flag = "--max-hosts" },
+  max_addrs = { plan = true, flag = "--max-addrs" },
+  nameservers = { flag = "--nameserver" }, -- checked by M.nameservers
+  timeout = { flag = "--timeout" },        -- checked by M.timeout
+  tries = { kind = "integer", min = 1, max = 20, flag = "--tries" },
+  cache = {},                              -- checked by M.cache
+  max_inflight = { kind = "integer", min = 1, max = 65536 },
+  udp_queries = { kind = "integer", min = 1, max = 65535 },
+  health = { kind = "seconds", max = 86400 },
+  dns0x20 = { kind = "boolean" },
+  on_query = { kind = "function" },        -- DESIGN 9: traced tries
+  routes = { flag = "--routes" },          -- DESIGN 7, checked by M.routes
 }
 
---- Fields of every resolver (transport settings).
-M.RESOLVER_FIELDS = {
-  nameservers = true, timeout = true, tries = true, cache = true,
-  max_inflight = true, udp_queries = true, health = true, dns0x20 = true,
+--- Fields the planner understands, and those of every resolver
+-- (transport settings): both from FIELDS.
+M.PLAN_FIELDS, M.RESOLVER_FIELDS = {}, {}
+for k, f in pairs(M.FIELDS) do
+  if f.plan then M.PLAN_FIELDS[k] = true else M.RESOLVER_FIELDS[k] = true end
+end
+
+-- The exchange's fields, in the order they are checked.
+local EXCHANGE = { "max_inflight", "udp_queries", "health", "dns0x20", "on_query" }
+
+local EXPECTED = {
+  integer = function(f) return ("expected an integer %d..%d"):format(f.min, f.max) end,
+  seconds = function(f)
+    return ("expected seconds, more than 0 and at most %d"):format(f.max)
+  end,
+  boolean = function() return "expected a boolean" end,
+  ["function"] = function() return "expected a function" end,
 }
-M.RESOLVER_FIELDS.routes = true -- DESIGN 7, checked by M.routes
-M.RESOLVER_FIELDS.on_query = true -- checked by M.exchange
+
+local function fits(f, v)
+  if f.kind == "integer" then
+    return type(v) == "number" and v == floor(v) and v >= f.min and v <= f.max
+  elseif f.kind == "seconds" then
+    return type(v) == "number" and v == v and v > 0 and v <= f.max
+  end
+  return type(v) == f.kind
+end
+
+--- value(name, v, where) -> v | nil, message, name: v for the field
+-- name of FIELDS that has a kind, checked against its kind and range.
+function M.value(name, v, where)
+  local f = M.FIELDS[name]
+  if fits(f, v) then return v end
+  return nil, ("%s: option '%s': %s"):format(where, name, EXPECTED[f.kind](f)), name
+end
 
 --- fields(opts, where, allowed, also, more) -> opts (a table) | nil, message.
 -- Every key of opts must be in allowed, also or more.
@@ -43,9 +91,9 @@ function M.fields(opts, where, allowed, also, more)
     if not (allowed[k] or (also and also[k]) or (more and more[k])) then
       if k == "shared_dict" then -- DESIGN 8: nginx workers only
         return nil, where .. ": option 'shared_dict': only mxroute.ngx resolvers"
-          .. " share RRsets, through a lua_shared_dict"
+          .. " share RRsets, through a lua_shared_dict", k
       end
-      return nil, where .. ": unknown option '" .. tostring(k) .. "'"
+      return nil, where .. ": unknown option '" .. tostring(k) .. "'", k
     end
   end
   return opts
@@ -75,7 +123,7 @@ function M.list(t, where, field)
   for k in pairs(t) do
     if type(k) ~= "number" or k < 1 or k ~= floor(k) then
       return nil, ("%s: option '%s': expected a list (a key is not an index 1..n)")
-        :format(where, field)
+        :format(where, field), field
     end
     n = n + 1
     if k > max then max = k end
@@ -83,7 +131,7 @@ function M.list(t, where, field)
   for i = 1, n ~= max and max or 0 do
     if rawget(t, i) == nil then
       return nil, ("%s: option '%s': expected a list without holes (entry %d is missing)")
-        :format(where, field, i)
+        :format(where, field, i), field
     end
   end
   return t
@@ -94,14 +142,15 @@ end
 function M.nameservers(ns, where)
   if type(ns) == "string" then ns = { ns } end
   if type(ns) ~= "table" or next(ns) == nil then
-    return nil, where .. ": option 'nameservers': expected a non-empty list of IP[:PORT]"
+    return nil, where .. ": option 'nameservers': expected a non-empty list of IP[:PORT]",
+      "nameservers"
   end
   local _, why = M.list(ns, where, "nameservers")
-  if why then return nil, why end
+  if why then return nil, why, "nameservers" end
   local list = {}
   for i = 1, #ns do
     local v, msg = M.nameserver(ns[i])
-    if not v then return nil, where .. ": option 'nameservers': " .. msg end
+    if not v then return nil, where .. ": option 'nameservers': " .. msg, "nameservers" end
     list[i] = v
   end
   return list
@@ -116,22 +165,19 @@ M.MAX_TIMEOUT = 60
 function M.timeout(t, where)
   if type(t) ~= "number" or t ~= t or t <= 0 then
     return nil, where .. ": option 'timeout': expected seconds, more than 0 and at most "
-      .. M.MAX_TIMEOUT
+      .. M.MAX_TIMEOUT, "timeout"
   end
   if t > M.MAX_TIMEOUT then
     return nil, ("%s: option 'timeout': %s seconds is more than %d seconds"
       .. " (the timeout is in seconds, not milliseconds: 2 means 2 s)")
-      :format(where, tostring(t), M.MAX_TIMEOUT)
+      :format(where, tostring(t), M.MAX_TIMEOUT), "timeout"
   end
   return t
 end
 
 --- tries(n, where) -> n | nil, message (an integer 1..20).
 function M.tries(n, where)
-  if type(n) ~= "number" or n ~= floor(n) or n < 1 or n > 20 then
-    return nil, where .. ": option 'tries': expected an integer 1..20"
-  end
-  return n
+  return M.value("tries", n, where)
 end
 
 -- DESIGN 8: the fields of `cache = { ... }`, their bounds and defaults
@@ -151,11 +197,11 @@ function M.cache(v, where)
   if v == nil or v == true then return {} end
   if v == false then return false end
   if type(v) ~= "table" then
-    return nil, where .. ": option 'cache': expected a boolean or a table"
+    return nil, where .. ": option 'cache': expected a boolean or a table", "cache"
   end
   for k in pairs(v) do
     if not CACHE_FIELDS[k] then
-      return nil, where .. ": option 'cache': unknown field '" .. tostring(k) .. "'"
+      return nil, where .. ": option 'cache': unknown field '" .. tostring(k) .. "'", "cache"
     end
   end
   local out = {}
@@ -164,74 +210,48 @@ function M.cache(v, where)
     if n ~= nil then
       if type(n) ~= "number" or n ~= floor(n) or n < range[1] or n > range[2] then
         return nil, ("%s: option 'cache.%s': expected an integer %d..%d")
-          :format(where, k, range[1], range[2])
+          :format(where, k, range[1], range[2]), "cache"
       end
       out[k] = n
     end
   end
   if out.min_ttl and out.min_ttl > (out.max_ttl or DEFAULT_MAX_TTL) then
     return nil, ("%s: option 'cache.min_ttl': more than max_ttl (%d)")
-      :format(where, out.max_ttl or DEFAULT_MAX_TTL)
+      :format(where, out.max_ttl or DEFAULT_MAX_TTL), "cache"
   end
   return out
-end
-
-local function integer(n, lo, hi)
-  return type(n) == "number" and n == floor(n) and n >= lo and n <= hi
 end
 
 --- exchange(opts, where) -> { max_inflight, udp_queries, health, dns0x20,
--- trace } (the fields given) | nil, message. The exchange's options
--- (DESIGN 9): queries in flight (1..65536), queries per UDP socket
--- (1..65535), seconds a failed server is asked last (more than 0, at most
--- 86400), DNS 0x20 (a boolean); trace = true when on_query (a function)
--- is given.
+-- trace } (the fields given) | nil, message, field. The exchange's
+-- options (DESIGN 9, ranges in FIELDS): queries in flight, queries per
+-- UDP socket, seconds a failed server is asked last, DNS 0x20; trace =
+-- true when on_query (a function) is given.
 function M.exchange(opts, where)
   local out = {}
-  local v = opts.max_inflight
-  if v ~= nil then
-    if not integer(v, 1, 65536) then
-      return nil, where .. ": option 'max_inflight': expected an integer 1..65536"
+  for _, k in ipairs(EXCHANGE) do
+    local v = opts[k]
+    if v ~= nil then
+      local _, why, field = M.value(k, v, where)
+      if why then return nil, why, field end
+      out[k] = v
     end
-    out.max_inflight = v
-  end
-  v = opts.udp_queries
-  if v ~= nil then
-    if not integer(v, 1, 65535) then
-      return nil, where .. ": option 'udp_queries': expected an integer 1..65535"
-    end
-    out.udp_queries = v
-  end
-  v = opts.health
-  if v ~= nil then
-    if type(v) ~= "number" or v ~= v or v <= 0 or v > 86400 then
-      return nil, where .. ": option 'health': expected seconds, more than 0 and at most 86400"
-    end
-    out.health = v
-  end
-  v = opts.dns0x20
-  if v ~= nil then
-    if type(v) ~= "boolean" then
-      return nil, where .. ": option 'dns0x20': expected a boolean"
-    end
-    out.dns0x20 = v
   end
   -- on_query(ev) is called from step, once per finished try: the
   -- exchange records those events only when asked (trace)
-  v = opts.on_query
-  if v ~= nil then
-    if type(v) ~= "function" then
-      return nil, where .. ": option 'on_query': expected a function"
-    end
-    out.trace = true
-  end
+  if out.on_query then out.on_query, out.trace = nil, true end
   return out
 end
 
---- planner(opts, where) -> the C planner options | nil, message.
+--- planner(opts, where) -> the C planner options | nil, message, field.
+-- The C reader (csrc/lopts.c) begins each message with
+-- "mxroute: option '<field>'".
 function M.planner(opts, where)
   local ok, o = pcall(core.opts, opts)
-  if not ok then return nil, (tostring(o):gsub("^mxroute:", where .. ":")) end
+  if not ok then
+    o = tostring(o)
+    return nil, (o:gsub("^mxroute:", where .. ":")), o:match("^mxroute: option '([%w_]+)'")
+  end
   return o
 end
 
@@ -240,7 +260,53 @@ end
 -- rules); nil stays nil.
 function M.routes(v, where)
   if v == nil then return nil end
-  return require("mxroute.routes").check(v, where)
+  local rt, why = require("mxroute.routes").check(v, where)
+  if not rt then return nil, why, "routes" end
+  return rt
+end
+
+--- resolver(opts, where, more) -> settings | nil, message, field: the
+-- checks of mxroute.resolver's options, in the order it makes them
+-- (more: the fields it adds, checked by it). settings = { opts (the
+-- table), engine (core.engine's config), cache (M.cache's), planner
+-- (core.opts), routes }. The CLI calls it to name the flag of a field.
+function M.resolver(opts, where, more)
+  local why, field
+  opts, why, field = M.fields(opts, where, M.PLAN_FIELDS, M.RESOLVER_FIELDS, more)
+  if not opts then return nil, why, field end
+  local cfg = {}
+  if opts.nameservers ~= nil then
+    local list
+    list, why, field = M.nameservers(opts.nameservers, where)
+    if not list then return nil, why, field end
+    local names = {}
+    for i, ns in ipairs(list) do names[i] = ns.name end
+    cfg.servers = table.concat(names, ",")
+  end
+  if opts.timeout ~= nil then
+    local t
+    t, why, field = M.timeout(opts.timeout, where)
+    if not t then return nil, why, field end
+    cfg.timeout_ms = math.max(1, floor(t * 1000 + 0.5))
+  end
+  if opts.tries ~= nil then
+    cfg.tries, why, field = M.tries(opts.tries, where)
+    if not cfg.tries then return nil, why, field end
+  end
+  local x
+  x, why, field = M.exchange(opts, where)
+  if not x then return nil, why, field end
+  for k, v in pairs(x) do cfg[k] = v end
+  local out = { opts = opts, engine = cfg }
+  out.cache, why, field = M.cache(opts.cache, where)
+  if out.cache == nil then return nil, why, field end
+  out.planner, why, field = M.planner(opts, where)
+  if not out.planner then return nil, why, field end
+  if opts.routes ~= nil then
+    out.routes, why, field = M.routes(opts.routes, where)
+    if not out.routes then return nil, why, field end
+  end
+  return out
 end
 
 --- call(v, where) -> v (a table) | nil, message: the options of one call
