@@ -4,7 +4,7 @@
  *
  * Objects:
  *   job    one attached resolution (mxr_xjob); pulls its queries with
- *          mxr_res_next, gets answers through mxr_res_answer/_fail.
+ *          mxr_res_next, gets answers through mxr_res_feed/_answer/_fail.
  *   query  one lookup on the network (xq): a (name, type) asked of the
  *          servers in turn; several jobs may wait for it (waiters, xw):
  *          the in-flight merge.
@@ -21,7 +21,7 @@
  *    with an ID in flight there and the same question; anything else is
  *    dropped and the query goes on waiting;
  *  - a socket number is reused only after its MXR_IO_CLOSE went out;
- *  - resolutions are called into (mxr_res_answer/_fail) but never call
+ *  - resolutions are called into (mxr_res_feed/_answer/_fail) but never call
  *    back into the exchange.
  */
 #include "mxr_internal.h"
@@ -528,10 +528,12 @@ static void q_free(mxr_xch *x, xq *q)
 
 static void job_check(mxr_xjob *j);
 
-/* Deliver q's outcome to every waiter, then free q. pkt (when given) is
- * the accepted answer or the reply behind the failure. */
+/* Deliver q's outcome to every waiter, then free q. ans (when given) is
+ * the accepted answer, decoded once for every waiter (they share q's
+ * name and type); else pkt (when given) is the reply behind the failure,
+ * which each resolution decodes itself. */
 static void q_finish(mxr_xch *x, xq *q, const unsigned char *pkt, size_t len,
-                     mxr_status st)
+                     const mxr_answer *ans, mxr_status st)
 {
   q->finishing = 1;
   q_offline(x, q);
@@ -549,7 +551,9 @@ static void q_finish(mxr_xch *x, xq *q, const unsigned char *pkt, size_t len,
       j->waiters = w->jnext;
     if (w->jnext)
       w->jnext->jprev = w->jprev;
-    if (pkt)
+    if (ans)
+      mxr_res_feed(j->res, w->slot, ans);
+    else if (pkt)
       mxr_res_answer(j->res, w->slot, pkt, len);
     else
       mxr_res_fail(j->res, w->slot, st);
@@ -768,10 +772,10 @@ static void q_fail_final(mxr_xch *x, xq *q)
     unsigned char *p = q->best_pkt;
     size_t len = q->best_len;
     q->best_pkt = NULL;
-    q_finish(x, q, p, len, q->best);
+    q_finish(x, q, p, len, NULL, q->best);
     mxr_free(p);
   } else {
-    q_finish(x, q, NULL, 0, q->best);
+    q_finish(x, q, NULL, 0, NULL, q->best);
   }
 }
 
@@ -784,7 +788,7 @@ static void q_advance(mxr_xch *x, xq *q, double now)
     return;
   }
   if ((st = q_send(x, q, now)) != MXR_OK)
-    q_finish(x, q, NULL, 0, st);
+    q_finish(x, q, NULL, 0, NULL, st);
 }
 
 /* This try failed at its server: remember it, move on (failover). */
@@ -857,11 +861,11 @@ static void on_message(mxr_xch *x, long n, const unsigned char *pkt,
     return;
   }
   rcode = pkt[3] & 0xfu;
-  /* classify with every check of packet.c; A/AAAA records need no
-   * decoding to be judged (only an MX exchange can still fail then) */
-  st = q->type == MXR_TYPE_MX
-           ? mxr_packet_parse(pkt, len, q->name, q->type, id, &a)
-           : mxr_packet_check(pkt, len, q->name, q->type, id, &a);
+  /* classify with every check of packet.c, decoding the records too: an
+   * accepted answer goes to the resolutions as it is (mxr_res_feed), so
+   * each reply is walked once. q->name and q->type are the question
+   * mxr_res_next gave every waiter (the merge key). */
+  st = mxr_packet_parse(pkt, len, q->name, q->type, id, &a);
   if (st == MXR_OK && a.truncated && !q->tcp) {
     /* RFC 7766 5: ask the same server again over TCP */
     mxr_answer_clear(&a);
@@ -870,10 +874,9 @@ static void on_message(mxr_xch *x, long n, const unsigned char *pkt,
     q->tcp = 1;
     x->stats.tcp++;
     if ((st = q_send(x, q, now)) != MXR_OK)
-      q_finish(x, q, NULL, 0, st);
+      q_finish(x, q, NULL, 0, NULL, st);
     return;
   }
-  mxr_answer_clear(&a);
   if ((pkt[2] & 0x80) && ((pkt[2] >> 3) & 0xfu) == 0 && rcode == 4) {
     /* NOTIMP: this server cannot answer; a temporary server failure */
     q_failover(x, q, MXR_ESERVFAIL, RANK_RCODE, NULL, 0, 4, now);
@@ -885,12 +888,14 @@ static void on_message(mxr_xch *x, long n, const unsigned char *pkt,
     push_event(x, q, MXR_OK, (int)rcode, now);
     x->stats.answers++;
     x->servers[q->server].failed_until = 0;
-    q_finish(x, q, pkt, len, MXR_OK);
+    /* out of memory while decoding: each resolution tries its own */
+    q_finish(x, q, pkt, len, st == MXR_ENOMEM ? NULL : &a, MXR_OK);
   } else {
     /* malformed, hostile or mismatched in a way packet.c refuses */
     q_failover(x, q, MXR_EFORMERR, RANK_MALFORMED, pkt, len, (int)rcode,
                now);
   }
+  mxr_answer_clear(&a);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1277,7 +1282,7 @@ void mxr_xch_forget_sockets(mxr_xch *x, double now)
     q->skprev = q->sknext = NULL;
     q->sock = -1;
     if ((st = q_send(x, q, now)) != MXR_OK)
-      q_finish(x, q, NULL, 0, st);
+      q_finish(x, q, NULL, 0, NULL, st);
   }
   pump(x, now);
 }
