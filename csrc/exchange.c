@@ -47,6 +47,7 @@
 #define RAND_BLOCK 4096
 #define EVENT_MAX 4096
 #define TCP_MAX (65535 + 2)
+#define FREE_MAX 256 /* finished queries and waiters kept for reuse */
 
 enum { SK_FREE = 0, SK_OPEN, SK_CLOSING };
 /* How telling a failure is: the plan fails with the best one seen. */
@@ -88,6 +89,7 @@ struct xq {
   unsigned char *best_pkt; /* the reply behind best, when it has one */
   size_t best_len;
   unsigned char *buf; /* 2-octet TCP length, then the DNS message */
+  size_t bufcap;      /* octets allocated at buf (kept on the free list) */
   size_t len;         /* of the DNS message */
   size_t qname_len;   /* wire question name at buf + 2 + 12 */
   unsigned order[1];  /* nservers entries (allocated with the query) */
@@ -156,6 +158,12 @@ struct mxr_xch {
   xsock *socks;
   size_t nsocks;
   long free_sock;
+
+  /* finished queries and waiters kept for reuse (at most FREE_MAX
+   * each): no malloc per lookup in the steady state */
+  xq *free_q;
+  xw *free_w;
+  size_t nfree_q, nfree_w;
 
   ctl *ctls; /* ring of opens and closes */
   size_t ccap, chead, clen;
@@ -516,14 +524,69 @@ static void q_offline(mxr_xch *x, xq *q)
 /* ------------------------------------------------------------------ */
 /* queries                                                             */
 
+/* A query record, zeroed as by calloc; from the free list when it has
+ * one (its packet buffer kept). */
+static xq *q_alloc(mxr_xch *x)
+{
+  size_t size = sizeof(xq) + (x->nservers - 1) * sizeof x->free_q->order[0];
+  xq *q = x->free_q;
+  unsigned char *buf;
+  size_t cap;
+  if (!q)
+    return mxr_calloc(1, size);
+  x->free_q = q->hnext;
+  x->nfree_q--;
+  buf = q->buf;
+  cap = q->bufcap;
+  memset(q, 0, size);
+  q->buf = buf;
+  q->bufcap = cap;
+  return q;
+}
+
+/* Give q's memory back: to the free list while it is short. */
+static void q_release(mxr_xch *x, xq *q)
+{
+  mxr_free(q->best_pkt);
+  q->best_pkt = NULL;
+  if (x->nfree_q < FREE_MAX) {
+    q->hnext = x->free_q;
+    x->free_q = q;
+    x->nfree_q++;
+    return;
+  }
+  mxr_free(q->buf);
+  mxr_free(q);
+}
+
+static xw *w_alloc(mxr_xch *x)
+{
+  xw *w = x->free_w;
+  if (!w)
+    return mxr_calloc(1, sizeof *w);
+  x->free_w = w->qnext;
+  x->nfree_w--;
+  memset(w, 0, sizeof *w);
+  return w;
+}
+
+static void w_put(mxr_xch *x, xw *w)
+{
+  if (x->nfree_w < FREE_MAX) {
+    w->qnext = x->free_w;
+    x->free_w = w;
+    x->nfree_w++;
+    return;
+  }
+  mxr_free(w);
+}
+
 static void q_free(mxr_xch *x, xq *q)
 {
   q_offline(x, q);
   hash_unlink(x, q);
   x->nq--;
-  mxr_free(q->best_pkt);
-  mxr_free(q->buf);
-  mxr_free(q);
+  q_release(x, q);
 }
 
 static void job_check(mxr_xjob *j);
@@ -557,7 +620,7 @@ static void q_finish(mxr_xch *x, xq *q, const unsigned char *pkt, size_t len,
       mxr_res_answer(j->res, w->slot, pkt, len);
     else
       mxr_res_fail(j->res, w->slot, st);
-    mxr_free(w);
+    w_put(x, w);
     job_check(j);
     run_push(j); /* an answer may bring new queries (hosts, CNAMEs) */
   }
@@ -574,7 +637,7 @@ static void w_release(mxr_xch *x, xw *w)
     q->waiters = w->qnext;
   if (w->qnext)
     w->qnext->qprev = w->qprev;
-  mxr_free(w);
+  w_put(x, w);
   if (!q->waiters && !q->finishing)
     q_free(x, q);
 }
@@ -664,7 +727,7 @@ static xq *q_new(mxr_xch *x, const mxr_query *mq, unsigned h, double now)
 {
   unsigned char *pkt = NULL;
   size_t plen = 0;
-  xq *q = mxr_calloc(1, sizeof *q + (x->nservers - 1) * sizeof q->order[0]);
+  xq *q = q_alloc(x);
   if (!q)
     return NULL;
   snprintf(q->name, sizeof q->name, "%s", mq->name);
@@ -677,9 +740,13 @@ static xq *q_new(mxr_xch *x, const mxr_query *mq, unsigned h, double now)
           MXR_OK ||
       plen + 2 > TCP_MAX)
     goto fail;
-  q->buf = mxr_malloc(plen + 2);
-  if (!q->buf)
-    goto fail;
+  if (q->bufcap < plen + 2) {
+    mxr_free(q->buf);
+    q->bufcap = 0;
+    if (!(q->buf = mxr_malloc(plen + 2)))
+      goto fail;
+    q->bufcap = plen + 2;
+  }
   q->buf[0] = (unsigned char)(plen >> 8);
   q->buf[1] = (unsigned char)(plen & 0xff);
   memcpy(q->buf + 2, pkt, plen);
@@ -696,8 +763,7 @@ static xq *q_new(mxr_xch *x, const mxr_query *mq, unsigned h, double now)
   return q;
 fail:
   mxr_packet_free(pkt);
-  mxr_free(q->buf);
-  mxr_free(q);
+  q_release(x, q);
   return NULL;
 }
 
@@ -992,7 +1058,18 @@ void mxr_xch_free(mxr_xch *x)
     job_unlink(j);
     mxr_free(j);
   }
-  /* every query went with its last waiter */
+  /* every query went with its last waiter: only the free lists remain */
+  while (x->free_q) {
+    xq *q = x->free_q;
+    x->free_q = q->hnext;
+    mxr_free(q->buf);
+    mxr_free(q);
+  }
+  while (x->free_w) {
+    xw *w = x->free_w;
+    x->free_w = w->qnext;
+    mxr_free(w);
+  }
   for (i = 0; i < x->nsocks; i++)
     mxr_free(x->socks[i].rbuf);
   mxr_free(x->socks);
@@ -1067,7 +1144,7 @@ static void ask(mxr_xch *x, mxr_xjob *j, const mxr_query *mq, double now)
 {
   unsigned h = name_hash(mq->name, mq->type);
   xq *q = hash_find(x, mq->name, mq->type, h);
-  xw *w = mxr_calloc(1, sizeof *w);
+  xw *w = w_alloc(x);
   int fresh = 0;
   if (!w) {
     mxr_res_fail(j->res, mq->slot, MXR_ENOMEM);
@@ -1079,7 +1156,7 @@ static void ask(mxr_xch *x, mxr_xjob *j, const mxr_query *mq, double now)
   } else {
     q = q_new(x, mq, h, now);
     if (!q) {
-      mxr_free(w);
+      w_put(x, w);
       mxr_res_fail(j->res, mq->slot, MXR_ENOMEM);
       job_check(j);
       return;

@@ -653,6 +653,30 @@ static void test_merge_data(void) {
   mxr_xch_free(x);
 }
 
+/* A finished query's record, packet buffer and waiter are reused by the
+ * next lookup: the same lookup again costs three allocations fewer. */
+static void test_free_lists(void) {
+  mxr_xch *x = xch(1, 5, 1, 0, 0, 0);
+  long allocs[3];
+  int done = 1;
+  for (int round = 0; round < 3; round++) {
+    mxr_res *r = res("reuse.test");
+    mxr_xjob *j;
+    mxr_test_alloc_count = 0;
+    j = add(x, r, round);
+    answer_nullmx(x, nth((size_t)round), round + 0.1);
+    mxr_xch_remove(x, j);
+    allocs[round] = mxr_test_alloc_count;
+    done &= status_of(r) == MXR_ENULLMX;
+    mxr_res_free(r);
+  }
+  ok(done, "free lists: every round answered");
+  ok(allocs[1] + 3 <= allocs[0] && allocs[2] == allocs[1],
+     "free lists: query, buffer and waiter reused (%ld, %ld, %ld allocations)",
+     allocs[0], allocs[1], allocs[2]);
+  mxr_xch_free(x); /* frees the lists (ASan: no leak) */
+}
+
 static void test_bound(void) {
   mxr_xch *x = xch(1, 5, 1, 3, 0, 0);
   mxr_res *r[8];
@@ -903,6 +927,7 @@ int main(void) {
   test_drops(1);
   test_merge();
   test_merge_data();
+  test_free_lists();
   test_bound();
   test_priority();
   test_many();
