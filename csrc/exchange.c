@@ -4,7 +4,7 @@
  *
  * Objects:
  *   job    one attached resolution (mxr_xjob); pulls its queries with
- *          mxr_res_next, gets answers through mxr_res_answer/_fail.
+ *          mxr_res_next, gets answers through mxr_res_feed/_answer/_fail.
  *   query  one lookup on the network (xq): a (name, type) asked of the
  *          servers in turn; several jobs may wait for it (waiters, xw):
  *          the in-flight merge.
@@ -21,7 +21,7 @@
  *    with an ID in flight there and the same question; anything else is
  *    dropped and the query goes on waiting;
  *  - a socket number is reused only after its MXR_IO_CLOSE went out;
- *  - resolutions are called into (mxr_res_answer/_fail) but never call
+ *  - resolutions are called into (mxr_res_feed/_answer/_fail) but never call
  *    back into the exchange.
  */
 #include "mxr_internal.h"
@@ -47,6 +47,7 @@
 #define RAND_BLOCK 4096
 #define EVENT_MAX 4096
 #define TCP_MAX (65535 + 2)
+#define FREE_MAX 256 /* finished queries and waiters kept for reuse */
 
 enum { SK_FREE = 0, SK_OPEN, SK_CLOSING };
 /* How telling a failure is: the plan fails with the best one seen. */
@@ -88,6 +89,7 @@ struct xq {
   unsigned char *best_pkt; /* the reply behind best, when it has one */
   size_t best_len;
   unsigned char *buf; /* 2-octet TCP length, then the DNS message */
+  size_t bufcap;      /* octets allocated at buf (kept on the free list) */
   size_t len;         /* of the DNS message */
   size_t qname_len;   /* wire question name at buf + 2 + 12 */
   unsigned order[1];  /* nservers entries (allocated with the query) */
@@ -156,6 +158,12 @@ struct mxr_xch {
   xsock *socks;
   size_t nsocks;
   long free_sock;
+
+  /* finished queries and waiters kept for reuse (at most FREE_MAX
+   * each): no malloc per lookup in the steady state */
+  xq *free_q;
+  xw *free_w;
+  size_t nfree_q, nfree_w;
 
   ctl *ctls; /* ring of opens and closes */
   size_t ccap, chead, clen;
@@ -516,22 +524,79 @@ static void q_offline(mxr_xch *x, xq *q)
 /* ------------------------------------------------------------------ */
 /* queries                                                             */
 
+/* A query record, zeroed as by calloc; from the free list when it has
+ * one (its packet buffer kept). */
+static xq *q_alloc(mxr_xch *x)
+{
+  size_t size = sizeof(xq) + (x->nservers - 1) * sizeof x->free_q->order[0];
+  xq *q = x->free_q;
+  unsigned char *buf;
+  size_t cap;
+  if (!q)
+    return mxr_calloc(1, size);
+  x->free_q = q->hnext;
+  x->nfree_q--;
+  buf = q->buf;
+  cap = q->bufcap;
+  memset(q, 0, size);
+  q->buf = buf;
+  q->bufcap = cap;
+  return q;
+}
+
+/* Give q's memory back: to the free list while it is short. */
+static void q_release(mxr_xch *x, xq *q)
+{
+  mxr_free(q->best_pkt);
+  q->best_pkt = NULL;
+  if (x->nfree_q < FREE_MAX) {
+    q->hnext = x->free_q;
+    x->free_q = q;
+    x->nfree_q++;
+    return;
+  }
+  mxr_free(q->buf);
+  mxr_free(q);
+}
+
+static xw *w_alloc(mxr_xch *x)
+{
+  xw *w = x->free_w;
+  if (!w)
+    return mxr_calloc(1, sizeof *w);
+  x->free_w = w->qnext;
+  x->nfree_w--;
+  memset(w, 0, sizeof *w);
+  return w;
+}
+
+static void w_put(mxr_xch *x, xw *w)
+{
+  if (x->nfree_w < FREE_MAX) {
+    w->qnext = x->free_w;
+    x->free_w = w;
+    x->nfree_w++;
+    return;
+  }
+  mxr_free(w);
+}
+
 static void q_free(mxr_xch *x, xq *q)
 {
   q_offline(x, q);
   hash_unlink(x, q);
   x->nq--;
-  mxr_free(q->best_pkt);
-  mxr_free(q->buf);
-  mxr_free(q);
+  q_release(x, q);
 }
 
 static void job_check(mxr_xjob *j);
 
-/* Deliver q's outcome to every waiter, then free q. pkt (when given) is
- * the accepted answer or the reply behind the failure. */
+/* Deliver q's outcome to every waiter, then free q. ans (when given) is
+ * the accepted answer, decoded once for every waiter (they share q's
+ * name and type); else pkt (when given) is the reply behind the failure,
+ * which each resolution decodes itself. */
 static void q_finish(mxr_xch *x, xq *q, const unsigned char *pkt, size_t len,
-                     mxr_status st)
+                     const mxr_answer *ans, mxr_status st)
 {
   q->finishing = 1;
   q_offline(x, q);
@@ -549,11 +614,13 @@ static void q_finish(mxr_xch *x, xq *q, const unsigned char *pkt, size_t len,
       j->waiters = w->jnext;
     if (w->jnext)
       w->jnext->jprev = w->jprev;
-    if (pkt)
+    if (ans)
+      mxr_res_feed(j->res, w->slot, ans);
+    else if (pkt)
       mxr_res_answer(j->res, w->slot, pkt, len);
     else
       mxr_res_fail(j->res, w->slot, st);
-    mxr_free(w);
+    w_put(x, w);
     job_check(j);
     run_push(j); /* an answer may bring new queries (hosts, CNAMEs) */
   }
@@ -570,7 +637,7 @@ static void w_release(mxr_xch *x, xw *w)
     q->waiters = w->qnext;
   if (w->qnext)
     w->qnext->qprev = w->qprev;
-  mxr_free(w);
+  w_put(x, w);
   if (!q->waiters && !q->finishing)
     q_free(x, q);
 }
@@ -660,7 +727,7 @@ static xq *q_new(mxr_xch *x, const mxr_query *mq, unsigned h, double now)
 {
   unsigned char *pkt = NULL;
   size_t plen = 0;
-  xq *q = mxr_calloc(1, sizeof *q + (x->nservers - 1) * sizeof q->order[0]);
+  xq *q = q_alloc(x);
   if (!q)
     return NULL;
   snprintf(q->name, sizeof q->name, "%s", mq->name);
@@ -673,9 +740,13 @@ static xq *q_new(mxr_xch *x, const mxr_query *mq, unsigned h, double now)
           MXR_OK ||
       plen + 2 > TCP_MAX)
     goto fail;
-  q->buf = mxr_malloc(plen + 2);
-  if (!q->buf)
-    goto fail;
+  if (q->bufcap < plen + 2) {
+    mxr_free(q->buf);
+    q->bufcap = 0;
+    if (!(q->buf = mxr_malloc(plen + 2)))
+      goto fail;
+    q->bufcap = plen + 2;
+  }
   q->buf[0] = (unsigned char)(plen >> 8);
   q->buf[1] = (unsigned char)(plen & 0xff);
   memcpy(q->buf + 2, pkt, plen);
@@ -692,8 +763,7 @@ static xq *q_new(mxr_xch *x, const mxr_query *mq, unsigned h, double now)
   return q;
 fail:
   mxr_packet_free(pkt);
-  mxr_free(q->buf);
-  mxr_free(q);
+  q_release(x, q);
   return NULL;
 }
 
@@ -768,10 +838,10 @@ static void q_fail_final(mxr_xch *x, xq *q)
     unsigned char *p = q->best_pkt;
     size_t len = q->best_len;
     q->best_pkt = NULL;
-    q_finish(x, q, p, len, q->best);
+    q_finish(x, q, p, len, NULL, q->best);
     mxr_free(p);
   } else {
-    q_finish(x, q, NULL, 0, q->best);
+    q_finish(x, q, NULL, 0, NULL, q->best);
   }
 }
 
@@ -784,7 +854,7 @@ static void q_advance(mxr_xch *x, xq *q, double now)
     return;
   }
   if ((st = q_send(x, q, now)) != MXR_OK)
-    q_finish(x, q, NULL, 0, st);
+    q_finish(x, q, NULL, 0, NULL, st);
 }
 
 /* This try failed at its server: remember it, move on (failover). */
@@ -857,11 +927,11 @@ static void on_message(mxr_xch *x, long n, const unsigned char *pkt,
     return;
   }
   rcode = pkt[3] & 0xfu;
-  /* classify with every check of packet.c; A/AAAA records need no
-   * decoding to be judged (only an MX exchange can still fail then) */
-  st = q->type == MXR_TYPE_MX
-           ? mxr_packet_parse(pkt, len, q->name, q->type, id, &a)
-           : mxr_packet_check(pkt, len, q->name, q->type, id, &a);
+  /* classify with every check of packet.c, decoding the records too: an
+   * accepted answer goes to the resolutions as it is (mxr_res_feed), so
+   * each reply is walked once. q->name and q->type are the question
+   * mxr_res_next gave every waiter (the merge key). */
+  st = mxr_packet_parse(pkt, len, q->name, q->type, id, &a);
   if (st == MXR_OK && a.truncated && !q->tcp) {
     /* RFC 7766 5: ask the same server again over TCP */
     mxr_answer_clear(&a);
@@ -870,10 +940,9 @@ static void on_message(mxr_xch *x, long n, const unsigned char *pkt,
     q->tcp = 1;
     x->stats.tcp++;
     if ((st = q_send(x, q, now)) != MXR_OK)
-      q_finish(x, q, NULL, 0, st);
+      q_finish(x, q, NULL, 0, NULL, st);
     return;
   }
-  mxr_answer_clear(&a);
   if ((pkt[2] & 0x80) && ((pkt[2] >> 3) & 0xfu) == 0 && rcode == 4) {
     /* NOTIMP: this server cannot answer; a temporary server failure */
     q_failover(x, q, MXR_ESERVFAIL, RANK_RCODE, NULL, 0, 4, now);
@@ -885,12 +954,14 @@ static void on_message(mxr_xch *x, long n, const unsigned char *pkt,
     push_event(x, q, MXR_OK, (int)rcode, now);
     x->stats.answers++;
     x->servers[q->server].failed_until = 0;
-    q_finish(x, q, pkt, len, MXR_OK);
+    /* out of memory while decoding: each resolution tries its own */
+    q_finish(x, q, pkt, len, st == MXR_ENOMEM ? NULL : &a, MXR_OK);
   } else {
     /* malformed, hostile or mismatched in a way packet.c refuses */
     q_failover(x, q, MXR_EFORMERR, RANK_MALFORMED, pkt, len, (int)rcode,
                now);
   }
+  mxr_answer_clear(&a);
 }
 
 /* ------------------------------------------------------------------ */
@@ -987,7 +1058,18 @@ void mxr_xch_free(mxr_xch *x)
     job_unlink(j);
     mxr_free(j);
   }
-  /* every query went with its last waiter */
+  /* every query went with its last waiter: only the free lists remain */
+  while (x->free_q) {
+    xq *q = x->free_q;
+    x->free_q = q->hnext;
+    mxr_free(q->buf);
+    mxr_free(q);
+  }
+  while (x->free_w) {
+    xw *w = x->free_w;
+    x->free_w = w->qnext;
+    mxr_free(w);
+  }
   for (i = 0; i < x->nsocks; i++)
     mxr_free(x->socks[i].rbuf);
   mxr_free(x->socks);
@@ -1062,7 +1144,7 @@ static void ask(mxr_xch *x, mxr_xjob *j, const mxr_query *mq, double now)
 {
   unsigned h = name_hash(mq->name, mq->type);
   xq *q = hash_find(x, mq->name, mq->type, h);
-  xw *w = mxr_calloc(1, sizeof *w);
+  xw *w = w_alloc(x);
   int fresh = 0;
   if (!w) {
     mxr_res_fail(j->res, mq->slot, MXR_ENOMEM);
@@ -1074,7 +1156,7 @@ static void ask(mxr_xch *x, mxr_xjob *j, const mxr_query *mq, double now)
   } else {
     q = q_new(x, mq, h, now);
     if (!q) {
-      mxr_free(w);
+      w_put(x, w);
       mxr_res_fail(j->res, mq->slot, MXR_ENOMEM);
       job_check(j);
       return;
@@ -1277,7 +1359,7 @@ void mxr_xch_forget_sockets(mxr_xch *x, double now)
     q->skprev = q->sknext = NULL;
     q->sock = -1;
     if ((st = q_send(x, q, now)) != MXR_OK)
-      q_finish(x, q, NULL, 0, st);
+      q_finish(x, q, NULL, 0, NULL, st);
   }
   pump(x, now);
 }

@@ -64,6 +64,7 @@ typedef struct mxr_route mxr_route;
 int mxr_route_next(mxr_route *rt, mxr_query *q);
 void mxr_route_answer(mxr_route *rt, unsigned slot, const unsigned char *pkt,
                       size_t len);
+void mxr_route_feed(mxr_route *rt, unsigned slot, const mxr_answer *a);
 void mxr_route_fail(mxr_route *rt, unsigned slot, mxr_status st);
 size_t mxr_route_inflight(const mxr_route *rt);
 int mxr_route_done(const mxr_route *rt);

@@ -527,7 +527,7 @@ mxr_res *mxr_res_new(const char *input, size_t len, const mxr_opts *opts,
 void mxr_res_free(mxr_res *r);
 
 /* Next query to send: 1 and *q filled, or 0 when none is waiting. Every
- * query obtained must be answered with mxr_res_answer or mxr_res_fail
+ * query obtained must be answered with mxr_res_answer, _feed or _fail
  * (unless the resolution is freed). */
 int mxr_res_next(mxr_res *r, mxr_query *q);
 /* A raw answer packet for slot (the transport matched the ID). A
@@ -535,6 +535,12 @@ int mxr_res_next(mxr_res *r, mxr_query *q);
  * is a temporary failure (MXR_EFORMERR), never data. */
 void mxr_res_answer(mxr_res *r, unsigned slot, const unsigned char *pkt,
                     size_t len);
+/* The same answer already decoded: a, from mxr_packet_parse with this
+ * slot's question (the name and type mxr_res_next gave), is read and
+ * never cleared or kept, so one decoded answer may be fed to every
+ * resolution waiting for the same question. The result, the cache and
+ * serve-stale are exactly mxr_res_answer's for the packet a came from. */
+void mxr_res_feed(mxr_res *r, unsigned slot, const mxr_answer *a);
 /* A transport failure for slot: MXR_ETIMEOUT, MXR_ENETWORK, SERVFAIL ... */
 void mxr_res_fail(mxr_res *r, unsigned slot, mxr_status st);
 /* Queries sent and not yet answered. */

@@ -274,7 +274,8 @@ static int asked_before(const mxr_res *r, const slot *s, const char *name) {
 /* An answer (from the wire or the cache) for slot s, with status st:
  * CNAME checks across queries, re-asking the chain's end, or the
  * outcome to the plan. */
-static void accept(mxr_res *r, slot *s, mxr_status st, mxr_answer *ap) {
+static void accept(mxr_res *r, slot *s, mxr_status st,
+                   const mxr_answer *ap) {
   char msg[MXR_MSG_BUF];
   mxr_answer a = *ap;
   if (st == MXR_OK && a.truncated) {
@@ -416,11 +417,32 @@ static int serve_stale(mxr_res *r, slot *s, mxr_status st) {
   return 1;
 }
 
+/* An answer checked by mxr_packet_parse for slot s's (name, type) with
+ * status st: store it, note its TTL and feed it. a is only read (the
+ * exchange feeds one decoded answer to every merged waiter). */
+static void feed_answer(mxr_res *r, slot *s, mxr_status st,
+                        const mxr_answer *a) {
+  uint32_t ttl;
+  if ((st == MXR_OK || st == MXR_ENXDOMAIN) && !a->truncated) {
+    ttl = answer_ttl(a);
+    if (r->cache) {
+      /* a late answer is still good data for the next plan */
+      mxr_cache_put(r->cache, s->name, s->type, a, &ttl);
+      if (!answer_ttl(a))
+        ttl = 0;
+    }
+    note_ttl(r, ttl);
+  } else if (serve_stale(r, s, st)) {
+    return;
+  }
+  if (!mxr_plan_complete(r->plan))
+    accept(r, s, st, a);
+}
+
 void mxr_res_answer(mxr_res *r, unsigned slotn, const unsigned char *pkt,
                     size_t len) {
   mxr_answer a;
   mxr_status st;
-  uint32_t ttl;
   slot *s;
   if (r && r->route) {
     mxr_route_answer(r->route, slotn, pkt, len);
@@ -430,22 +452,24 @@ void mxr_res_answer(mxr_res *r, unsigned slotn, const unsigned char *pkt,
   if (!s || (mxr_plan_complete(r->plan) && !r->cache))
     return;
   st = mxr_packet_parse(pkt, len, s->name, s->type, -1, &a);
-  if ((st == MXR_OK || st == MXR_ENXDOMAIN) && !a.truncated) {
-    ttl = answer_ttl(&a);
-    if (r->cache) {
-      /* a late answer is still good data for the next plan */
-      mxr_cache_put(r->cache, s->name, s->type, &a, &ttl);
-      if (!answer_ttl(&a))
-        ttl = 0;
-    }
-    note_ttl(r, ttl);
-  } else if (serve_stale(r, s, st)) {
-    mxr_answer_clear(&a);
+  feed_answer(r, s, st, &a);
+  mxr_answer_clear(&a);
+}
+
+void mxr_res_feed(mxr_res *r, unsigned slotn, const mxr_answer *a) {
+  slot *s;
+  if (r && r->route) {
+    mxr_route_feed(r->route, slotn, a);
     return;
   }
-  if (!mxr_plan_complete(r->plan))
-    accept(r, s, st, &a);
-  mxr_answer_clear(&a);
+  s = take(r, slotn);
+  if (!s || (mxr_plan_complete(r->plan) && !r->cache))
+    return;
+  if (!a) { /* no answer is no data: a failure, never a crash */
+    feed_outcome(r, s, MXR_ENETWORK, NULL, NULL);
+    return;
+  }
+  feed_answer(r, s, a->status, a);
 }
 
 /* A transport failure. A status that is no failure (OK, NODATA) or no

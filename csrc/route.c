@@ -292,6 +292,12 @@ void mxr_route_answer(mxr_route *rt, unsigned slot, const unsigned char *pkt,
     mxr_res_answer(rt->hops[m->hop].res, m->slot, pkt, len);
 }
 
+void mxr_route_feed(mxr_route *rt, unsigned slot, const mxr_answer *a) {
+  const smap *m = lookup(rt, slot);
+  if (m)
+    mxr_res_feed(rt->hops[m->hop].res, m->slot, a);
+}
+
 void mxr_route_fail(mxr_route *rt, unsigned slot, mxr_status st) {
   const smap *m = lookup(rt, slot);
   if (m)

@@ -309,13 +309,27 @@ static void test_oom(void) {
 
 static mxr_opts *opts;
 static mxr_rng rng;
+static int feed_decoded; /* deliver decoded answers (mxr_res_feed) */
+
+/* The reply m to q: raw (mxr_res_answer), or decoded once the way the
+ * exchange does and fed (mxr_res_feed): the cache must see the same. */
+static void deliver(mxr_res *r, const mxr_query *q, const dm *m) {
+  mxr_answer a;
+  if (!feed_decoded) {
+    mxr_res_answer(r, q->slot, m->b, m->n);
+    return;
+  }
+  mxr_packet_parse(m->b, m->n, q->name, q->type, -1, &a);
+  mxr_res_feed(r, q->slot, &a);
+  mxr_answer_clear(&a);
+}
 
 static void answer_mx(mxr_res *r, const mxr_query *q, uint32_t ttl) {
   dm m;
   dm_reply(&m, 0, DM_RESPONSE, 0, q->name, q->type);
   dm_mx(&m, q->name, ttl, 10, "mx1.provider.test");
   dm_mx(&m, q->name, ttl, 10, "mx2.provider.test");
-  mxr_res_answer(r, q->slot, m.b, m.n);
+  deliver(r, q, &m);
 }
 
 static void answer_addr(mxr_res *r, const mxr_query *q, uint32_t ttl) {
@@ -325,7 +339,7 @@ static void answer_addr(mxr_res *r, const mxr_query *q, uint32_t ttl) {
     dm_a(&m, q->name, ttl, 192, 0, 2, q->name[2] == '1' ? 1 : 2);
   else
     dm_soa(&m, "provider.test", 300, 300); /* NODATA for AAAA */
-  mxr_res_answer(r, q->slot, m.b, m.n);
+  deliver(r, q, &m);
 }
 
 /* Run r to completion: MX answered with mx_ttl, addresses with a_ttl;
@@ -418,7 +432,7 @@ static void test_resolution(void) {
   {
     dm m;
     dm_reply(&m, 0, DM_RESPONSE, 2, q.name, q.type);
-    mxr_res_answer(r, q.slot, m.b, m.n);
+    deliver(r, &q, &m);
   }
   ok(!mxr_res_next(r, &q) && mxr_res_done(r) && mxr_res_stale(r),
      "SERVFAIL: served stale");
@@ -444,7 +458,7 @@ static void test_resolution(void) {
     mxr_res_next(r, &q);
     dm_reply(&m, 0, DM_RESPONSE, 3, q.name, q.type);
     dm_soa(&m, "test", 300, 15);
-    mxr_res_answer(r, q.slot, m.b, m.n);
+    deliver(r, &q, &m);
     ok(mxr_res_ttl(r, &ttl) && ttl == 15, "NXDOMAIN ttl (%u)", ttl);
     mxr_res_free(r);
     r = mxr_res_new("gone.test", 9, opts, &rng);
@@ -463,7 +477,7 @@ static void test_resolution(void) {
     mxr_res_next(r, &q);
     dm_reply(&m, 0, DM_RESPONSE, 0, q.name, q.type);
     dm_cname(&m, "alias.test", 3, "real.test");
-    mxr_res_answer(r, q.slot, m.b, m.n);
+    deliver(r, &q, &m);
     n = run(r, 50, 100);
     ok(mxr_res_ttl(r, &ttl) && ttl == 3, "CNAME chain: min TTL (%u)", ttl);
     mxr_res_free(r);
@@ -487,7 +501,7 @@ static void test_resolution(void) {
                                                             : "loop1.test";
         dm_reply(&m, 0, DM_RESPONSE, 0, q.name, q.type);
         dm_cname(&m, q.name, 60, to);
-        mxr_res_answer(r, q.slot, m.b, m.n);
+        deliver(r, &q, &m);
       }
       mxr_plan_result(mxr_res_plan(r), &res);
       ok(mxr_res_done(r) && res.status == MXR_ECNAMELOOP,
@@ -508,6 +522,9 @@ int main(void) {
   test_lru();
   test_stale();
   test_oom();
+  test_resolution();
+  feed_decoded = 1;
+  diag("the resolution again, fed decoded answers (mxr_res_feed)");
   test_resolution();
   return done_testing();
 }

@@ -606,6 +606,77 @@ static void test_merge(void) {
   mxr_xch_free(x);
 }
 
+/* A reply is decoded once and the same decoded answer feeds every
+ * merged waiter (mxr_res_feed): the MX, then the host's A and AAAA
+ * (merged too) complete three plans with the data, 0x20 on. */
+static void test_merge_data(void) {
+  mxr_xch *x = xch(1, 5, 1, 0, 0, 1);
+  mxr_res *r[3];
+  mxr_xjob *j[3];
+  mxr_result out;
+  char n[MXR_NAME_BUF];
+  int all = 1;
+  dm m;
+  for (int i = 0; i < 3; i++) {
+    r[i] = res(i == 1 ? "user@D.test" : "d.test");
+    j[i] = add(x, r[i], 0);
+  }
+  is_int(F.ns, 1, "merged data: one MX query for three");
+  qname(nth(0), n);
+  reply(&m, nth(0), DM_RESPONSE, 0);
+  dm_mx(&m, n, 60, 10, "mx.d.test");
+  deliver(x, nth(0), &m, 0.1);
+  io_all(x, 0.1);
+  is_int(F.ns, 3, "merged data: one A and one AAAA query for three");
+  for (size_t k = 1; k < 3 && nth(k); k++) {
+    qname(nth(k), n);
+    reply(&m, nth(k), DM_RESPONSE, 0);
+    if (qtype_of(nth(k)) == MXR_TYPE_A)
+      dm_a(&m, n, 60, 192, 0, 2, 9);
+    else
+      dm_aaaa(&m, n, 60, 9);
+    deliver(x, nth(k), &m, 0.2);
+    io_all(x, 0.2);
+  }
+  for (int i = 0; i < 3; i++) {
+    memset(&out, 0, sizeof out);
+    all &= status_of(r[i]) == MXR_OK &&
+           mxr_plan_result(mxr_res_plan(r[i]), &out) == MXR_OK &&
+           out.nhosts == 1 && strcmp(out.hosts[0].name, "mx.d.test") == 0 &&
+           out.ntargets == 2;
+  }
+  ok(all, "merged data: every waiter's plan has the host and both addresses");
+  for (int i = 0; i < 3; i++) {
+    mxr_xch_remove(x, j[i]);
+    mxr_res_free(r[i]);
+  }
+  mxr_xch_free(x);
+}
+
+/* A finished query's record, packet buffer and waiter are reused by the
+ * next lookup: the same lookup again costs three allocations fewer. */
+static void test_free_lists(void) {
+  mxr_xch *x = xch(1, 5, 1, 0, 0, 0);
+  long allocs[3];
+  int done = 1;
+  for (int round = 0; round < 3; round++) {
+    mxr_res *r = res("reuse.test");
+    mxr_xjob *j;
+    mxr_test_alloc_count = 0;
+    j = add(x, r, round);
+    answer_nullmx(x, nth((size_t)round), round + 0.1);
+    mxr_xch_remove(x, j);
+    allocs[round] = mxr_test_alloc_count;
+    done &= status_of(r) == MXR_ENULLMX;
+    mxr_res_free(r);
+  }
+  ok(done, "free lists: every round answered");
+  ok(allocs[1] + 3 <= allocs[0] && allocs[2] == allocs[1],
+     "free lists: query, buffer and waiter reused (%ld, %ld, %ld allocations)",
+     allocs[0], allocs[1], allocs[2]);
+  mxr_xch_free(x); /* frees the lists (ASan: no leak) */
+}
+
 static void test_bound(void) {
   mxr_xch *x = xch(1, 5, 1, 3, 0, 0);
   mxr_res *r[8];
@@ -771,7 +842,7 @@ static void test_packet_check(void) {
       mxr_answer_clear(&b);
     }
   }
-  ok(same, "the exchange's check of A/AAAA replies agrees with the parser");
+  ok(same, "mxr_packet_check of A/AAAA replies agrees with the parser");
 }
 
 static void test_config(void) {
@@ -855,6 +926,8 @@ int main(void) {
   test_drops(0);
   test_drops(1);
   test_merge();
+  test_merge_data();
+  test_free_lists();
   test_bound();
   test_priority();
   test_many();

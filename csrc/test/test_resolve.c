@@ -32,8 +32,19 @@ static const mxr_query *find(const mxr_query *qs, size_t n, const char *name,
   return NULL;
 }
 
+static int feed_decoded; /* deliver decoded answers (mxr_res_feed) */
+
+/* The reply m to q: raw (mxr_res_answer), or decoded once the way the
+ * exchange does and fed (mxr_res_feed): every outcome must be the same. */
 static void answer(mxr_res *r, const mxr_query *q, const dm *m) {
-  mxr_res_answer(r, q->slot, m->b, m->n);
+  mxr_answer a;
+  if (!feed_decoded) {
+    mxr_res_answer(r, q->slot, m->b, m->n);
+    return;
+  }
+  mxr_packet_parse(m->b, m->n, q->name, q->type, -1, &a);
+  mxr_res_feed(r, q->slot, &a);
+  mxr_answer_clear(&a);
 }
 
 /* A reply for q (NOERROR, question echoed) to add records to. */
@@ -754,6 +765,53 @@ static void test_family(void) {
   mxr_opts_free(o);
 }
 
+/* One decoded answer fed to two resolutions waiting for the same
+ * question (the exchange merges them): read, never consumed. */
+static void test_feed_shared(void) {
+  mxr_query qa[QMAX], qb[QMAX];
+  mxr_result res;
+  mxr_answer a;
+  size_t na, nb;
+  dm m;
+  mxr_res *ra = start("a@mx.test"), *rb = start("b@MX.test");
+
+  na = drain(ra, qa);
+  nb = drain(rb, qb);
+  ok(na == 1 && nb == 1 && strcmp(qa[0].name, qb[0].name) == 0 &&
+         qa[0].type == qb[0].type,
+     "feed: both ask the same question");
+  two_mx(&m, &qa[0]);
+  is_int(mxr_packet_parse(m.b, m.n, qa[0].name, qa[0].type, -1, &a), MXR_OK,
+         "feed: decoded once");
+  mxr_res_feed(ra, qa[0].slot, &a);
+  is_int(a.nmx, 2, "feed: the answer is intact after the first feed");
+  mxr_res_feed(rb, qb[0].slot, &a);
+  mxr_res_feed(rb, qb[0].slot, &a); /* duplicate: ignored */
+  mxr_answer_clear(&a);
+  na = drain(ra, qa);
+  nb = drain(rb, qb);
+  is_int(na, 4, "feed: first resolution asks for the hosts");
+  is_int(nb, 4, "feed: second resolution asks for the hosts");
+  answer_all_a(ra, qa, na, 1);
+  answer_all_a(rb, qb, nb, 2);
+  is_int(result(ra, &res), MXR_OK, "feed: first plan OK");
+  ok(res.nhosts == 2 && strcmp(res.hosts[0].name, "mx1.test") == 0,
+     "feed: first plan has mx1 first");
+  is_int(result(rb, &res), MXR_OK, "feed: second plan OK");
+  ok(has_target(&res, "mx1.test", "192.0.2.2"), "feed: second plan's data");
+  mxr_res_free(ra);
+  mxr_res_free(rb);
+
+  /* no answer is a failure, never data; NULL resolution: no-op */
+  ra = start("a@mx.test");
+  na = drain(ra, qa);
+  mxr_res_feed(ra, qa[0].slot, NULL);
+  is_int(result(ra, &res), MXR_ENETWORK, "feed: NULL answer fails the MX");
+  mxr_res_free(ra);
+  mxr_res_feed(NULL, 0, NULL);
+  ok(1, "feed: NULL resolution ignored");
+}
+
 int main(void) {
   opts = mxr_opts_new();
   if (!opts)
@@ -773,6 +831,23 @@ int main(void) {
   test_self();
   test_independent();
   test_family();
+  feed_decoded = 1;
+  diag("every test again, fed decoded answers (mxr_res_feed)");
+  mxr_rng_seed(&rng, 42);
+  test_simple();
+  test_implicit();
+  test_mx_failures();
+  test_hostile();
+  test_cname_domain();
+  test_cname_loops();
+  test_cname_host();
+  test_host_failures();
+  test_cancel_and_slots();
+  test_inputs();
+  test_self();
+  test_independent();
+  test_family();
+  test_feed_shared();
   mxr_opts_free(opts);
   return done_testing();
 }

@@ -41,6 +41,8 @@ static size_t count_type(const mxr_query *qs, size_t n, uint16_t type) {
   return k;
 }
 
+static int feed_decoded; /* deliver decoded answers (mxr_res_feed) */
+
 /* Answer q: MX with one exchange mx (NULL: NODATA), A with 192.0.2.last,
  * AAAA with NODATA; rcode != 0 answers that rcode without records. */
 static void answer(mxr_res *r, const mxr_query *q, const char *mx,
@@ -51,6 +53,13 @@ static void answer(mxr_res *r, const mxr_query *q, const char *mx,
     dm_mx(&m, q->name, 60, 10, mx);
   if (rcode == 0 && q->type == MXR_TYPE_A)
     dm_a(&m, q->name, 60, 192, 0, 2, last);
+  if (feed_decoded) { /* decoded once, as the exchange does */
+    mxr_answer a;
+    mxr_packet_parse(m.b, m.n, q->name, q->type, -1, &a);
+    mxr_res_feed(r, q->slot, &a);
+    mxr_answer_clear(&a);
+    return;
+  }
   mxr_res_answer(r, q->slot, m.b, m.n);
 }
 
@@ -380,6 +389,15 @@ int main(void) {
   if (!opts)
     return 1;
   mxr_opts_ignore_clear(opts);
+  mxr_rng_seed(&rng, 7);
+  test_forms();
+  test_lists();
+  test_fallback();
+  test_self();
+  test_failed_and_misuse();
+  test_alloc();
+  feed_decoded = 1;
+  diag("again, fed decoded answers (mxr_res_feed, delegated by slot)");
   mxr_rng_seed(&rng, 7);
   test_forms();
   test_lists();
