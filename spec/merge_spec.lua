@@ -15,19 +15,6 @@ local RULES = {
   ["mx.merge.test"] = { A = "192.0.2.1", AAAA = "2001:db8::1" },
 }
 
--- Queries the server received for name and type since entry `from` of
--- its log.
-local function count(f, from, name, qtype)
-  local n = 0
-  for i, e in ipairs(f.log()) do
-    if i > from and e.event == nil and e.name and e.name:lower() == name
-       and e.type == qtype then
-      n = n + 1
-    end
-  end
-  return n
-end
-
 describe("in-flight merge", function()
   local f
   setup(function() f = fault.start(RULES) end)
@@ -48,9 +35,9 @@ describe("in-flight merge", function()
         assert.is_table(plan, msg)
         assert.equal(2, #plan.targets)
       end
-      assert.equal(1, count(f, from, "merge.test", "MX"))
-      assert.equal(1, count(f, from, "mx.merge.test", "A"))
-      assert.equal(1, count(f, from, "mx.merge.test", "AAAA"))
+      assert.equal(1, f.count("merge.test", "MX", from))
+      assert.equal(1, f.count("mx.merge.test", "A", from))
+      assert.equal(1, f.count("mx.merge.test", "AAAA", from))
       local s = r:stats()
       assert.equal(3, s.queries)
       -- every other plan joined each of the three lookups
@@ -78,9 +65,9 @@ describe("in-flight merge", function()
         local plan, msg = qs[i]:result()
         assert.is_table(plan, msg)
       end
-      assert.equal(1, count(f, from, "merge.test", "MX"))
-      assert.equal(1, count(f, from, "mx.merge.test", "A"))
-      assert.equal(1, count(f, from, "mx.merge.test", "AAAA"))
+      assert.equal(1, f.count("merge.test", "MX", from))
+      assert.equal(1, f.count("mx.merge.test", "A", from))
+      assert.equal(1, f.count("mx.merge.test", "AAAA", from))
       assert.equal(0, r:stats().timeouts)
       assert.same({ ok = N - 2, permanent = 0, temporary = 2, loop = 0,
                     invalid = 0 }, r:stats().plans)

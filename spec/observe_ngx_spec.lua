@@ -108,19 +108,6 @@ local RULES = {
   ["mx.merge.test"] = { A = "192.0.2.1", AAAA = "2001:db8::1" },
 }
 
--- Queries the server received for name and type since entry `from` of
--- its log.
-local function count(f, from, name, qtype)
-  local n = 0
-  for i, e in ipairs(f.log()) do
-    if i > from and e.event == nil and e.name and e.name:lower() == name
-       and e.type == qtype then
-      n = n + 1
-    end
-  end
-  return n
-end
-
 describe("observability through mxroute.ngx in nginx", function()
   local f, dead, srv
 
@@ -215,9 +202,9 @@ describe("observability through mxroute.ngx in nginx", function()
       assert.equal(200, res.status, res.body)
       local out = cjson.decode(res.body)
       for i = 1, 50 do assert.equal("OK", out.codes[i]) end
-      assert.equal(1, count(f, from, "merge.test", "MX"))
-      assert.equal(1, count(f, from, "mx.merge.test", "A"))
-      assert.equal(1, count(f, from, "mx.merge.test", "AAAA"))
+      assert.equal(1, f.count("merge.test", "MX", from))
+      assert.equal(1, f.count("mx.merge.test", "A", from))
+      assert.equal(1, f.count("mx.merge.test", "AAAA", from))
       assert.equal(3, out.stats.queries)
       assert.equal(3 * 49, out.stats.merged)
       assert.equal(3 * 49, out.cache_stats.merged)
@@ -232,9 +219,9 @@ describe("observability through mxroute.ngx in nginx", function()
       local out = cjson.decode(res.body)
       assert.equal("CLOSED", out.codes[1])
       for i = 2, 50 do assert.equal("OK", out.codes[i]) end
-      assert.equal(1, count(f, from, "merge.test", "MX"))
-      assert.equal(1, count(f, from, "mx.merge.test", "A"))
-      assert.equal(1, count(f, from, "mx.merge.test", "AAAA"))
+      assert.equal(1, f.count("merge.test", "MX", from))
+      assert.equal(1, f.count("mx.merge.test", "A", from))
+      assert.equal(1, f.count("mx.merge.test", "AAAA", from))
       assert.equal(0, out.stats.timeouts)
       assert.equal(49, out.stats.plans.ok)
     end)

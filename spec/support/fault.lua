@@ -3,7 +3,8 @@
 --   local fault = require "support.fault"
 --   local f = fault.start { ["sf.test"] = { rcode = "SERVFAIL" } }
 --   -- f.host, f.port, f.addr ("127.0.0.1:PORT")
---   -- f.log(), f.queries(filter), f.replies(filter), f.wait(filter, n, s)
+--   -- f.log(), f.queries(filter), f.replies(filter), f.wait(filter, n, s),
+--   -- f.count(name, qtype, from)
 --   f.stop()
 --
 -- Works under Lua 5.4 and LuaJIT.  See spec/support/README.md.
@@ -236,6 +237,19 @@ function M.start(rules, opts)
       if e.event == nil and e.name ~= nil and matches(e, filter) then out[#out + 1] = e end
     end
     return out
+  end
+
+  --- How many queries for `name` (any case) and `qtype` the server
+  -- received after entry `from` (default 0) of its log.
+  function self.count(name, qtype, from)
+    local n = 0
+    for i, e in ipairs(self.log()) do
+      if i > (from or 0) and e.event == nil and e.name and e.name:lower() == name
+         and e.type == qtype then
+        n = n + 1
+      end
+    end
+    return n
   end
 
   --- Reply events passing `filter`.
