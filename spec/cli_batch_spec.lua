@@ -16,18 +16,7 @@ local quote = util.quote
 -- Run bin/mxroute; `stdin` is a file to read standard input from.
 -- Returns stdout, stderr, status.
 local function mxroute(args, stdin)
-  local parts = { LUA, "bin/mxroute" }
-  for _, a in ipairs(args) do parts[#parts + 1] = quote(a) end
-  local errfile = os.tmpname()
-  local cmd = table.concat(parts, " ") .. " 2>" .. quote(errfile) .. " <"
-              .. quote(stdin or "/dev/null") .. "; printf '\\n%d' $?"
-  local p = assert(io.popen(cmd, "r"))
-  local text = p:read("*a")
-  p:close()
-  local err = assert(util.read_file(errfile))
-  os.remove(errfile)
-  local out, status = text:match("^(.*)\n(%d+)$")
-  return out, err, tonumber(status)
+  return util.run(LUA .. " bin/mxroute", args, { stdin = stdin })
 end
 
 local function decode_lines(s)

@@ -17,19 +17,8 @@ local quote = util.quote
 -- `script` replaces the script path, `cwd` the working directory; with
 -- `raw`, `script` is the whole command before the arguments.
 local function mxroute(args, script, cwd, raw)
-  local parts = { raw and script or LUA .. " " .. quote(script or "bin/mxroute") }
-  for _, a in ipairs(args) do parts[#parts + 1] = quote(a) end
-  local errfile = os.tmpname()
-  local cmd = table.concat(parts, " ") .. " 2>" .. quote(errfile)
-              .. " </dev/null; printf '\\n%d' $?"
-  if cwd then cmd = "cd " .. quote(cwd) .. " && " .. cmd end
-  local p = assert(io.popen(cmd, "r"))
-  local text = p:read("*a")
-  p:close()
-  local err = assert(util.read_file(errfile))
-  os.remove(errfile)
-  local out, status = text:match("^(.*)\n(%d+)$")
-  return out, err, tonumber(status)
+  return util.run(raw and script or LUA .. " " .. quote(script or "bin/mxroute"),
+                  args, { cwd = cwd })
 end
 
 local function lines(s)

@@ -8,22 +8,10 @@ local util = require "support.util"
 local cli = require "mxroute.cli"
 
 local LUA = util.interpreter()
-local quote = util.quote
 
 -- Run bin/mxroute; returns stdout, stderr, status.
 local function mxroute(args)
-  local parts = { LUA, "bin/mxroute" }
-  for _, a in ipairs(args) do parts[#parts + 1] = quote(a) end
-  local errfile = os.tmpname()
-  local cmd = table.concat(parts, " ") .. " 2>" .. quote(errfile)
-              .. " </dev/null; printf '\\n%d' $?"
-  local p = assert(io.popen(cmd, "r"))
-  local text = p:read("*a")
-  p:close()
-  local err = assert(util.read_file(errfile))
-  os.remove(errfile)
-  local out, status = text:match("^(.*)\n(%d+)$")
-  return out, err, tonumber(status)
+  return util.run(LUA .. " bin/mxroute", args)
 end
 
 local function lines(s)

@@ -8,7 +8,6 @@ local knot = require "support.knot"
 local util = require "support.util"
 
 local LUA = util.interpreter()
-local quote = util.quote
 
 local TABLE = [[
 # relays and retired domains for the specs
@@ -27,17 +26,7 @@ end
 
 -- bin/mxroute ARGS: stdout, stderr, exit status.
 local function mxroute(args)
-  local parts = { LUA .. " bin/mxroute" }
-  for _, a in ipairs(args) do parts[#parts + 1] = quote(a) end
-  local errfile = os.tmpname()
-  local p = assert(io.popen(table.concat(parts, " ") .. " 2>" .. quote(errfile)
-                            .. " </dev/null; printf '\\n%d' $?", "r"))
-  local text = p:read("*a")
-  p:close()
-  local err = assert(util.read_file(errfile))
-  os.remove(errfile)
-  local out, status = text:match("^(.*)\n(%d+)$")
-  return out, err, tonumber(status)
+  return util.run(LUA .. " bin/mxroute", args)
 end
 
 describe("mxroute --routes FILE", function()

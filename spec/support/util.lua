@@ -51,6 +51,25 @@ function M.capture(cmd)
   return out
 end
 
+--- Run `command` (a shell command prefix, e.g. "lua5.4 bin/mxroute")
+-- with the words of `args` quoted after it; opts.stdin: a file for
+-- standard input (default /dev/null), opts.cwd: the working directory.
+-- Returns standard output, standard error and the exit status.
+function M.run(command, args, opts)
+  opts = opts or {}
+  local parts = { command }
+  for _, a in ipairs(args) do parts[#parts + 1] = M.quote(a) end
+  local errfile = os.tmpname()
+  local cmd = table.concat(parts, " ") .. " 2>" .. M.quote(errfile) .. " <"
+              .. M.quote(opts.stdin or "/dev/null") .. "; printf '\\n%d' $?"
+  if opts.cwd then cmd = "cd " .. M.quote(opts.cwd) .. " && " .. cmd end
+  local text = M.capture(cmd)
+  local err = assert(M.read_file(errfile))
+  os.remove(errfile)
+  local out, status = text:match("^(.*)\n(%d+)$")
+  return out, err, tonumber(status)
+end
+
 --- The contents of a file, or nil when it cannot be read.
 function M.read_file(path)
   local f = io.open(path, "rb")
