@@ -5,32 +5,15 @@
  */
 #include "dnsmsg.h"
 #include "mxroute.h"
+#include "resq.h"
 #include "tap.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define QMAX 64
-
 static mxr_opts *opts;
 static mxr_rng rng;
-
-/* Everything mxr_res_next hands out now. */
-static size_t drain(mxr_res *r, mxr_query *qs) {
-  size_t n = 0;
-  while (n < QMAX && mxr_res_next(r, &qs[n]))
-    n++;
-  return n;
-}
-
-static const mxr_query *find(const mxr_query *qs, size_t n, const char *name,
-                             uint16_t type) {
-  for (size_t i = 0; i < n; i++)
-    if (qs[i].type == type && strcmp(qs[i].name, name) == 0)
-      return &qs[i];
-  return NULL;
-}
 
 static int feed_decoded; /* deliver decoded answers (mxr_res_feed) */
 

@@ -9,30 +9,14 @@
 #include "dnsmsg.h"
 #include "mxr_internal.h"
 #include "mxroute.h"
+#include "resq.h"
 #include "tap.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#define QMAX 64
-
 static mxr_opts *opts;
 static mxr_rng rng;
-
-static size_t drain(mxr_res *r, mxr_query *qs) {
-  size_t n = 0;
-  while (n < QMAX && mxr_res_next(r, &qs[n]))
-    n++;
-  return n;
-}
-
-static const mxr_query *find(const mxr_query *qs, size_t n, const char *name,
-                             uint16_t type) {
-  for (size_t i = 0; i < n; i++)
-    if (qs[i].type == type && strcmp(qs[i].name, name) == 0)
-      return &qs[i];
-  return NULL;
-}
 
 static size_t count_type(const mxr_query *qs, size_t n, uint16_t type) {
   size_t k = 0;
