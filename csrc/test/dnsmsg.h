@@ -158,4 +158,33 @@ static inline int dm_write(const dm *m, const char *dir, const char *name) {
   return 0;
 }
 
+/* An SOA in the authority section (NSCOUNT at offset 8), for the
+ * negative TTL rules (RFC 2308 5); cut: octets left out at the end of
+ * its RDATA (a broken SOA). */
+static inline void dm_soa_cut(dm *m, const char *owner, uint32_t ttl,
+                              uint32_t minimum, size_t cut) {
+  size_t at;
+  dm_put16(m, 8, dm_get16(m, 8) + 1);
+  dm_name(m, owner);
+  dm_u16(m, 6);
+  dm_u16(m, 1);
+  dm_u32(m, ttl);
+  at = m->n;
+  dm_u16(m, 0);
+  dm_name(m, "ns.test");
+  dm_name(m, "hostmaster.test");
+  dm_u32(m, 1);     /* serial */
+  dm_u32(m, 3600);  /* refresh */
+  dm_u32(m, 600);   /* retry */
+  dm_u32(m, 86400); /* expire */
+  dm_u32(m, minimum);
+  m->n -= cut;
+  dm_rr_end(m, at);
+}
+
+static inline void dm_soa(dm *m, const char *owner, uint32_t ttl,
+                          uint32_t minimum) {
+  dm_soa_cut(m, owner, ttl, minimum, 0);
+}
+
 #endif

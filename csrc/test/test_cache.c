@@ -31,33 +31,6 @@ static mxr_cache *new_cache(size_t size, uint32_t min_ttl, uint32_t max_ttl,
   return mxr_cache_new(&cfg);
 }
 
-/* An SOA in the authority section (NSCOUNT at offset 8); cut: octets
- * left out at the end of its RDATA. */
-static void dm_soa_cut(dm *m, const char *owner, uint32_t ttl,
-                       uint32_t minimum, size_t cut) {
-  size_t at;
-  dm_put16(m, 8, dm_get16(m, 8) + 1);
-  dm_name(m, owner);
-  dm_u16(m, 6);
-  dm_u16(m, 1);
-  dm_u32(m, ttl);
-  at = m->n;
-  dm_u16(m, 0);
-  dm_name(m, "ns.test");
-  dm_name(m, "hostmaster.test");
-  dm_u32(m, 1);    /* serial */
-  dm_u32(m, 3600); /* refresh */
-  dm_u32(m, 600);  /* retry */
-  dm_u32(m, 86400); /* expire */
-  dm_u32(m, minimum);
-  m->n -= cut;
-  dm_rr_end(m, at);
-}
-
-static void dm_soa(dm *m, const char *owner, uint32_t ttl, uint32_t minimum) {
-  dm_soa_cut(m, owner, ttl, minimum, 0);
-}
-
 static mxr_status parse(const dm *m, const char *name, uint16_t type,
                         mxr_answer *a) {
   return mxr_packet_parse(m->b, m->n, name, type, -1, a);

@@ -103,26 +103,6 @@ static mxr_cache *worker(int i, uint32_t max_ttl, int with_l2) {
   return c;
 }
 
-/* An SOA in the authority section (NSCOUNT at offset 8). */
-static void dm_soa(dm *m, const char *owner, uint32_t ttl, uint32_t minimum) {
-  size_t at;
-  dm_put16(m, 8, dm_get16(m, 8) + 1);
-  dm_name(m, owner);
-  dm_u16(m, 6);
-  dm_u16(m, 1);
-  dm_u32(m, ttl);
-  at = m->n;
-  dm_u16(m, 0);
-  dm_name(m, "ns.test");
-  dm_name(m, "hostmaster.test");
-  dm_u32(m, 1);
-  dm_u32(m, 3600);
-  dm_u32(m, 600);
-  dm_u32(m, 86400);
-  dm_u32(m, minimum);
-  dm_rr_end(m, at);
-}
-
 static int put(mxr_cache *c, dm *m, const char *name, uint16_t type) {
   mxr_answer a;
   int r;
