@@ -46,7 +46,8 @@
 --   slow.test         MX 10 mx.slow.test (A 192.0.2.5), 300 ms late
 --   dI.load.test      (I = 1 .. opts.load) MX 10 mx.dI.load.test, which has
 --                     A 198.51.100.(I % 254 + 1) and AAAA 2001:db8::I (hex);
---                     every answer 150 to 300 ms late (varying with I)
+--                     the MX answer 600 to 750 ms late, the A and AAAA
+--                     150 to 300 ms late (varying with I)
 --
 -- Works under Lua 5.4 and LuaJIT; the assertions are busted's (luassert).
 local assert = require "luassert"
@@ -89,7 +90,7 @@ function M.rules(opts)
   for i = 1, (opts and opts.load) or 0 do
     local d = M.load_name(i)
     local a, aaaa = load_addrs(i)
-    rules[d] = { MX = { { 10, "mx." .. d } }, delay = 150 + (i * 37) % 151 }
+    rules[d] = { MX = { { 10, "mx." .. d } }, delay = 600 + (i * 37) % 151 }
     rules["mx." .. d] = { A = a, AAAA = aaaa, delay = 150 + (i * 53) % 151 }
   end
   return rules
