@@ -181,16 +181,53 @@ const mxr_rrtype *mxr_rrtype_of(uint16_t type);
 const char *mxr_rrtype_name(uint16_t type);
 
 /* The records of type t in an answer or an RRset (NULL, *n = 0 for a
- * type without records), and setting them; drop clears every type's. */
-const void *mxr_answer_records(const mxr_answer *a, const mxr_rrtype *t,
-                               size_t *n);
-void mxr_answer_set_records(mxr_answer *a, const mxr_rrtype *t,
-                            const void *recs, size_t n);
+ * type without records), and setting them; drop clears every type's.
+ * The fields are typed (mxr_mx *, mxr_addr *); the table only knows
+ * where they are, so they are read and written as bytes (inline: the
+ * cache and the resolution do it per lookup). */
+static inline const void *mxr_rec_ptr_(const void *base, size_t off) {
+  const void *p;
+  memcpy(&p, (const char *)base + off, sizeof p);
+  return p;
+}
+
+static inline size_t mxr_rec_count_(const void *base, size_t off) {
+  size_t n;
+  memcpy(&n, (const char *)base + off, sizeof n);
+  return n;
+}
+
+static inline void mxr_rec_set_(void *base, size_t poff, size_t noff,
+                                const void *recs, size_t n) {
+  memcpy((char *)base + poff, &recs, sizeof recs);
+  memcpy((char *)base + noff, &n, sizeof n);
+}
+
+static inline const void *mxr_answer_records(const mxr_answer *a,
+                                             const mxr_rrtype *t, size_t *n) {
+  *n = a && t && t->size ? mxr_rec_count_(a, t->ans_n) : 0;
+  return *n ? mxr_rec_ptr_(a, t->ans_recs) : NULL;
+}
+
+static inline void mxr_answer_set_records(mxr_answer *a, const mxr_rrtype *t,
+                                          const void *recs, size_t n) {
+  if (t && t->size)
+    mxr_rec_set_(a, t->ans_recs, t->ans_n, recs, n);
+}
+
+static inline const void *mxr_rrset_records(const mxr_rrset *s,
+                                            const mxr_rrtype *t, size_t *n) {
+  *n = s && t && t->size ? mxr_rec_count_(s, t->set_n) : 0;
+  return *n ? mxr_rec_ptr_(s, t->set_recs) : NULL;
+}
+
+static inline void mxr_rrset_set_records(mxr_rrset *s, const mxr_rrtype *t,
+                                         const void *recs, size_t n) {
+  if (t && t->size)
+    mxr_rec_set_(s, t->set_recs, t->set_n, recs, n);
+}
+
 void mxr_answer_drop_records(mxr_answer *a);
-const void *mxr_rrset_records(const mxr_rrset *s, const mxr_rrtype *t,
-                              size_t *n);
-void mxr_rrset_set_records(mxr_rrset *s, const mxr_rrtype *t,
-                           const void *recs, size_t n);
 
 /* Fill buf with len octets of the OS CSPRNG (getrandom(2), else
  * /dev/urandom): 0, or -1 when the OS gives none (rand.c). */

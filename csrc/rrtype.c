@@ -266,65 +266,7 @@ const char *mxr_rrtype_name(uint16_t type) {
 /* ------------------------------------------------------------------ */
 /* records in the answer and in the cache's view                       */
 
-/* A pointer field read and written as bytes: the fields are typed
- * (mxr_mx *, mxr_addr *), the table only knows where they are. */
-static const void *get_ptr(const void *base, size_t off) {
-  const void *p;
-  memcpy(&p, (const char *)base + off, sizeof p);
-  return p;
-}
-
-static void set_ptr(void *base, size_t off, const void *p) {
-  memcpy((char *)base + off, &p, sizeof p);
-}
-
-static size_t get_size(const void *base, size_t off) {
-  size_t n;
-  memcpy(&n, (const char *)base + off, sizeof n);
-  return n;
-}
-
-static void set_size(void *base, size_t off, size_t n) {
-  memcpy((char *)base + off, &n, sizeof n);
-}
-
-const void *mxr_answer_records(const mxr_answer *a, const mxr_rrtype *t,
-                               size_t *n) {
-  if (!a || !t || !t->size) {
-    *n = 0;
-    return NULL;
-  }
-  *n = get_size(a, t->ans_n);
-  return get_ptr(a, t->ans_recs);
-}
-
-void mxr_answer_set_records(mxr_answer *a, const mxr_rrtype *t,
-                            const void *recs, size_t n) {
-  if (!t || !t->size)
-    return;
-  set_ptr(a, t->ans_recs, recs);
-  set_size(a, t->ans_n, n);
-}
-
 void mxr_answer_drop_records(mxr_answer *a) {
   for (size_t i = 0; i < mxr_nrrtypes; i++)
     mxr_answer_set_records(a, &mxr_rrtypes[i], NULL, 0);
-}
-
-const void *mxr_rrset_records(const mxr_rrset *s, const mxr_rrtype *t,
-                              size_t *n) {
-  if (!s || !t || !t->size) {
-    *n = 0;
-    return NULL;
-  }
-  *n = get_size(s, t->set_n);
-  return get_ptr(s, t->set_recs);
-}
-
-void mxr_rrset_set_records(mxr_rrset *s, const mxr_rrtype *t,
-                           const void *recs, size_t n) {
-  if (!t || !t->size)
-    return;
-  set_ptr(s, t->set_recs, recs);
-  set_size(s, t->set_n, n);
 }
