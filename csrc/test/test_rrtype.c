@@ -137,96 +137,71 @@ static void test_table(void) {
   is_str(mxr_rrtype_name(16), "?", "... and no name");
 }
 
-/* Everything a type's records go through, for type t. */
-static void round_trip(const mxr_rrtype *t) {
-  const sample *s = sample_of(t->type);
-  mxr_cache_config cfg;
-  mxr_cache_l2 l2;
-  mxr_cache *c, *c2;
-  mxr_cache_blob blob;
-  mxr_answer a, a2;
-  mxr_rrset rr;
-  unsigned char want[512], *b;
+/* A reply with s's records decodes into a, in t's fields only; want
+ * gets them in t's second-level form. Returns its length. */
+static size_t decoded(const mxr_rrtype *t, const sample *s, mxr_answer *a,
+                      unsigned char *want, size_t cap) {
   unsigned char *q = NULL;
-  size_t n = 0, wantlen, qlen = 0, len = 0;
+  size_t n = 0, qlen = 0, wantlen;
   const void *recs;
-  uint32_t ttl = 0;
   dm m;
-
-  if (!s)
-    return;
   ok(mxr_packet_query("alias.test", t->type, 7, &q, &qlen) == MXR_OK &&
          qlen > 12,
      "%s: a query is built", t->name);
   mxr_packet_free(q);
-
   build(&m, "alias.test", s);
-  is_int(mxr_packet_check(m.b, m.n, "alias.test", t->type, 0x1234, &a),
+  is_int(mxr_packet_check(m.b, m.n, "alias.test", t->type, 0x1234, a),
          MXR_OK, "%s: the reply passes the checks", t->name);
-  mxr_answer_records(&a, t, &n);
-  ok(n == 0 && !a.priv_, "%s: ... and checking decodes nothing", t->name);
-  mxr_answer_clear(&a);
-
-  is_int(mxr_packet_parse(m.b, m.n, "alias.test", t->type, 0x1234, &a),
+  mxr_answer_records(a, t, &n);
+  ok(n == 0 && !a->priv_, "%s: ... and checking decodes nothing", t->name);
+  mxr_answer_clear(a);
+  is_int(mxr_packet_parse(m.b, m.n, "alias.test", t->type, 0x1234, a),
          MXR_OK, "%s: the reply decodes", t->name);
-  is_str(a.canon, "target.test", "%s: behind the CNAME", t->name);
-  is_int(a.ttl, 120, "%s: smallest TTL", t->name);
-  recs = mxr_answer_records(&a, t, &n);
+  is_str(a->canon, "target.test", "%s: behind the CNAME", t->name);
+  is_int(a->ttl, 120, "%s: smallest TTL", t->name);
+  recs = mxr_answer_records(a, t, &n);
   is_int(n, 2, "%s: two records", t->name);
-  wantlen = form(t, recs, n, want, sizeof want);
+  wantlen = form(t, recs, n, want, cap);
   ok(wantlen > 0, "%s: records in the second-level form", t->name);
   for (size_t i = 0; i < mxr_nrrtypes; i++) {
     const mxr_rrtype *u = &mxr_rrtypes[i];
     size_t un = 0;
     if (u->size && u->ans_recs != t->ans_recs) {
-      mxr_answer_records(&a, u, &un);
+      mxr_answer_records(a, u, &un);
       is_int(un, 0, "%s: no %s records", t->name, u->name);
     }
   }
+  return wantlen;
+}
 
-  /* a broken record of the type fails the whole reply, without data */
-  {
-    dm bad;
-    mxr_answer ab;
-    dm_reply(&bad, 0x1234, DM_RESPONSE, 0, "alias.test", t->type);
-    {
-      size_t at = dm_rr_begin(&bad, "alias.test", t->type, 1, 60);
-      dm_u8(&bad, 0xff); /* one octet fits no decoded type */
-      dm_rr_end(&bad, at);
-    }
-    is_int(mxr_packet_parse(bad.b, bad.n, "alias.test", t->type, 0x1234,
-                            &ab),
-           MXR_EFORMERR, "%s: a one-octet record is refused", t->name);
-    mxr_answer_records(&ab, t, &n);
-    ok(n == 0 && !ab.priv_, "%s: ... without records", t->name);
-    mxr_answer_clear(&ab);
-  }
+/* A one-octet record of the type fails the whole reply, without data. */
+static void refused(const mxr_rrtype *t) {
+  mxr_answer a;
+  size_t at, n = 0;
+  dm m;
+  dm_reply(&m, 0x1234, DM_RESPONSE, 0, "alias.test", t->type);
+  at = dm_rr_begin(&m, "alias.test", t->type, 1, 60);
+  dm_u8(&m, 0xff); /* fits no decoded type */
+  dm_rr_end(&m, at);
+  is_int(mxr_packet_parse(m.b, m.n, "alias.test", t->type, 0x1234, &a),
+         MXR_EFORMERR, "%s: a one-octet record is refused", t->name);
+  mxr_answer_records(&a, t, &n);
+  ok(n == 0 && !a.priv_, "%s: ... without records", t->name);
+  mxr_answer_clear(&a);
+}
 
-  /* the cache */
-  memset(&cfg, 0, sizeof cfg);
-  cfg.now = mono_fn;
-  c = mxr_cache_new(&cfg);
-  memset(&l2, 0, sizeof l2);
-  l2.get = l2_get;
-  l2.set = l2_set;
-  l2.wall = wall_fn;
-  mxr_cache_set_l2(c, &l2);
-  ok(mxr_cache_put(c, "alias.test", t->type, &a, &ttl) && ttl == 120,
-     "%s: stored for its TTL", t->name);
-  mxr_answer_clear(&a); /* the cache holds its own copy */
-  ok(mxr_cache_get(c, "alias.test", t->type, 0, &rr), "%s: found", t->name);
-  is_str(rr.canon, "target.test", "%s: the chain's end kept", t->name);
-  recs = mxr_rrset_records(&rr, t, &n);
-  ok(same(t, recs, n, want, wantlen), "%s: the cache gives the records",
-     t->name);
-  /* the resolution rebuilds an answer from the RRset */
-  memset(&a2, 0, sizeof a2);
-  mxr_answer_set_records(&a2, t, recs, n);
-  recs = mxr_answer_records(&a2, t, &n);
-  ok(same(t, recs, n, want, wantlen), "%s: ... and so does the answer "
-     "rebuilt from it", t->name);
-
-  /* the second level: what was offered, read back */
+/* What the second level was offered for rr (found in a cache): the same
+ * records, the version 1 layout for the first two sections, and
+ * another cache reads them through it. */
+static void second_level(const mxr_rrtype *t, const mxr_rrset *rr,
+                         const mxr_cache_config *cfg, const mxr_cache_l2 *l2,
+                         const unsigned char *want, size_t wantlen) {
+  mxr_cache_blob blob;
+  mxr_rrset rr2;
+  mxr_cache *c2;
+  unsigned char *b;
+  const void *recs;
+  size_t n = 0, len = 0;
   ok(l2_val != NULL, "%s: offered to the second level", t->name);
   ok(mxr_cache_decode(l2_val, l2_len, "alias.test", t->type, &blob),
      "%s: the offered value decodes", t->name);
@@ -239,21 +214,59 @@ static void round_trip(const mxr_rrtype *t) {
                wantlen,
            "%s: the version 1 layout, byte for byte", t->name);
   mxr_cache_blob_clear(&blob);
-  b = mxr_cache_encode("alias.test", t->type, &rr, 1.8e9 + 60, &len);
+  b = mxr_cache_encode("alias.test", t->type, rr, 1.8e9 + 60, &len);
   ok(b && len == l2_len && memcmp(b + 18, l2_val + 18, len - 18) == 0,
      "%s: encoding the RRset gives the offered bytes (but expiry)",
      t->name);
   mxr_free(b);
-
-  /* another cache, through the second level only */
-  c2 = mxr_cache_new(&cfg);
-  mxr_cache_set_l2(c2, &l2);
-  ok(mxr_cache_get(c2, "alias.test", t->type, 0, &rr),
+  c2 = mxr_cache_new(cfg);
+  mxr_cache_set_l2(c2, l2);
+  ok(mxr_cache_get(c2, "alias.test", t->type, 0, &rr2),
      "%s: another cache finds it in the second level", t->name);
-  recs = mxr_rrset_records(&rr, t, &n);
+  recs = mxr_rrset_records(&rr2, t, &n);
   ok(same(t, recs, n, want, wantlen), "%s: ... the same records", t->name);
   mxr_cache_free(c2);
+}
 
+/* Everything a type's records go through, for type t. */
+static void round_trip(const mxr_rrtype *t) {
+  const sample *s = sample_of(t->type);
+  mxr_cache_config cfg;
+  mxr_cache_l2 l2;
+  mxr_cache *c;
+  mxr_answer a, a2;
+  mxr_rrset rr;
+  unsigned char want[512];
+  size_t n = 0, wantlen;
+  const void *recs;
+  uint32_t ttl = 0;
+  if (!s)
+    return;
+  wantlen = decoded(t, s, &a, want, sizeof want);
+  refused(t);
+  memset(&cfg, 0, sizeof cfg);
+  cfg.now = mono_fn;
+  memset(&l2, 0, sizeof l2);
+  l2.get = l2_get;
+  l2.set = l2_set;
+  l2.wall = wall_fn;
+  c = mxr_cache_new(&cfg);
+  mxr_cache_set_l2(c, &l2);
+  ok(mxr_cache_put(c, "alias.test", t->type, &a, &ttl) && ttl == 120,
+     "%s: stored for its TTL", t->name);
+  mxr_answer_clear(&a); /* the cache holds its own copy */
+  ok(mxr_cache_get(c, "alias.test", t->type, 0, &rr), "%s: found", t->name);
+  is_str(rr.canon, "target.test", "%s: the chain's end kept", t->name);
+  recs = mxr_rrset_records(&rr, t, &n);
+  ok(same(t, recs, n, want, wantlen), "%s: the cache gives the records",
+     t->name);
+  /* the resolution rebuilds an answer from the RRset (feed_rrset) */
+  memset(&a2, 0, sizeof a2);
+  mxr_answer_set_records(&a2, t, recs, n);
+  recs = mxr_answer_records(&a2, t, &n);
+  ok(same(t, recs, n, want, wantlen),
+     "%s: ... and so does the answer rebuilt from it", t->name);
+  second_level(t, &rr, &cfg, &l2, want, wantlen);
   is_int(mxr_cache_flush(c, "alias.test"), 1, "%s: flushed by name",
          t->name);
   mxr_cache_set_l2(c, NULL);
