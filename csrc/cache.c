@@ -10,8 +10,9 @@
  * Layout: a chained hash table (power-of-two buckets, FNV-1a over the
  * case-folded name and the type) for O(1) lookup, and a doubly linked
  * list in recency order for O(1) eviction of the least recently used
- * entry. Each entry is one allocation holding its name, canon, MX
- * records with their names, and addresses.
+ * entry. Each entry is one allocation holding its name, canon and
+ * records (with what they point to, as MX names), copied as the type's
+ * entry of rrtype.c's table says.
  *
  * TTLs (RFC 2181 8, RFC 2308 5): records and CNAMEs keep the smallest TTL
  * of the answer; NXDOMAIN and NODATA keep min(SOA TTL, SOA MINIMUM) (and
@@ -44,11 +45,11 @@ struct centry {
   unsigned char chased;
   unsigned ncname;
   double expires;         /* clock time the entry stops being fresh */
-  size_t nmx, naddrs;
-  mxr_mx *mx;
-  mxr_addr *addrs;
+  const mxr_rrtype *rt;   /* type's table entry (NULL: no records) */
+  void *recs;             /* nrecs records of rt */
+  size_t nrecs;
   char *canon;
-  char name[1];           /* then canon, mx names, arrays (aligned) */
+  char name[1];           /* then canon, records (aligned), their names */
 };
 
 struct mxr_cache {
@@ -190,25 +191,25 @@ static size_t align_up(size_t n) {
 
 static void fill(const centry *e, double now, mxr_rrset *out) {
   double left = e->expires - now;
+  memset(out, 0, sizeof *out); /* no records of other types */
   out->status = e->status;
   out->canon = e->canon;
   out->chased = e->chased;
   out->ncname = e->ncname;
-  out->mx = e->mx;
-  out->nmx = e->nmx;
-  out->addrs = e->addrs;
-  out->naddrs = e->naddrs;
+  mxr_rrset_set_records(out, e->rt, e->recs, e->nrecs);
   out->stale = left <= 0;
   out->ttl = left <= 0 ? 0 : (uint32_t)left;
 }
 
 /* Store an entry (replacing any for the same key) that stops being
- * fresh at expires on c's clock. 1 if stored, 0 on OOM. */
+ * fresh at expires on c's clock, with n records of type's table entry
+ * (none for a type without one). 1 if stored, 0 on OOM. */
 static int insert(mxr_cache *c, const char *name, uint16_t type,
                   mxr_status status, const char *canon, int chased,
-                  unsigned ncname, const mxr_mx *mx, size_t nmx,
-                  const mxr_addr *addrs, size_t naddrs, double expires) {
-  size_t nlen, clen, size, off_canon, off_mx, off_names, off_addrs;
+                  unsigned ncname, const void *recs, size_t n,
+                  double expires) {
+  const mxr_rrtype *rt = mxr_rrtype_of(type);
+  size_t nlen, clen, size, off_canon, off_recs, off_heap;
   uint32_t h;
   centry *e, *old;
   unsigned char *base;
@@ -216,14 +217,12 @@ static int insert(mxr_cache *c, const char *name, uint16_t type,
   clen = strlen(canon);
   if (nlen > MXR_NAME_MAX || clen > MXR_NAME_MAX)
     return 0;
+  if (!rt || !rt->size || !recs)
+    n = 0;
   off_canon = sizeof(centry) + nlen; /* name[1] holds the NUL */
-  off_mx = align_up(off_canon + clen + 1);
-  off_names = off_mx + nmx * sizeof(mxr_mx);
-  off_addrs = off_names;
-  for (size_t i = 0; i < nmx; i++)
-    off_addrs += mx[i].len + 1;
-  off_addrs = align_up(off_addrs);
-  size = off_addrs + naddrs * sizeof(mxr_addr);
+  off_recs = align_up(off_canon + clen + 1);
+  off_heap = off_recs + (n ? n * rt->size : 0);
+  size = off_heap + (n && rt->extent ? rt->extent(recs, n) : 0);
   base = mxr_malloc(size);
   if (!base)
     return 0;
@@ -232,23 +231,15 @@ static int insert(mxr_cache *c, const char *name, uint16_t type,
   memcpy(e->name, name, nlen + 1);
   e->canon = (char *)base + off_canon;
   memcpy(e->canon, canon, clen + 1);
-  e->mx = nmx ? (mxr_mx *)(void *)(base + off_mx) : NULL;
-  {
-    char *names = (char *)base + off_names;
-    for (size_t i = 0; i < nmx; i++) {
-      memcpy(names, mx[i].name, mx[i].len);
-      names[mx[i].len] = '\0';
-      e->mx[i].pref = mx[i].pref;
-      e->mx[i].name = names;
-      e->mx[i].len = mx[i].len;
-      names += mx[i].len + 1;
-    }
+  e->rt = rt;
+  if (n) {
+    e->recs = base + off_recs;
+    if (rt->copy)
+      rt->copy(e->recs, recs, n, (char *)base + off_heap);
+    else
+      memcpy(e->recs, recs, n * rt->size);
   }
-  e->addrs = naddrs ? (mxr_addr *)(void *)(base + off_addrs) : NULL;
-  if (naddrs)
-    memcpy(e->addrs, addrs, naddrs * sizeof(mxr_addr));
-  e->nmx = nmx;
-  e->naddrs = naddrs;
+  e->nrecs = n;
   e->type = type;
   e->status = status;
   e->chased = (unsigned char)(status == MXR_OK && chased);
@@ -296,12 +287,15 @@ static void l2_offer(mxr_cache *c, const char *name, uint16_t type,
 
 int mxr_cache_put(mxr_cache *c, const char *name, uint16_t type,
                   const mxr_answer *a, uint32_t *ttlp) {
+  const void *recs;
+  size_t n;
   uint32_t ttl;
   if (ttlp)
     *ttlp = 0;
   if (!c || !name || !a || a->truncated)
     return 0;
-  if (a->status == MXR_OK && (a->nmx || a->naddrs || a->chased)) {
+  recs = mxr_answer_records(a, mxr_rrtype_of(type), &n);
+  if (a->status == MXR_OK && (n || a->chased)) {
     ttl = a->ttl; /* records and CNAMEs: the smallest TTL (RFC 2181 5.2) */
   } else if (a->status == MXR_OK || a->status == MXR_ENXDOMAIN) {
     /* RFC 2308 5: no SOA, no negative caching */
@@ -319,11 +313,8 @@ int mxr_cache_put(mxr_cache *c, const char *name, uint16_t type,
   if (ttl == 0)
     return 0;
   if (!insert(c, name, type, a->status, a->canon, a->chased, a->ncname,
-              a->status == MXR_OK ? a->mx : NULL,
-              a->status == MXR_OK ? a->nmx : 0,
-              a->status == MXR_OK ? a->addrs : NULL,
-              a->status == MXR_OK ? a->naddrs : 0,
-              mxr_cache_now(c) + (double)ttl))
+              a->status == MXR_OK ? recs : NULL,
+              a->status == MXR_OK ? n : 0, mxr_cache_now(c) + (double)ttl))
     return 0;
   l2_offer(c, name, type, ttl);
   return 1;
@@ -351,8 +342,7 @@ static int l2_fetch(mxr_cache *c, const char *name, uint16_t type,
     if (left > (double)c->max_ttl)
       left = (double)c->max_ttl;
     ok = insert(c, name, type, blob.status, blob.canon, blob.chased,
-                blob.ncname, blob.mx, blob.nmx, blob.addrs, blob.naddrs,
-                now + left);
+                blob.ncname, blob.recs, blob.nrecs, now + left);
     if (ok)
       c->st.l2_hits++;
   }
@@ -393,7 +383,6 @@ int mxr_cache_get(mxr_cache *c, const char *name, uint16_t type, int stale,
 }
 
 size_t mxr_cache_flush(mxr_cache *c, const char *name) {
-  static const uint16_t types[] = {MXR_TYPE_MX, MXR_TYPE_A, MXR_TYPE_AAAA};
   size_t n = 0;
   if (!c)
     return 0;
@@ -404,8 +393,10 @@ size_t mxr_cache_flush(mxr_cache *c, const char *name) {
     }
     return n;
   }
-  for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
-    centry *e = find(c, name, types[i], hash_key(name, types[i]));
+  for (size_t i = 0; i < mxr_nrrtypes; i++) { /* every type cached */
+    uint16_t t = mxr_rrtypes[i].type;
+    centry *e = mxr_rrtypes[i].decode ? find(c, name, t, hash_key(name, t))
+                                      : NULL;
     if (e) {
       drop(c, e);
       n++;
@@ -440,16 +431,23 @@ void mxr_cache_get_stats(const mxr_cache *c, mxr_cache_stats *out) {
  *   u16 type     u8 status (0 OK, 1 NXDOMAIN)   u8 chased (0/1)
  *   u16 ncname   u64 expiry, Unix time in milliseconds (< 2^50)
  *   u8 len, name     u8 len, canon ("" when no CNAME)
- *   u16 nmx,    then per MX: u16 pref, u8 len, name ("" is the null MX)
- *   u16 naddrs, then per address: u8 family (4 or 6), 4 or 16 bytes
+ *   sections, each u16 count and that many records of the type:
+ *     0: MX,     per record u16 pref, u8 len, name ("" is the null MX)
+ *     1: A/AAAA, per record u8 family (4 or 6), 4 or 16 bytes
  *
- * and nothing after. The reader trusts none of it: whatever another
- * process (or a bug, or an operator) left under a key is checked field
- * by field, names must be normalised host names, records must fit the
- * type, and anything else is refused (a miss).
+ * and nothing after. Every entry has sections 0 and 1 (version 1 had
+ * exactly these two); a type whose records form a new section n (its
+ * table entry's l2_section) writes sections 0..n, counts 0 but its
+ * own, so every entry of version 1 keeps its bytes and stays readable.
+ * The records are written and read by the type's table entry. The
+ * reader trusts none of it: whatever another process (or a bug, or an
+ * operator) left under a key is checked field by field, names must be
+ * normalised host names, records must fit the type, and anything else
+ * is refused (a miss).
  */
 #define BLOB_VERSION 1
 #define BLOB_HEAD 18 /* magic .. expiry */
+#define BLOB_SECTIONS 2 /* the sections every entry has */
 /* Expiry bound (2^50 ms, some 35000 years): well within a double's
  * exact range, so milliseconds survive the trip through seconds. */
 #define BLOB_MAX_MS ((uint64_t)1 << 50)
@@ -466,43 +464,36 @@ void mxr_cache_key(const char *name, uint16_t type, char *key) {
   key[(size_t)k + n] = '\0';
 }
 
-static unsigned char *put16(unsigned char *p, unsigned v) {
-  p[0] = (unsigned char)(v >> 8);
-  p[1] = (unsigned char)v;
-  return p + 2;
-}
-
-static unsigned char *put_name(unsigned char *p, const char *s, size_t n) {
-  *p++ = (unsigned char)n;
-  memcpy(p, s, n);
-  return p + n;
+/* The sections an entry of type t has. */
+static unsigned blob_sections(const mxr_rrtype *t) {
+  return t && t->size && t->l2_section >= BLOB_SECTIONS ? t->l2_section + 1
+                                                        : BLOB_SECTIONS;
 }
 
 unsigned char *mxr_cache_encode(const char *name, uint16_t type,
                                 const mxr_rrset *rr, double expires,
                                 size_t *len) {
-  size_t nlen, clen, size;
+  const mxr_rrtype *rt = mxr_rrtype_of(type);
+  const void *recs;
+  size_t nlen, clen, size, n, rsize = 0;
+  unsigned nsec = blob_sections(rt);
   unsigned char *b, *p;
   uint64_t ms;
   if (len)
     *len = 0;
   if (!name || !rr || !len || !rr->canon ||
       (rr->status != MXR_OK && rr->status != MXR_ENXDOMAIN) ||
-      rr->nmx > 0xffff || rr->naddrs > 0xffff || rr->ncname > 0xffff ||
+      rr->ncname > 0xffff ||
       !(expires > 0 && expires * 1000.0 < (double)BLOB_MAX_MS))
     return NULL;
+  recs = mxr_rrset_records(rr, rt, &n);
   nlen = strlen(name);
   clen = strlen(rr->canon);
-  if (nlen > MXR_NAME_MAX || clen > MXR_NAME_MAX)
+  if (nlen > MXR_NAME_MAX || clen > MXR_NAME_MAX || n > 0xffff)
     return NULL;
-  size = BLOB_HEAD + 1 + nlen + 1 + clen + 2 + 2;
-  for (size_t i = 0; i < rr->nmx; i++) {
-    if (rr->mx[i].len > MXR_NAME_MAX)
-      return NULL;
-    size += 3 + rr->mx[i].len;
-  }
-  for (size_t i = 0; i < rr->naddrs; i++)
-    size += rr->addrs[i].family == 4 ? 5u : 17u;
+  if (n && (rsize = rt->l2_size(recs, n)) == MXR_L2_NONE)
+    return NULL;
+  size = BLOB_HEAD + 1 + nlen + 1 + clen + 2 * nsec + rsize;
   b = mxr_malloc(size);
   if (!b)
     return NULL;
@@ -511,63 +502,32 @@ unsigned char *mxr_cache_encode(const char *name, uint16_t type,
   *p++ = 'x';
   *p++ = 'c';
   *p++ = BLOB_VERSION;
-  p = put16(p, type);
+  p = mxr_put16(p, type);
   *p++ = rr->status == MXR_ENXDOMAIN ? 1 : 0;
   *p++ = rr->chased ? 1 : 0;
-  p = put16(p, rr->ncname);
+  p = mxr_put16(p, rr->ncname);
   ms = (uint64_t)(expires * 1000.0 + 0.5);
   for (int i = 7; i >= 0; i--)
     *p++ = (unsigned char)(ms >> (8 * i));
-  p = put_name(p, name, nlen);
-  p = put_name(p, rr->canon, clen);
-  p = put16(p, (unsigned)rr->nmx);
-  for (size_t i = 0; i < rr->nmx; i++) {
-    p = put16(p, rr->mx[i].pref);
-    p = put_name(p, rr->mx[i].name, rr->mx[i].len);
-  }
-  p = put16(p, (unsigned)rr->naddrs);
-  for (size_t i = 0; i < rr->naddrs; i++) {
-    size_t n = rr->addrs[i].family == 4 ? 4 : 16;
-    *p++ = rr->addrs[i].family == 4 ? 4 : 6;
-    memcpy(p, rr->addrs[i].bytes, n);
-    p += n;
+  p = mxr_put_name(p, name, nlen);
+  p = mxr_put_name(p, rr->canon, clen);
+  for (unsigned sec = 0; sec < nsec; sec++) {
+    int own = n && sec == rt->l2_section;
+    p = mxr_put16(p, own ? (unsigned)n : 0u);
+    if (own)
+      p = rt->l2_put(p, recs, n);
   }
   *len = (size_t)(p - b);
   return b;
 }
 
-/* A reader over untrusted bytes: every take checks what is left. */
-typedef struct rd {
-  const unsigned char *p;
-  size_t left;
-} rd;
-
-static int take(rd *r, size_t n, const unsigned char **out) {
-  if (r->left < n)
-    return 0;
-  *out = r->p;
-  r->p += n;
-  r->left -= n;
-  return 1;
-}
-
-static int take16(rd *r, unsigned *v) {
-  const unsigned char *q;
-  if (!take(r, 2, &q))
-    return 0;
-  *v = (unsigned)q[0] << 8 | q[1];
-  return 1;
-}
-
-/* A length-prefixed name that is already normalised ("" allowed):
- * normalising it again must give the same bytes. */
-static int take_name(rd *r, const char **s, size_t *n) {
+int mxr_rd_name(mxr_rd *r, const char **s, size_t *n) {
   const unsigned char *q;
   char norm[MXR_NAME_BUF];
-  if (!take(r, 1, &q))
+  if (!mxr_rd_take(r, 1, &q))
     return 0;
   *n = q[0];
-  if (*n > MXR_NAME_MAX || !take(r, *n, &q))
+  if (*n > MXR_NAME_MAX || !mxr_rd_take(r, *n, &q))
     return 0;
   *s = (const char *)q;
   if (*n == 0)
@@ -579,18 +539,41 @@ static int take_name(rd *r, const char **s, size_t *n) {
 void mxr_cache_blob_clear(mxr_cache_blob *out) {
   if (!out)
     return;
-  mxr_free(out->mx);
-  mxr_free(out->addrs);
+  mxr_free(out->recs);
   memset(out, 0, sizeof *out);
+}
+
+/* The sections of an entry of type rt (status already read): records
+ * only in rt's own section, only when OK. 1 if they are well-formed. */
+static int decode_records(mxr_rd *r, const mxr_rrtype *rt,
+                          mxr_cache_blob *out) {
+  unsigned nsec = blob_sections(rt);
+  for (unsigned sec = 0; sec < nsec; sec++) {
+    unsigned n;
+    /* counts that cannot fit in what is left are refused before
+     * anything is allocated */
+    if (!mxr_rd_u16(r, &n))
+      return 0;
+    if (!n)
+      continue;
+    if (!rt || !rt->size || sec != rt->l2_section ||
+        out->status != MXR_OK || (size_t)n * rt->l2_min > r->left)
+      return 0;
+    out->recs = mxr_calloc(n, rt->size);
+    if (!out->recs || !rt->l2_get(rt, r, out->recs, n))
+      return 0;
+    out->nrecs = n;
+  }
+  return 1;
 }
 
 int mxr_cache_decode(const unsigned char *b, size_t len, const char *name,
                      uint16_t type, mxr_cache_blob *out) {
-  rd r;
+  mxr_rd r;
   const unsigned char *q;
   const char *s;
   size_t n;
-  unsigned v, nmx, naddrs;
+  unsigned v;
   uint64_t ms = 0;
   if (!out)
     return 0;
@@ -599,78 +582,35 @@ int mxr_cache_decode(const unsigned char *b, size_t len, const char *name,
     return 0;
   r.p = b;
   r.left = len;
-  if (!take(&r, 4, &q) || memcmp(q, "mxc", 3) != 0 || q[3] != BLOB_VERSION)
+  if (!mxr_rd_take(&r, 4, &q) || memcmp(q, "mxc", 3) != 0 ||
+      q[3] != BLOB_VERSION)
     return 0;
-  if (!take16(&r, &v) || v != type)
+  if (!mxr_rd_u16(&r, &v) || v != type)
     return 0;
   out->type = (uint16_t)v;
-  if (!take(&r, 4, &q) || q[0] > 1 || q[1] > 1)
+  if (!mxr_rd_take(&r, 4, &q) || q[0] > 1 || q[1] > 1)
     return 0;
   out->status = q[0] ? MXR_ENXDOMAIN : MXR_OK;
   out->chased = q[1];
   out->ncname = (unsigned)q[2] << 8 | q[3];
-  if (!take(&r, 8, &q))
+  if (!mxr_rd_take(&r, 8, &q))
     return 0;
   for (int i = 0; i < 8; i++)
     ms = ms << 8 | q[i];
   if (ms >= BLOB_MAX_MS)
     return 0;
   out->expires = (double)ms / 1000.0;
-  if (!take_name(&r, &s, &n) || n == 0 ||
+  if (!mxr_rd_name(&r, &s, &n) || n == 0 ||
       (name && (strlen(name) != n || memcmp(name, s, n) != 0)))
     return 0;
   memcpy(out->name, s, n);
   out->name[n] = '\0';
-  if (!take_name(&r, &s, &n))
+  if (!mxr_rd_name(&r, &s, &n))
     return 0;
   memcpy(out->canon, s, n);
   out->canon[n] = '\0';
-  /* each MX takes at least 3 bytes, each address 5: counts that cannot
-   * fit in what is left are refused before anything is allocated */
-  if (!take16(&r, &nmx) || (size_t)nmx * 3 > r.left)
-    return 0;
-  if (nmx && (type != MXR_TYPE_MX || out->status != MXR_OK))
-    return 0;
-  if (nmx) {
-    out->mx = mxr_calloc(nmx, sizeof *out->mx);
-    if (!out->mx)
-      return 0;
-  }
-  for (unsigned i = 0; i < nmx; i++) {
-    if (!take16(&r, &v) || !take_name(&r, &s, &n)) {
-      mxr_cache_blob_clear(out);
-      return 0;
-    }
-    out->mx[i].pref = (uint16_t)v;
-    out->mx[i].name = s;
-    out->mx[i].len = n;
-  }
-  out->nmx = nmx;
-  if (!take16(&r, &naddrs) || (size_t)naddrs * 5 > r.left ||
-      (naddrs && ((type != MXR_TYPE_A && type != MXR_TYPE_AAAA) ||
-                  out->status != MXR_OK))) {
-    mxr_cache_blob_clear(out);
-    return 0;
-  }
-  if (naddrs) {
-    out->addrs = mxr_calloc(naddrs, sizeof *out->addrs);
-    if (!out->addrs) {
-      mxr_cache_blob_clear(out);
-      return 0;
-    }
-  }
-  for (unsigned i = 0; i < naddrs; i++) {
-    uint8_t fam = type == MXR_TYPE_A ? 4 : 6;
-    if (!take(&r, 1, &q) || q[0] != fam ||
-        !take(&r, fam == 4 ? 4u : 16u, &q)) {
-      mxr_cache_blob_clear(out);
-      return 0;
-    }
-    out->addrs[i].family = fam;
-    memcpy(out->addrs[i].bytes, q, fam == 4 ? 4u : 16u);
-  }
-  out->naddrs = naddrs;
-  if (r.left != 0 || (out->status == MXR_ENXDOMAIN && out->chased)) {
+  if (!decode_records(&r, mxr_rrtype_of(type), out) || r.left != 0 ||
+      (out->status == MXR_ENXDOMAIN && out->chased)) {
     mxr_cache_blob_clear(out);
     return 0;
   }

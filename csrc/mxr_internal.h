@@ -12,6 +12,7 @@
 #define MXR_INTERNAL_H
 
 #include <stddef.h>
+#include <string.h>
 
 #include "mxroute.h"
 
@@ -46,8 +47,187 @@ size_t mxr_escape(char *out, size_t outlen, const char *s, size_t len,
  * literal c, and '.' never occurs inside a normalised label, so only the
  * backslash is doubled. Returns the end of what was written (its NUL). */
 char *mxr_ares_name(const char *name, char *out);
-/* The mnemonic of a record type of packet.c's table ("MX"), or "?". */
+
+/* ------------------------------------------------------------------ */
+/* Record types (rrtype.c): one table entry per type, read by every layer
+ * (doc/architecture.md, "Adding a record type"). */
+
+/* Escaped presentation form of any wire name (255 octets, "\DDD" each). */
+#define MXR_ESC_BUF 1100
+
+/* Wire names (packet.c). mxr_wire_name expands the name at off of
+ * pkt[0..len) into buf (MXR_ESC_BUF bytes, escaped as ares_expand_name
+ * does), *used the octets it occupies at off; 0 on any failure.
+ * mxr_wire_unescape turns that form into a plain name for
+ * mxr_name_normalize (out: MXR_ESC_BUF bytes); 0 when it cannot be one
+ * (a '.' inside a label, an unprintable octet). */
+int mxr_wire_name(const unsigned char *pkt, size_t len, size_t off,
+                  char *buf, size_t *used);
+int mxr_wire_unescape(const char *in, char *out);
+
+/* One answer RR the walker kept (packet.c): a CNAME or a record of the
+ * queried type, bounds-checked, class IN. */
+typedef struct mxr_rr {
+  const char *owner; /* escaped */
+  size_t owner_off;  /* in the walk's names, while they may move */
+  uint16_t type;
+  uint32_t ttl;
+  size_t rdata; /* offset of the RDATA in the reply */
+  uint16_t rdlen;
+} mxr_rr;
+
+/* The records a decoder reads: n records of its type among rr[0..nrr)
+ * (CNAMEs too: skip them), each checked by the entry's check and owned
+ * by the end of the CNAME chain. */
+typedef struct mxr_rrs {
+  const unsigned char *pkt;
+  const mxr_rr *rr;
+  size_t nrr;
+  size_t n;
+} mxr_rrs;
+
+/* A reader over untrusted bytes (the cache's second level): every read
+ * checks what is left. */
+typedef struct mxr_rd {
+  const unsigned char *p;
+  size_t left;
+} mxr_rd;
+
+static inline int mxr_rd_take(mxr_rd *r, size_t n, const unsigned char **out) {
+  if (r->left < n)
+    return 0;
+  *out = r->p;
+  r->p += n;
+  r->left -= n;
+  return 1;
+}
+
+static inline int mxr_rd_u16(mxr_rd *r, unsigned *v) {
+  const unsigned char *q;
+  if (!mxr_rd_take(r, 2, &q))
+    return 0;
+  *v = (unsigned)q[0] << 8 | q[1];
+  return 1;
+}
+
+/* A u8-length-prefixed name that is already normalised ("" allowed):
+ * normalising it again must give the same bytes (cache.c). *s points
+ * into the reader's bytes. */
+int mxr_rd_name(mxr_rd *r, const char **s, size_t *n);
+
+static inline unsigned char *mxr_put16(unsigned char *p, unsigned v) {
+  p[0] = (unsigned char)(v >> 8);
+  p[1] = (unsigned char)v;
+  return p + 2;
+}
+
+static inline unsigned char *mxr_put_name(unsigned char *p, const char *s,
+                                          size_t n) {
+  *p++ = (unsigned char)n;
+  memcpy(p, s, n);
+  return p + n;
+}
+
+/* What the resolution does with a type's records (resolve.c). */
+enum {
+  MXR_ROLE_NONE, /* never asked (CNAME: only followed) */
+  MXR_ROLE_MX,   /* the domain's exchanges: the plan's hosts (rule 1) */
+  MXR_ROLE_ADDR  /* a host's addresses of one family (rule 7) */
+};
+
+/* l2_size of records that cannot be written (a name too long). */
+#define MXR_L2_NONE ((size_t)-1)
+
+typedef struct mxr_rrtype mxr_rrtype;
+struct mxr_rrtype {
+  uint16_t type;
+  const char *name;     /* mnemonic, in messages */
+  unsigned char role;   /* MXR_ROLE_* */
+  unsigned char family; /* MXR_ROLE_ADDR: 4 or 6 */
+  /* packet.c: check runs on every record of the type in a reply (and
+   * for mxr_packet_check); decode turns in's n records into one
+   * mxr_malloc'd block that starts with the array of n records (the
+   * answer's storage). On failure both write err (without the
+   * "<name> <TYPE>: " prefix) and return the status. NULL decode: the
+   * type is never asked for. */
+  mxr_status (*check)(const mxr_rrtype *t, const unsigned char *pkt,
+                      const mxr_rr *r, char *err, size_t errlen);
+  mxr_status (*decode)(const mxr_rrtype *t, const mxr_rrs *in, void **recs,
+                       char *err, size_t errlen);
+  /* the records: size bytes each, in the typed fields of mxr_answer and
+   * mxr_rrset at these offsets (pointer, then count) */
+  size_t size;
+  size_t ans_recs, ans_n, set_recs, set_n;
+  /* cache.c: extent is what records point to (NULL: nothing), which copy
+   * writes to heap while copying the array (NULL: the array is all) */
+  size_t (*extent)(const void *recs, size_t n);
+  void (*copy)(void *dst, const void *src, size_t n, char *heap);
+  /* cache.c, second level: the records are written after the count of
+   * section l2_section, l2_min bytes at least each; l2_size is their
+   * size (or MXR_L2_NONE), l2_put writes them, l2_get reads n records
+   * into recs (pointing into the reader's bytes) or returns 0. */
+  unsigned l2_section;
+  size_t l2_min;
+  size_t (*l2_size)(const void *recs, size_t n);
+  unsigned char *(*l2_put)(unsigned char *p, const void *recs, size_t n);
+  int (*l2_get)(const mxr_rrtype *t, mxr_rd *r, void *recs, size_t n);
+};
+
+extern const mxr_rrtype mxr_rrtypes[];
+extern const size_t mxr_nrrtypes;
+/* The entry of a type, or NULL. */
+const mxr_rrtype *mxr_rrtype_of(uint16_t type);
+/* The mnemonic of a record type ("MX"), or "?". */
 const char *mxr_rrtype_name(uint16_t type);
+
+/* The records of type t in an answer or an RRset (NULL, *n = 0 for a
+ * type without records), and setting them; drop clears every type's.
+ * The fields are typed (mxr_mx *, mxr_addr *); the table only knows
+ * where they are, so they are read and written as bytes (inline: the
+ * cache and the resolution do it per lookup). */
+static inline const void *mxr_rec_ptr_(const void *base, size_t off) {
+  const void *p;
+  memcpy(&p, (const char *)base + off, sizeof p);
+  return p;
+}
+
+static inline size_t mxr_rec_count_(const void *base, size_t off) {
+  size_t n;
+  memcpy(&n, (const char *)base + off, sizeof n);
+  return n;
+}
+
+static inline void mxr_rec_set_(void *base, size_t poff, size_t noff,
+                                const void *recs, size_t n) {
+  memcpy((char *)base + poff, &recs, sizeof recs);
+  memcpy((char *)base + noff, &n, sizeof n);
+}
+
+static inline const void *mxr_answer_records(const mxr_answer *a,
+                                             const mxr_rrtype *t, size_t *n) {
+  *n = a && t && t->size ? mxr_rec_count_(a, t->ans_n) : 0;
+  return *n ? mxr_rec_ptr_(a, t->ans_recs) : NULL;
+}
+
+static inline void mxr_answer_set_records(mxr_answer *a, const mxr_rrtype *t,
+                                          const void *recs, size_t n) {
+  if (t && t->size)
+    mxr_rec_set_(a, t->ans_recs, t->ans_n, recs, n);
+}
+
+static inline const void *mxr_rrset_records(const mxr_rrset *s,
+                                            const mxr_rrtype *t, size_t *n) {
+  *n = s && t && t->size ? mxr_rec_count_(s, t->set_n) : 0;
+  return *n ? mxr_rec_ptr_(s, t->set_recs) : NULL;
+}
+
+static inline void mxr_rrset_set_records(mxr_rrset *s, const mxr_rrtype *t,
+                                         const void *recs, size_t n) {
+  if (t && t->size)
+    mxr_rec_set_(s, t->set_recs, t->set_n, recs, n);
+}
+
+void mxr_answer_drop_records(mxr_answer *a);
 
 /* Fill buf with len octets of the OS CSPRNG (getrandom(2), else
  * /dev/urandom): 0, or -1 when the OS gives none (rand.c). */
@@ -74,9 +254,10 @@ size_t mxr_route_ready(mxr_route *rt);
 const mxr_target *mxr_route_target(mxr_route *rt, size_t i);
 mxr_status mxr_route_result(mxr_route *rt, mxr_result *out);
 /* The second-level form of a cache entry (cache.c; DESIGN 8). Keys are
- * "mxr1:<type>:<name>" (MXR_CACHE_KEY_BUF bytes). A decoded entry's MX
- * names point into the decoded bytes (not NUL-terminated: use len);
- * its addrs are its own: mxr_cache_blob_clear frees them. */
+ * "mxr1:<type>:<name>" (MXR_CACHE_KEY_BUF bytes). A decoded entry's
+ * records (of its type's table entry) are its own array, but what they
+ * point to (MX names) points into the decoded bytes (not NUL-terminated:
+ * use len): mxr_cache_blob_clear frees the array. */
 #define MXR_CACHE_KEY_BUF 272
 typedef struct mxr_cache_blob {
   uint16_t type;
@@ -86,9 +267,8 @@ typedef struct mxr_cache_blob {
   double expires;    /* Unix time the entry stops being fresh */
   char name[MXR_NAME_BUF];
   char canon[MXR_NAME_BUF];
-  size_t nmx, naddrs;
-  mxr_mx *mx;
-  mxr_addr *addrs;
+  void *recs;
+  size_t nrecs;
 } mxr_cache_blob;
 void mxr_cache_key(const char *name, uint16_t type, char *key);
 /* The bytes for an entry (mxr_malloc'd, *len their size), or NULL on

@@ -7,7 +7,8 @@
  * RR walker that checks the header, the question, the answer section's
  * bounds, class and owners, and follows the CNAME chain from the queried
  * name. Only a reply that passes is decoded, from the records the walker
- * validated (c-ares builds the queries).
+ * validated (c-ares builds the queries). What differs between record
+ * types (RDATA checks, decoders) is in rrtype.c's table.
  *
  * Names from the wire are compared in the escaped presentation form that
  * ares_expand_name produces (RFC 1035 5.1: "\." inside a label, "\DDD"
@@ -27,8 +28,7 @@
 #define HDR_LEN 12
 #define CLASS_IN 1
 #define PKT_MAX 65535 /* RFC 1035 4.2.2: TCP length prefix is 16 bits */
-/* Escaped presentation form of any wire name (255 octets, "\DDD" each). */
-#define ESC_BUF 1100
+#define ESC_BUF MXR_ESC_BUF
 
 /* ------------------------------------------------------------------ */
 /* small helpers                                                       */
@@ -44,10 +44,6 @@ static int esc_equal(const char *a, const char *b) {
   }
   return *a == *b;
 }
-
-/* Record types are described once, in rrtypes[] (with the answers). */
-static int known_type(uint16_t t);
-static const char *type_name(uint16_t t);
 
 static uint16_t get16(const unsigned char *p) {
   return (uint16_t)((unsigned)p[0] << 8 | p[1]);
@@ -86,7 +82,7 @@ static void esc_name(const char *in, char *out) {
 /* Undo esc_name into a plain name for mxr_name_normalize. Returns 0 when
  * the name cannot be written as a plain host name: a '.' inside a label
  * or an unprintable octet. out has ESC_BUF bytes. */
-static int unesc_name(const char *in, char *out) {
+int mxr_wire_unescape(const char *in, char *out) {
   char *q = out;
   const char *p = in;
   while (*p) {
@@ -124,8 +120,8 @@ static int unesc_name(const char *in, char *out) {
  * One deliberate difference: c-ares 1.18 copies a one-octet label 0x00
  * as a raw NUL (cutting its string short); here it is "\\000" like any
  * other unprintable octet, so such a name never equals a shorter one. */
-static int wire_name(const unsigned char *pkt, size_t len, size_t off,
-                     char *buf, size_t *used) {
+int mxr_wire_name(const unsigned char *pkt, size_t len, size_t off,
+                  char *buf, size_t *used) {
   size_t p = off, n = 0, hops = 0, enclen = 0;
   if (off >= len)
     return 0;
@@ -223,7 +219,7 @@ mxr_status mxr_packet_query_edns(const char *name, uint16_t type, uint16_t id,
     *outlen = 0;
   if (!name || !out || !outlen)
     return MXR_EBADOPT;
-  if (!known_type(type))
+  if (!mxr_rrtype_of(type))
     return MXR_EBADOPT;
   /* the root normalises to "": never asked for */
   if (mxr_name_normalize(name, strlen(name), norm, NULL, 0) != MXR_OK ||
@@ -258,19 +254,13 @@ void mxr_packet_free(unsigned char *p) {
 /* answers                                                             */
 
 /* One answer RR that matters: a CNAME or a record of the queried type. */
-typedef struct rr {
-  char *owner; /* escaped, in the walk's names */
-  size_t owner_off;
-  uint16_t type;
-  uint32_t ttl;
-  size_t rdata;
-  uint16_t rdlen;
-} rr;
+typedef mxr_rr rr;
 
 typedef struct walk {
   const unsigned char *pkt;
   size_t len;
   uint16_t qtype;
+  const mxr_rrtype *qt; /* qtype's entry */
   char qnorm[MXR_NAME_BUF]; /* normalised qname */
   char qesc[ESC_BUF];       /* escaped qname */
   rr *rrs;
@@ -295,7 +285,7 @@ static mxr_status fail(walk *w, mxr_status st, const char *fmt, ...)
 static mxr_status fail(walk *w, mxr_status st, const char *fmt, ...) {
   va_list ap;
   int n = snprintf(w->out->message, sizeof w->out->message, "%s %s: ",
-                   w->qnorm, type_name(w->qtype));
+                   w->qnorm, w->qt->name);
   if (n < 0 || (size_t)n >= sizeof w->out->message)
     n = 0;
   va_start(ap, fmt);
@@ -304,76 +294,6 @@ static mxr_status fail(walk *w, mxr_status st, const char *fmt, ...) {
   va_end(ap);
   w->out->status = st;
   return st;
-}
-
-/* ------------------------------------------------------------------ */
-/* record types                                                        */
-
-/* The record types mxroute asks for and decodes, one entry each: a new
- * type (TLSA for DANE, TXT for MTA-STS) is one entry here plus its RDATA
- * check and its decoder. check runs on every record of the type in the
- * answer (w->check_only too); decode fills w->out from the n records
- * owned by canon. CNAME is only followed (RFC 1034 3.6.2), never an
- * answer: it has neither. */
-typedef struct rrtype {
-  uint16_t type;
-  const char *name;
-  mxr_status (*check)(walk *w, const rr *r);
-  mxr_status (*decode)(walk *w, const char *canon, size_t n);
-} rrtype;
-
-static mxr_status check_a(walk *w, const rr *r);
-static mxr_status check_aaaa(walk *w, const rr *r);
-static mxr_status check_mx(walk *w, const rr *r);
-static mxr_status extract_addrs(walk *w, const char *canon, size_t n);
-static mxr_status extract_mx(walk *w, const char *canon, size_t n);
-
-static const rrtype rrtypes[] = {
-    {MXR_TYPE_A, "A", check_a, extract_addrs},
-    {MXR_TYPE_AAAA, "AAAA", check_aaaa, extract_addrs},
-    {MXR_TYPE_MX, "MX", check_mx, extract_mx},
-    {MXR_TYPE_CNAME, "CNAME", NULL, NULL},
-};
-
-static const rrtype *rrtype_of(uint16_t t) {
-  for (size_t i = 0; i < sizeof rrtypes / sizeof rrtypes[0]; i++)
-    if (rrtypes[i].type == t)
-      return &rrtypes[i];
-  return NULL;
-}
-
-static int known_type(uint16_t t) { return rrtype_of(t) != NULL; }
-
-static const char *type_name(uint16_t t) {
-  const rrtype *k = rrtype_of(t);
-  return k ? k->name : "?";
-}
-
-const char *mxr_rrtype_name(uint16_t t) { return type_name(t); }
-
-/* RFC 1035 3.4.1: an A record is 4 octets. */
-static mxr_status check_a(walk *w, const rr *r) {
-  if (r->rdlen != 4)
-    return fail(w, MXR_EFORMERR, "A record with RDLENGTH %u", r->rdlen);
-  return MXR_OK;
-}
-
-/* RFC 3596 2.2: an AAAA record is 16 octets. */
-static mxr_status check_aaaa(walk *w, const rr *r) {
-  if (r->rdlen != 16)
-    return fail(w, MXR_EFORMERR, "AAAA record with RDLENGTH %u", r->rdlen);
-  return MXR_OK;
-}
-
-/* RFC 1035 3.3.9: PREFERENCE, then EXCHANGE filling the rest exactly. */
-static mxr_status check_mx(walk *w, const rr *r) {
-  char name[ESC_BUF];
-  size_t used = 0;
-  if (r->rdlen < 3 ||
-      !wire_name(w->pkt, r->rdata + r->rdlen, r->rdata + 2, name, &used) ||
-      used != (size_t)r->rdlen - 2)
-    return fail(w, MXR_EFORMERR, "bad MX record");
-  return MXR_OK;
 }
 
 static void free_rrs(walk *w) {
@@ -440,7 +360,7 @@ static mxr_status check_question(walk *w, size_t *pos) {
   uint16_t t, c;
   if (qd != 1)
     return fail(w, MXR_EFORMERR, "reply has %u questions, expected 1", qd);
-  if (!wire_name(w->pkt, w->len, off, name, &used))
+  if (!mxr_wire_name(w->pkt, w->len, off, name, &used))
     return fail(w, MXR_EFORMERR, "bad question name");
   off += used;
   if (w->len - off < 4)
@@ -474,7 +394,7 @@ static mxr_status scan_answers(walk *w, size_t pos) {
     size_t used = 0;
     uint16_t type, klass, rdlen;
     uint32_t ttl;
-    if (!wire_name(w->pkt, w->len, pos, name, &used))
+    if (!mxr_wire_name(w->pkt, w->len, pos, name, &used))
       return fail(w, MXR_EFORMERR, "bad owner name in answer %u", i + 1);
     pos += used;
     if (w->len - pos < 10)
@@ -524,7 +444,7 @@ static int is_referral(const walk *w) {
   for (i = 0; i < ns; i++) {
     size_t used = 0;
     uint16_t type, rdlen;
-    if (!wire_name(w->pkt, w->len, pos, name, &used))
+    if (!mxr_wire_name(w->pkt, w->len, pos, name, &used))
       return 0;
     pos += used;
     if (w->len - pos < 10)
@@ -569,7 +489,7 @@ static void find_soa(walk *w, const char *canon) {
     size_t used = 0, rd, end;
     uint16_t type, klass, rdlen;
     uint32_t ttl, minimum;
-    if (!wire_name(w->pkt, w->len, pos, name, &used))
+    if (!mxr_wire_name(w->pkt, w->len, pos, name, &used))
       return;
     pos += used;
     if (w->len - pos < 10)
@@ -589,10 +509,10 @@ static void find_soa(walk *w, const char *canon) {
     /* RDATA: MNAME, RNAME, SERIAL, REFRESH, RETRY, EXPIRE, MINIMUM */
     {
       char tmp[ESC_BUF];
-      if (!wire_name(w->pkt, end, rd, tmp, &used))
+      if (!mxr_wire_name(w->pkt, end, rd, tmp, &used))
         return;
       rd += used;
-      if (!wire_name(w->pkt, end, rd, tmp, &used))
+      if (!mxr_wire_name(w->pkt, end, rd, tmp, &used))
         return;
       rd += used;
     }
@@ -629,7 +549,7 @@ static mxr_status follow_chain(walk *w, char *cur, unsigned *hops,
     if (!c)
       return MXR_OK;
     if (c->rdlen == 0 ||
-        !wire_name(w->pkt, c->rdata + c->rdlen, c->rdata, target, &used) ||
+        !mxr_wire_name(w->pkt, c->rdata + c->rdlen, c->rdata, target, &used) ||
         used != c->rdlen)
       return fail(w, MXR_EFORMERR, "bad CNAME record for %s", cur);
     for (size_t i = 0; i < nchain; i++)
@@ -650,7 +570,7 @@ static mxr_status follow_chain(walk *w, char *cur, unsigned *hops,
 /* Records of qtype: all owned by canon, well-formed RDATA. */
 static mxr_status check_records(walk *w, const char *canon, size_t *n,
                                 uint32_t *ttl) {
-  const rrtype *k = rrtype_of(w->qtype);
+  char err[MXR_MSG_BUF];
   mxr_status st;
   *n = 0;
   for (size_t i = 0; i < w->nrr; i++) {
@@ -660,8 +580,8 @@ static mxr_status check_records(walk *w, const char *canon, size_t *n,
     if (!esc_equal(r->owner, canon))
       return fail(w, MXR_EFORMERR, "record owned by %s",
                   r->owner[0] ? r->owner : ".");
-    if ((st = k->check(w, r)) != MXR_OK)
-      return st;
+    if ((st = w->qt->check(w->qt, w->pkt, r, err, sizeof err)) != MXR_OK)
+      return fail(w, st, "%s", err);
     if (r->ttl < *ttl)
       *ttl = r->ttl;
     (*n)++;
@@ -669,82 +589,21 @@ static mxr_status check_records(walk *w, const char *canon, size_t *n,
   return MXR_OK;
 }
 
-/* MX RDATA (RFC 1035 3.3.9: PREFERENCE, EXCHANGE), decoded here from the
- * records the walker validated (check_records: every MX RR of the answer
- * section, owned by canon, its name filling its RDATA), in the order of
- * the reply. Decoding them in place replaced ares_parse_mx_reply, which
- * allocated per record and per name and walked the reply once more. */
-static mxr_status extract_mx(walk *w, const char *canon, size_t n) {
-  mxr_answer *out = w->out;
-  unsigned char *block;
-  mxr_mx *mx;
-  char *names;
-  size_t i = 0;
-  (void)canon; /* the walker checked every record's owner */
-  block = mxr_malloc(n * (sizeof *mx + MXR_NAME_BUF));
-  if (!block)
-    return fail(w, MXR_ENOMEM, "out of memory");
-  mx = (mxr_mx *)(void *)block;
-  names = (char *)(block + n * sizeof *mx);
-  for (size_t k = 0; k < w->nrr; k++) {
-    const rr *r = &w->rrs[k];
-    char esc[ESC_BUF], plain[ESC_BUF], err[128];
-    char *dst;
-    size_t used = 0;
-    if (r->type != MXR_TYPE_MX)
-      continue;
-    if (i >= n || r->rdlen < 3 ||
-        !wire_name(w->pkt, r->rdata + r->rdlen, r->rdata + 2, esc, &used)) {
-      mxr_free(block);
-      return fail(w, MXR_EFORMERR, "inconsistent MX records");
-    }
-    dst = names + i * MXR_NAME_BUF;
-    if (esc[0] == '\0') { /* RFC 7505: the root, "." */
-      dst[0] = '\0';
-    } else if (!unesc_name(esc, plain) ||
-               mxr_name_normalize(plain, strlen(plain), dst, err,
-                                  sizeof err) != MXR_OK) {
-      char bad[64];
-      snprintf(bad, sizeof bad, "%.60s", esc);
-      mxr_free(block);
-      return fail(w, MXR_EFORMERR, "MX exchange %s is not a host name", bad);
-    }
-    mx[i].pref = get16(w->pkt + r->rdata);
-    mx[i].name = dst;
-    mx[i].len = strlen(dst);
-    i++;
-  }
-  if (i != n) {
-    mxr_free(block);
-    return fail(w, MXR_EFORMERR, "inconsistent MX records");
-  }
-  out->priv_ = block;
-  out->mx = mx;
-  out->nmx = n;
-  return MXR_OK;
-}
-
-/* Addresses: the walker's validated RDATA (check_records: RDLENGTH 4 or
- * 16, owned by canon) in the order of the reply. c-ares' parsers used to
- * decode them once more (walking the reply again, with allocations) and
- * follow the CNAME chain only in the order the records appear. */
-static mxr_status extract_addrs(walk *w, const char *canon, size_t n) {
-  mxr_answer *out = w->out;
-  mxr_addr *a = mxr_calloc(n, sizeof *a);
-  size_t k = 0;
-  if (!a)
-    return fail(w, MXR_ENOMEM, "out of memory");
-  for (size_t i = 0; i < w->nrr && k < n; i++) {
-    const rr *r = &w->rrs[i];
-    if (r->type != w->qtype || !esc_equal(r->owner, canon))
-      continue;
-    a[k].family = w->qtype == MXR_TYPE_A ? 4 : 6;
-    memcpy(a[k].bytes, w->pkt + r->rdata, r->rdlen);
-    k++;
-  }
-  out->priv_ = a;
-  out->addrs = a;
-  out->naddrs = n;
+/* The n records of qtype through the type's decoder (rrtype.c), into
+ * the answer's fields for that type; the block is the answer's storage. */
+static mxr_status decode(walk *w, size_t n) {
+  char err[MXR_MSG_BUF];
+  mxr_rrs in;
+  void *recs = NULL;
+  mxr_status st;
+  in.pkt = w->pkt;
+  in.rr = w->rrs;
+  in.nrr = w->nrr;
+  in.n = n;
+  if ((st = w->qt->decode(w->qt, &in, &recs, err, sizeof err)) != MXR_OK)
+    return fail(w, st, "%s", err);
+  w->out->priv_ = recs;
+  mxr_answer_set_records(w->out, w->qt, recs, n);
   return MXR_OK;
 }
 
@@ -755,7 +614,7 @@ static mxr_status set_canon(walk *w, const char *canon_esc) {
     strcpy(w->out->canon, w->qnorm);
     return MXR_OK;
   }
-  if (!unesc_name(canon_esc, plain) || plain[0] == '\0' ||
+  if (!mxr_wire_unescape(canon_esc, plain) || plain[0] == '\0' ||
       mxr_name_normalize(plain, strlen(plain), w->out->canon, err,
                          sizeof err) != MXR_OK) {
     w->out->canon[0] = '\0';
@@ -814,7 +673,7 @@ static mxr_status parse(walk *w, int id) {
     /* RFC 6604 2.1: the rcode is about the last name of the chain */
     if (n)
       return fail(w, MXR_EFORMERR, "NXDOMAIN with %s records",
-                  type_name(w->qtype));
+                  w->qt->name);
     find_soa(w, canon);
     if (hops)
       return fail(w, MXR_ENXDOMAIN, "%s does not exist", out->canon);
@@ -832,7 +691,7 @@ static mxr_status parse(walk *w, int id) {
   }
   if (w->check_only)
     return MXR_OK;
-  return rrtype_of(w->qtype)->decode(w, canon, n);
+  return decode(w, n);
 }
 
 static mxr_status parse_answer(const unsigned char *pkt, size_t len,
@@ -847,6 +706,7 @@ static mxr_status parse_answer(const unsigned char *pkt, size_t len,
   w.pkt = pkt;
   w.len = pkt ? len : 0;
   w.qtype = qtype;
+  w.qt = mxr_rrtype_of(qtype);
   w.out = out;
   w.check_only = check_only;
   if (!qname ||
@@ -856,8 +716,12 @@ static mxr_status parse_answer(const unsigned char *pkt, size_t len,
     out->status = MXR_EBADOPT;
     return MXR_EBADOPT;
   }
-  if (!known_type(qtype) || !rrtype_of(qtype)->decode)
-    return fail(&w, MXR_EBADOPT, "unsupported query type %u", qtype);
+  if (!w.qt || !w.qt->decode) {
+    snprintf(out->message, sizeof out->message, "%s ?: unsupported query "
+             "type %u", w.qnorm, qtype);
+    out->status = MXR_EBADOPT;
+    return MXR_EBADOPT;
+  }
   if (id > 0xffff)
     return fail(&w, MXR_EBADOPT, "bad query ID %d", id);
   esc_name(w.qnorm, w.qesc);
@@ -866,12 +730,7 @@ static mxr_status parse_answer(const unsigned char *pkt, size_t len,
   free_rrs(&w);
   out->status = st;
   if (st != MXR_OK) { /* never data on failure */
-    mxr_free(out->priv_);
-    out->priv_ = NULL;
-    out->mx = NULL;
-    out->nmx = 0;
-    out->addrs = NULL;
-    out->naddrs = 0;
+    mxr_answer_clear(out);
     out->chased = 0;
     if (st != MXR_ENXDOMAIN)
       out->has_soa = 0;
@@ -898,8 +757,5 @@ void mxr_answer_clear(mxr_answer *a) {
     return;
   mxr_free(a->priv_);
   a->priv_ = NULL;
-  a->mx = NULL;
-  a->nmx = 0;
-  a->addrs = NULL;
-  a->naddrs = 0;
+  mxr_answer_drop_records(a);
 }

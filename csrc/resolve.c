@@ -22,16 +22,13 @@
 #include <string.h>
 
 enum { S_QUEUED = 1, S_SENT, S_DONE };
-enum { K_MX = 1, K_ADDR };
 
 typedef struct slot {
   unsigned char state;
-  unsigned char kind;
-  unsigned char family; /* K_ADDR: 4 or 6 */
+  const mxr_rrtype *rt; /* what is asked; its role says what for */
   unsigned hops;        /* CNAMEs followed before this query was asked */
   long prev;            /* the slot this one re-asks for (CNAME), or -1 */
-  size_t host;          /* K_ADDR: plan host index */
-  uint16_t type;
+  size_t host;          /* MXR_ROLE_ADDR: plan host index */
   char *name;
 } slot;
 
@@ -57,9 +54,8 @@ static void fail_plan(mxr_res *r, mxr_status st, const char *msg) {
 }
 
 /* Queue a query; on OOM the plan fails (ENOMEM is temporary). */
-static int enqueue(mxr_res *r, unsigned char kind, size_t host,
-                   unsigned char family, const char *name, unsigned hops,
-                   long prev) {
+static int enqueue(mxr_res *r, const mxr_rrtype *rt, size_t host,
+                   const char *name, unsigned hops, long prev) {
   slot *s;
   size_t len = strlen(name);
   if (r->nslots == r->cap) {
@@ -76,13 +72,10 @@ static int enqueue(mxr_res *r, unsigned char kind, size_t host,
     goto oom;
   memcpy(s->name, name, len + 1);
   s->state = S_QUEUED;
-  s->kind = kind;
-  s->family = family;
+  s->rt = rt;
   s->hops = hops;
   s->prev = prev;
   s->host = host;
-  s->type = kind == K_MX ? MXR_TYPE_MX
-                         : family == 4 ? MXR_TYPE_A : MXR_TYPE_AAAA;
   r->nslots++;
   return 1;
 oom:
@@ -90,19 +83,21 @@ oom:
   return 0;
 }
 
-/* Rule 7: A and AAAA of every host the plan wants, right away. */
+/* Rule 7: the addresses of every host the plan wants, right away: each
+ * address type of the table (A, then AAAA) the plan wants for it. */
 static void enqueue_hosts(mxr_res *r) {
   size_t n = mxr_plan_host_count(r->plan);
   for (size_t i = 0; i < n && !mxr_plan_complete(r->plan); i++) {
     const char *name = mxr_plan_host_name(r->plan, i);
     if (!name)
       continue;
-    if (mxr_plan_host_wants(r->plan, i, 4) &&
-        !enqueue(r, K_ADDR, i, 4, name, 0, -1))
-      return;
-    if (mxr_plan_host_wants(r->plan, i, 6) &&
-        !enqueue(r, K_ADDR, i, 6, name, 0, -1))
-      return;
+    for (size_t k = 0; k < mxr_nrrtypes; k++) {
+      const mxr_rrtype *rt = &mxr_rrtypes[k];
+      if (rt->role == MXR_ROLE_ADDR &&
+          mxr_plan_host_wants(r->plan, i, rt->family) &&
+          !enqueue(r, rt, i, name, 0, -1))
+        return;
+    }
   }
 }
 
@@ -134,7 +129,7 @@ mxr_res *mxr_res_new(const char *input, size_t len, const mxr_opts *opts,
     mxr_plan_abort(r->plan, MXR_EBADOPT, "no options or no random source");
   } else if (in.kind == MXR_INPUT_DOMAIN) {
     /* Rule 1: MX for the domain, always absolute */
-    enqueue(r, K_MX, 0, 0, in.domain, 0, -1);
+    enqueue(r, mxr_rrtype_of(MXR_TYPE_MX), 0, in.domain, 0, -1);
   }
   /* a literal needs no DNS: the plan is complete already */
   return r;
@@ -182,7 +177,7 @@ int mxr_res_next(mxr_res *r, mxr_query *q) {
       s->state = S_SENT;
       r->inflight++;
       q->slot = (unsigned)r->cursor;
-      q->type = s->type;
+      q->type = s->rt->type;
       {
         size_t len = strlen(s->name); /* a normalised name: < MXR_NAME_BUF */
         if (len >= sizeof q->name)
@@ -229,7 +224,7 @@ static void feed_outcome(mxr_res *r, slot *s, mxr_status st,
                          const mxr_answer *a, const char *msg) {
   if (mxr_plan_complete(r->plan))
     return;
-  if (s->kind == K_MX) {
+  if (s->rt->role == MXR_ROLE_MX) {
     if (st == MXR_OK) {
       if (mxr_plan_set_mx(r->plan, MXR_OK, a->canon, a->mx, a->nmx,
                           r->rng) == MXR_OK)
@@ -244,13 +239,14 @@ static void feed_outcome(mxr_res *r, slot *s, mxr_status st,
     }
     return;
   }
-  if (!mxr_plan_host_wants(r->plan, s->host, s->family))
+  /* MXR_ROLE_ADDR */
+  if (!mxr_plan_host_wants(r->plan, s->host, s->rt->family))
     return;
   if (st == MXR_OK)
-    mxr_plan_set_addrs(r->plan, s->host, s->family, MXR_OK, a->addrs,
+    mxr_plan_set_addrs(r->plan, s->host, s->rt->family, MXR_OK, a->addrs,
                        a->naddrs);
   else
-    mxr_plan_set_addrs(r->plan, s->host, s->family, st, NULL, 0);
+    mxr_plan_set_addrs(r->plan, s->host, s->rt->family, st, NULL, 0);
 }
 
 /* The name the lookup of slot s started from (before any CNAME). */
@@ -282,21 +278,21 @@ static void accept(mxr_res *r, slot *s, mxr_status st,
     /* RFC 7766: the transport should have retried over TCP */
     snprintf(msg, sizeof msg,
              "%s %s: truncated reply (TC) and no retry over TCP", s->name,
-             mxr_rrtype_name(s->type));
+             s->rt->name);
     feed_outcome(r, s, MXR_EFORMERR, NULL, msg);
   } else if ((st == MXR_OK || st == MXR_ENXDOMAIN) && a.ncname &&
              s->hops + a.ncname > MXR_CNAME_MAX) {
     snprintf(msg, sizeof msg, "%s %s: CNAME chain longer than %d",
-             origin(r, s), mxr_rrtype_name(s->type), MXR_CNAME_MAX);
+             origin(r, s), s->rt->name, MXR_CNAME_MAX);
     feed_outcome(r, s, MXR_ECNAMELOOP, NULL, msg);
   } else if ((st == MXR_OK || st == MXR_ENXDOMAIN) && a.ncname &&
              asked_before(r, s, a.canon)) {
     snprintf(msg, sizeof msg, "%s %s: CNAME loop at %s", origin(r, s),
-             mxr_rrtype_name(s->type), a.canon);
+             s->rt->name, a.canon);
     feed_outcome(r, s, MXR_ECNAMELOOP, NULL, msg);
   } else if (st == MXR_OK && a.chased) {
     /* the chain's end is elsewhere: ask it, same type (RFC 1034 3.6.2) */
-    enqueue(r, s->kind, s->host, s->family, a.canon, s->hops + a.ncname,
+    enqueue(r, s->rt, s->host, a.canon, s->hops + a.ncname,
             (long)(s - r->slots));
   } else if (st == MXR_OK || st == MXR_ENXDOMAIN || st == MXR_ESERVFAIL ||
              st == MXR_EREFUSED) {
@@ -346,9 +342,11 @@ static void note_ttl(mxr_res *r, uint32_t ttl) {
 /* How long an answer that is data (OK or NXDOMAIN) stays valid, by the
  * rules of mxr_cache_put, without a cache: 0 when nothing says (a
  * negative answer without an SOA, RFC 2308 5). */
-static uint32_t answer_ttl(const mxr_answer *a) {
+static uint32_t answer_ttl(const mxr_answer *a, const mxr_rrtype *rt) {
   uint32_t ttl;
-  if (a->status == MXR_OK && (a->nmx || a->naddrs || a->chased))
+  size_t n;
+  mxr_answer_records(a, rt, &n);
+  if (a->status == MXR_OK && (n || a->chased))
     return a->ttl;
   if (!a->has_soa)
     return 0;
@@ -361,7 +359,8 @@ static uint32_t answer_ttl(const mxr_answer *a) {
 /* Feed slot s (queued or sent) from a cache entry; the slot is done. */
 static void feed_rrset(mxr_res *r, slot *s, const mxr_rrset *rr) {
   mxr_answer a;
-  size_t len = strlen(rr->canon);
+  const void *recs;
+  size_t n, len = strlen(rr->canon);
   memset(&a, 0, sizeof a);
   a.status = rr->status;
   if (len >= sizeof a.canon)
@@ -370,10 +369,8 @@ static void feed_rrset(mxr_res *r, slot *s, const mxr_rrset *rr) {
   a.canon[len] = '\0';
   a.chased = rr->chased;
   a.ncname = rr->ncname;
-  a.mx = (mxr_mx *)(uintptr_t)rr->mx; /* read only: the plan copies */
-  a.nmx = rr->nmx;
-  a.addrs = (mxr_addr *)(uintptr_t)rr->addrs;
-  a.naddrs = rr->naddrs;
+  recs = mxr_rrset_records(rr, s->rt, &n); /* read only: the plan copies */
+  mxr_answer_set_records(&a, s->rt, recs, n);
   if (rr->stale) {
     /* RFC 8767 4: a stale answer is given a short TTL (30 s) */
     r->stale = 1;
@@ -388,7 +385,7 @@ static void feed_rrset(mxr_res *r, slot *s, const mxr_rrset *rr) {
 static int from_cache(mxr_res *r, size_t n) {
   mxr_rrset rr;
   slot *s = &r->slots[n];
-  if (!mxr_cache_get(r->cache, s->name, s->type, 0, &rr))
+  if (!mxr_cache_get(r->cache, s->name, s->rt->type, 0, &rr))
     return 0;
   s->state = S_DONE;
   feed_rrset(r, s, &rr);
@@ -411,7 +408,7 @@ static int serve_stale(mxr_res *r, slot *s, mxr_status st) {
   default:
     return 0;
   }
-  if (!mxr_cache_get(r->cache, s->name, s->type, 1, &rr))
+  if (!mxr_cache_get(r->cache, s->name, s->rt->type, 1, &rr))
     return 0;
   feed_rrset(r, s, &rr);
   return 1;
@@ -424,11 +421,11 @@ static void feed_answer(mxr_res *r, slot *s, mxr_status st,
                         const mxr_answer *a) {
   uint32_t ttl;
   if ((st == MXR_OK || st == MXR_ENXDOMAIN) && !a->truncated) {
-    ttl = answer_ttl(a);
+    ttl = answer_ttl(a, s->rt);
     if (r->cache) {
       /* a late answer is still good data for the next plan */
-      mxr_cache_put(r->cache, s->name, s->type, a, &ttl);
-      if (!answer_ttl(a))
+      mxr_cache_put(r->cache, s->name, s->rt->type, a, &ttl);
+      if (!answer_ttl(a, s->rt))
         ttl = 0;
     }
     note_ttl(r, ttl);
@@ -451,7 +448,7 @@ void mxr_res_answer(mxr_res *r, unsigned slotn, const unsigned char *pkt,
   s = take(r, slotn);
   if (!s || (mxr_plan_complete(r->plan) && !r->cache))
     return;
-  st = mxr_packet_parse(pkt, len, s->name, s->type, -1, &a);
+  st = mxr_packet_parse(pkt, len, s->name, s->rt->type, -1, &a);
   feed_answer(r, s, st, &a);
   mxr_answer_clear(&a);
 }
@@ -514,7 +511,7 @@ void mxr_res_set_route(mxr_res *r, mxr_route *rt) {
 
 void mxr_res_skip_mx(mxr_res *r) {
   if (r->route || r->nslots != 1 || r->cursor != 0 ||
-      r->slots[0].kind != K_MX || r->slots[0].state != S_QUEUED)
+      r->slots[0].rt->role != MXR_ROLE_MX || r->slots[0].state != S_QUEUED)
     return;
   r->slots[0].state = S_DONE;
   r->cursor = 1;

@@ -252,7 +252,7 @@ static int decodes(const unsigned char *b, size_t len, const char *name,
                    uint16_t type) {
   mxr_cache_blob blob;
   int r = mxr_cache_decode(b, len, name, type, &blob);
-  if (!r && (blob.mx || blob.addrs || blob.nmx || blob.naddrs))
+  if (!r && (blob.recs || blob.nrecs))
     r = 2; /* a refusal must leave nothing behind */
   mxr_cache_blob_clear(&blob);
   return r;
