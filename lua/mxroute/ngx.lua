@@ -78,17 +78,12 @@ local IO_PHASES = {
 local IDLE_WAIT = 1
 
 ---------------------------------------------------------------------------
--- Options
+-- Options (checked by mxroute.options, as mxroute.resolver's)
 
-local NGX_FIELDS = { shared_dict = true } -- DESIGN 8, ngx only
-
-local function check_fields(opts, where)
-  if type(opts) == "table" and opts.wait ~= nil then
-    return nil, where .. ": option 'wait' does not apply: mxroute.ngx always waits on cosockets"
-  end
-  return options.fields(opts, where, options.PLAN_FIELDS, options.RESOLVER_FIELDS,
-                        NGX_FIELDS)
-end
+-- The C engine's defaults (csrc/lopts.c, core.options), which the
+-- exchange made here is given explicitly.
+local DEFAULT_TIMEOUT = tonumber(options.FIELDS.timeout.default)
+local DEFAULT_TRIES = tonumber(options.FIELDS.tries.default)
 
 local nameserver = options.nameserver
 
@@ -411,20 +406,21 @@ local function worker_cache(cfg, ns, dict)
   return c
 end
 
--- shared_dict: nil, or the name of a lua_shared_dict (DESIGN 8) ->
--- the name | false (none) | nil, message.
-local function shared_dict(v, cache, where)
-  if v == nil then return false end
+-- shared_dict (DESIGN 8, this module's own option): the name of a
+-- lua_shared_dict -> the name | nil, message. set: the settings checked
+-- before it (the cache).
+local function shared_dict(v, where, _, set)
   local pre = where .. ": option 'shared_dict': "
   if type(v) ~= "string" then
     return nil, pre .. "expected the name of a lua_shared_dict"
   end
-  if not cache then return nil, pre .. "needs the cache (cache = false)" end
+  if not set.cache then return nil, pre .. "needs the cache (cache = false)" end
   if not ngx.shared[v] then
     return nil, pre .. "no lua_shared_dict named '" .. v .. "' in nginx.conf"
   end
   return v
 end
+local OWN_CHECKS = { shared_dict = shared_dict }
 
 --- mxroute.ngx.resolver(opts) -> resolver. The options of
 -- `mxroute.resolver` (DESIGN 3) but `wait`: nameservers (default: the
@@ -437,24 +433,16 @@ end
 -- naming it. Creating a resolver does no I/O.
 function M.resolver(opts)
   local where = "mxroute.ngx.resolver"
-  opts = need_opt(check_fields(opts, where))
-  local ns_opt = opts.nameservers
-  if ns_opt == nil then ns_opt = need_opt(system_nameservers(where)) end
-  local ns = need_opt(options.nameservers(ns_opt, where))
-  local timeout, tries = 2, 3
-  if opts.timeout ~= nil then
-    timeout = math.max(0.001, need_opt(options.timeout(opts.timeout, where)))
-  end
-  if opts.tries ~= nil then tries = need_opt(options.tries(opts.tries, where)) end
-  local cache = need_opt(options.cache(opts.cache, where))
-  local dict = need_opt(shared_dict(opts.shared_dict, cache, where))
-  local o = need_opt(options.planner(opts, where))
-  local rt -- DESIGN 7: routes, as mxroute.resolver has them
-  if opts.routes ~= nil then rt = need_opt(options.routes(opts.routes, where)) end
+  -- the options of every resolver, checked as mxroute.resolver's
+  local set = need_opt(options.resolver(opts, where, "ngx", OWN_CHECKS))
+  local ns = set.nameservers
+  if ns == nil then ns = need_opt(options.nameservers(need_opt(system_nameservers(where)), where)) end
+  local cache, dict, o, rt = set.cache, set.shared_dict or false, set.planner, set.routes
   local names = {}
   for i, v in ipairs(ns) do names[i] = v.name end
-  local xcfg = { servers = names, timeout = timeout, tries = tries }
-  for k, v in pairs(need_opt(options.exchange(opts, where))) do xcfg[k] = v end
+  local xcfg = { servers = names, timeout = math.max(0.001, set.timeout or DEFAULT_TIMEOUT),
+                 tries = set.tries or DEFAULT_TRIES }
+  for k, v in pairs(set.exchange) do xcfg[k] = v end
   -- the exchange's own checks (unroutable nameservers) at creation; each
   -- request handler makes its exchange when it first resolves (never one
   -- made here: a resolver of init_by_lua is copied into every worker)
@@ -465,7 +453,7 @@ function M.resolver(opts)
   x:close()
   return setmetatable({
     _opts = o, _ns = ns, _xcfg = xcfg, _routes = rt,
-    _on_query = opts.on_query, -- called from the waiting threads' step
+    _on_query = set.on_query, -- called from the waiting threads' step
     _cache = worker_cache(cache, ns, dict), -- DESIGN 8: one per worker and settings
     _sessions = setmetatable({}, WEAK_KEYS), -- ngx.ctx -> phase -> session
     _closed = false,
