@@ -89,7 +89,8 @@ static const optfield OPTIONS[] = {
    .flag = "--nameserver", .arg = "IP[:PORT]",
    .help = "the DNS servers to ask, in turn: \"192.0.2.53\", "
            "\"192.0.2.53:5353\", \"2001:db8::53\", \"[2001:db8::53]:5353\"",
-   .cli = "DNS server to ask (repeatable; IPv6 as [::1]:5353 or ::1)"},
+   .cli = "DNS server to ask (repeatable; IPv6 as [::1]:5353 or ::1); "
+          "default: those of /etc/resolv.conf"},
   {.name = "timeout", .kind = K_SECONDS, .layer = "resolver", .max = 60,
    .def = "2", .flag = "--timeout", .arg = "SECONDS",
    .help = "seconds to wait for each try of a query, never doubled (more "
@@ -137,8 +138,8 @@ static const optfield OPTIONS[] = {
    .max = EXACT, .def = "from the OS", .flag = "--seed", .arg = "N",
    .help = "seed of the random order of equal preferences and of a host's "
            "addresses (reproducible output)",
-   .cli = "seed for the random order of equal preferences (reproducible "
-          "output)",
+   .cli = "seed for the random order of equal preferences, for "
+          "reproducible output",
    .apply = apply_seed},
   {.name = "allow_mx_to_ip", .kind = K_BOOLEAN, .layer = "plan",
    .def = "false", .flag = "--allow-mx-to-ip",
