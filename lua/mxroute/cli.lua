@@ -154,10 +154,10 @@ local SHOWS_DEFAULT = { integer = true, seconds = true, oneof = true }
 ------------------------------------------------------------------------
 -- argument parsing
 
--- The flags, in --help order: the command's own around the library's
+--- The flags, in --help order: the command's own around the library's
 -- options (mxroute.options.FIELDS, those with a flag). Each is { flag,
--- short, arg (nil: takes no value), help, set(cfg, value) -> nil | why
--- the value is bad }.
+-- short, arg (nil: takes no value), help, option (the library option it
+-- sets), set(cfg, value) -> nil | why the value is bad }.
 local FLAGS = {
   { flag = "--json", short = "-j", help = "one JSON object per ADDRESS, one per line",
     set = function(cfg) cfg.json = true end },
@@ -187,7 +187,7 @@ for _, f in ipairs(options.LIST) do
     local help = f.cli or f.help
     if SHOWS_DEFAULT[f.kind] and f.default then help = help .. " (default: " .. f.default .. ")" end
     FLAGS[#FLAGS + 1] = {
-      flag = f.flag, help = help,
+      flag = f.flag, help = help, option = f.name,
       arg = f.kind ~= "boolean" and (f.arg or table.concat(f.values, "|")) or nil,
       set = function(cfg, v) return SET[f.kind](cfg, f, v) end,
     }
@@ -203,6 +203,8 @@ for _, t in ipairs {
   { flag = "--version", short = "-V", help = "show the version and exit",
     set = function(cfg) cfg.version = true end },
 } do FLAGS[#FLAGS + 1] = t end
+
+M.FLAGS = FLAGS
 
 -- Long option name -> its flag; short option -> long name.
 local OPTIONS, SHORT = {}, {}
