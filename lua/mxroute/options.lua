@@ -261,14 +261,14 @@ function M.resolver(opts, where, layer, own)
   return set
 end
 
---- call(v, where) -> v (a table) | nil, message: the options of one call
+--- call(v, where) -> v (a table) | nil, message, field: the options of one call
 -- (resolve, targets, submit), e.g. { sender = "a@example.org" }, which
 -- routing rules and hooks receive.
 function M.call(v, where)
   if v == nil then return {} end
   if type(v) ~= "table" then return nil, where .. ": call options must be a table" end
   if v.sender ~= nil and type(v.sender) ~= "string" then
-    return nil, where .. ": call option 'sender': expected a string"
+    return nil, where .. ": call option 'sender': expected a string", "sender"
   end
   return v
 end
