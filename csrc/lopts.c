@@ -457,8 +457,8 @@ static int l_opts(lua_State *L)
   char buf[MXR_MSG_BUF];
   lopts *lo;
   size_t i;
-  int seeded = 0;
-  if (!lua_isnoneornil(L, 1))
+  int seeded = 0, given = !lua_isnoneornil(L, 1);
+  if (given)
     luaL_checktype(L, 1, LUA_TTABLE);
   lo = mxr_newud(L, sizeof *lo);
   lo->o = NULL;
@@ -466,7 +466,7 @@ static int l_opts(lua_State *L)
   lo->o = mxr_opts_new();
   if (!lo->o)
     return luaL_error(L, "mxroute: out of memory");
-  for (i = 0; i < N_OPTIONS && lua_istable(L, 1); i++) {
+  for (i = 0; given && i < N_OPTIONS; i++) {
     const optfield *f = &OPTIONS[i];
     const char *why;
     if (!f->apply)

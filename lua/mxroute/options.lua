@@ -217,6 +217,28 @@ local CHECK = {
   wait = function(v, where) return M.wait(v, where) end,
 }
 
+-- The fields options.resolver checks (the planner's are core.opts's).
+local CHECKED = {}
+for _, f in ipairs(M.LIST) do
+  if not f.plan and f.layer ~= "cache" then CHECKED[#CHECKED + 1] = f end
+end
+
+-- The exchange's settings and core.engine's config from the checked
+-- settings of a resolver.
+local function engine_config(set)
+  local x = { max_inflight = set.max_inflight, udp_queries = set.udp_queries,
+              health = set.health, dns0x20 = set.dns0x20, trace = set.on_query and true }
+  local eng = { tries = set.tries }
+  for k, v in pairs(x) do eng[k] = v end
+  if set.nameservers then
+    local names = {}
+    for i, ns in ipairs(set.nameservers) do names[i] = ns.name end
+    eng.servers = table.concat(names, ",")
+  end
+  if set.timeout then eng.timeout_ms = math.max(1, floor(set.timeout * 1000 + 0.5)) end
+  return x, eng
+end
+
 --- resolver(opts, where [, layer [, own]]) -> settings | nil, message,
 -- field: the options of a resolver checked, in the order of LIST, by
 -- the checks of their kinds. layer: "mxroute" (mxroute.resolver, the
@@ -232,9 +254,10 @@ function M.resolver(opts, where, layer, own)
   opts, why, field = M.fields(opts, where, layer or "mxroute")
   if not opts then return nil, why, field end
   local set = { opts = opts, cache = {} }
-  for _, f in ipairs(M.LIST) do
+  for i = 1, #CHECKED do -- in LIST order; the planner's: core.opts, below
+    local f = CHECKED[i]
     local v = opts[f.name]
-    if v ~= nil and not f.plan then -- the planner's: core.opts, below
+    if v ~= nil then
       local check = own and own[f.kind] or CHECK[f.kind]
       if check then
         v, why, field = check(v, where, f.name, set)
@@ -247,17 +270,7 @@ function M.resolver(opts, where, layer, own)
   end
   set.planner, why, field = M.planner(opts, where)
   if not set.planner then return nil, why, field end
-  local x = { max_inflight = set.max_inflight, udp_queries = set.udp_queries,
-              health = set.health, dns0x20 = set.dns0x20, trace = set.on_query and true }
-  local eng = { tries = set.tries }
-  for k, v in pairs(x) do eng[k] = v end
-  if set.nameservers then
-    local names = {}
-    for i, ns in ipairs(set.nameservers) do names[i] = ns.name end
-    eng.servers = table.concat(names, ",")
-  end
-  if set.timeout then eng.timeout_ms = math.max(1, floor(set.timeout * 1000 + 0.5)) end
-  set.exchange, set.engine = x, eng
+  set.exchange, set.engine = engine_config(set)
   return set
 end
 
