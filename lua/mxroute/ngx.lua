@@ -422,21 +422,18 @@ local function shared_dict(v, where, _, set)
 end
 local OWN_CHECKS = { shared_dict = shared_dict }
 
---- mxroute.ngx.resolver(opts) -> resolver. The options of
--- `mxroute.resolver` (DESIGN 3) but `wait`: nameservers (default: the
--- `nameserver` lines of /etc/resolv.conf, read once per worker), timeout
--- (seconds per try, default 2), tries (default 3), the exchange's
--- max_inflight, udp_queries, health and dns0x20, routes (README, "Routing
--- policies"), cache (README, "Cache") and the planner fields; and
--- shared_dict, the name of a lua_shared_dict through which the workers'
--- caches share RRsets (README, "OpenResty"). A bad field raises an error
--- naming it. Creating a resolver does no I/O.
-function M.resolver(opts)
-  local where = "mxroute.ngx.resolver"
+-- The resolver of opts, or nil, message, field: the bad option, named
+-- as data (mxroute.ngx.new returns it).
+local function make(opts, where)
   -- the options of every resolver, checked as mxroute.resolver's
-  local set = need_opt(options.resolver(opts, where, "ngx", OWN_CHECKS))
+  local set, why, field = options.resolver(opts, where, "ngx", OWN_CHECKS)
+  if not set then return nil, why, field end
   local ns = set.nameservers
-  if ns == nil then ns = need_opt(options.nameservers(need_opt(system_nameservers(where)), where)) end
+  if ns == nil then -- the default: resolv.conf's
+    ns, why = system_nameservers(where)
+    if ns then ns, why = options.nameservers(ns, where) end
+    if not ns then return nil, why, "nameservers" end
+  end
   local cache, dict, o, rt = set.cache, set.shared_dict or false, set.planner, set.routes
   local names = {}
   for i, v in ipairs(ns) do names[i] = v.name end
@@ -448,7 +445,8 @@ function M.resolver(opts)
   -- made here: a resolver of init_by_lua is copied into every worker)
   local ok, x = pcall(core.xch, xcfg)
   if not ok then
-    error(where .. ": option 'nameservers': " .. tostring(x):gsub("^mxroute%.xch: servers%[%d+%]: ", ""), 2)
+    return nil, where .. ": option 'nameservers': "
+      .. tostring(x):gsub("^mxroute%.xch: servers%[%d+%]: ", ""), "nameservers"
   end
   x:close()
   return setmetatable({
@@ -458,6 +456,21 @@ function M.resolver(opts)
     _sessions = setmetatable({}, WEAK_KEYS), -- ngx.ctx -> phase -> session
     _closed = false,
   }, Resolver)
+end
+
+--- mxroute.ngx.resolver(opts) -> resolver. The options of
+-- `mxroute.resolver` (DESIGN 3) but `wait`: nameservers (default: the
+-- `nameserver` lines of /etc/resolv.conf, read once per worker), timeout
+-- (seconds per try, default 2), tries (default 3), the exchange's
+-- max_inflight, udp_queries, health and dns0x20, routes (README, "Routing
+-- policies"), cache (README, "Cache") and the planner fields; and
+-- shared_dict, the name of a lua_shared_dict through which the workers'
+-- caches share RRsets (README, "OpenResty"). A bad field raises an error
+-- naming it. Creating a resolver does no I/O.
+function M.resolver(opts)
+  local r, why = make(opts, "mxroute.ngx.resolver")
+  if not r then error(why, 2) end
+  return r
 end
 
 local function check(self, where)
@@ -750,17 +763,18 @@ function Resolver:nameservers()
   return out
 end
 
---- mxroute.ngx.new(opts) -> resolver | nil, message, "BADOPT": the
--- OpenResty-style constructor (as `resty.dns.resolver:new`): the same
--- options as `mxroute.ngx.resolver`, but a bad one is returned as an
--- error instead of raised.
+--- mxroute.ngx.new(opts) -> resolver | nil, message, "BADOPT", field:
+-- the OpenResty-style constructor (as `resty.dns.resolver:new`): the
+-- same options as `mxroute.ngx.resolver`, but a bad one is returned as an
+-- error instead of raised, with the name of the bad field.
 --
 --     local r, err = mxngx.new { nameservers = { "127.0.0.1" } }
 --     if not r then ngx.log(ngx.ERR, err) return ngx.exit(500) end
 function M.new(opts)
-  local ok, r = pcall(M.resolver, opts)
-  if ok then return r end
-  return nil, (tostring(r):gsub("^[^:\n]*:%d+: ", "")), "BADOPT"
+  local ok, r, why, field = pcall(make, opts, "mxroute.ngx.resolver")
+  if ok and r then return r end
+  if not ok then why = tostring(r):gsub("^[^:\n]*:%d+: ", "") end
+  return nil, why, "BADOPT", field
 end
 
 --- mxroute.ngx.class(code) -> "permanent" | "temporary" | "loop" | "invalid".
