@@ -219,17 +219,15 @@ end
 local function flag_lines()
   local out = {}
   local function add(left, help)
-    local line = left .. string.rep(" ", math.max(1, 30 - #left))
-    local room = line
+    local line, fresh = left .. string.rep(" ", math.max(1, 30 - #left)), true
     for word in help:gmatch("%S+") do
-      if #room + 1 + #word > 78 and room:match("%S$") then
-        out[#out + 1] = room
-        room = string.rep(" ", 30) .. word
-      else
-        room = room .. (room:match("%S$") and " " or "") .. word
+      if not fresh and #line + 1 + #word > 78 then
+        out[#out + 1] = line
+        line, fresh = string.rep(" ", 30), true
       end
+      line, fresh = line .. (fresh and "" or " ") .. word, false
     end
-    out[#out + 1] = room
+    out[#out + 1] = line
   end
   for _, t in ipairs(FLAGS) do
     add("  " .. (t.short and t.short .. ", " or "    ") .. t.flag .. (t.arg and " " .. t.arg or ""),
