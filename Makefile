@@ -6,6 +6,8 @@
 #   make demo       Knot on loopback with examples/zones, resolved by the CLI
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (default 60)
 #   make bench      bench/run under the test DNS environment
+#   make docs       the option tables of README.md and doc/cli.md, from
+#                   the one definition of the options (csrc/lopts.c)
 #   make install    PREFIX=/usr/local, DESTDIR honoured: the Lua modules
 #                   (5.4 and LuaJIT), the mxroute command, mxroute.h,
 #                   libmxroute.a, libmxroute.so.0 and mxroute.pc
@@ -77,9 +79,9 @@ MODJIT    = build/luajit/mxroute/core.so
 FLAGS_STAMP = build/flags.stamp
 FLAGS_TEXT  = $(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) | $(ASAN_CFLAGS) | $(LUA54_CFLAGS) | $(LUAJIT_CFLAGS)
 
-LUACHECK_PATHS = $(wildcard lua spec bin/mxroute examples bench)
+LUACHECK_PATHS = $(wildcard lua spec bin/mxroute examples bench tools/options-doc)
 
-.PHONY: all deps test check demo install rock rock-install bench fuzz clean ctests FORCE
+.PHONY: all deps test check demo docs install rock rock-install bench fuzz clean ctests FORCE
 .DEFAULT_GOAL := all
 
 all: $(LIB) $(SOLIB) $(MOD54) $(MODJIT)
@@ -195,6 +197,10 @@ check: deps
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@bash examples/demo.sh
+
+# tools/options-doc checks them (--check) in spec/options_doc_spec.lua.
+docs: $(MOD54)
+	LUA_PATH='./lua/?.lua;;' LUA_CPATH='./build/lua5.4/?.so;;' lua5.4 tools/options-doc
 
 bench: deps
 	@$(MAKE) --no-print-directory all

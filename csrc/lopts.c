@@ -1,12 +1,437 @@
 /*
- * lopts.c — core.opts(t): the planner options and the resolver's PRNG
- * (a userdata of class mxroute.opts), validated once, raising with the
- * name of the bad field.
+ * lopts.c — every option of a resolver, defined once (OPTIONS below),
+ * and core.opts(t): the planner's options and the resolver's PRNG (a
+ * userdata of class mxroute.opts).
+ *
+ * OPTIONS is the one definition of each option: name, kind, range,
+ * default, command-line flag and help. This file reads the planner's
+ * fields by it; core.options exports it to Lua, where mxroute.options
+ * checks the other fields by it, mxroute.cli makes its flags and --help
+ * from it and tools/options-doc writes the README's option table.
+ * core.option_check is the one check of a simple value (boolean,
+ * integer, seconds, one of some words, function), so every layer says
+ * the same words about the same mistake. A bad field is returned as
+ * data (nil, reason, field), never found again by reading a message.
  */
 #include "lmxroute.h"
+#include "mxr_internal.h" /* mxr_escape */
 
 #include <stdio.h>
 #include <string.h>
+
+typedef enum optkind {
+  /* simple values, checked by check_value */
+  K_BOOLEAN, K_INTEGER, K_SECONDS, K_ONEOF, K_FUNCTION,
+  /* the planner's lists, read by opts_strings */
+  K_NAMES, K_CIDRS,
+  /* checked in Lua (mxroute.options, mxroute.ngx) */
+  K_NAMESERVERS, K_CACHE, K_ROUTES, K_WAIT, K_DICT
+} optkind;
+
+static const char *const KIND_NAMES[] = {
+  "boolean", "integer", "seconds", "oneof", "function", "names", "cidrs",
+  "nameservers", "cache", "routes", "wait", "shared_dict"
+};
+
+struct optfield;
+/* Sets a planner field from the value at idx: NULL, or why it is bad
+ * (in buf, or a constant). */
+typedef const char *(*optapply)(lua_State *L, int idx, lopts *lo,
+                                const struct optfield *f, char *buf,
+                                size_t n);
+
+typedef struct optfield {
+  const char *name;
+  optkind kind;
+  /* who reads it: "plan" (the planner: this file), "resolver" (both
+   * resolvers), "mxroute" (mxroute.resolver only), "ngx"
+   * (mxroute.ngx.resolver only), "cache" (a field of cache = {...}) */
+  const char *layer;
+  double min, max;           /* integer: min..max; seconds: 0 < s <= max */
+  const char *const *values; /* oneof: the words, NULL-terminated */
+  const char *value;         /* docs: the value, when the kind does not say */
+  const char *def;           /* docs: the default */
+  const char *flag, *arg;    /* command line: "--tries", "N"; NULL: none */
+  const char *help;          /* what it does (docs, --help) */
+  const char *cli;           /* --help text, when it differs from help */
+  const char *elsewhere;     /* the message on the other resolver */
+  optapply apply;            /* planner fields: sets it */
+} optfield;
+
+/* 2^53: the integers every Lua number holds exactly */
+#define EXACT 9007199254740992.0
+#define TTL_MAX 2147483647.0 /* RFC 2181 8: a TTL is 31 bits */
+
+static const char *const FAMILIES[] = { "any", "ipv4", "ipv6", NULL };
+static const mxr_family FAMILY_OF[] = { MXR_FAMILY_ANY, MXR_FAMILY_IPV4,
+                                        MXR_FAMILY_IPV6 };
+static const char *const PREFERS[] = { "ipv4", "ipv6", "none", NULL };
+static const mxr_prefer PREFER_OF[] = { MXR_PREFER_IPV4, MXR_PREFER_IPV6,
+                                        MXR_PREFER_NONE };
+
+#define APPLY(fn)                                                          \
+  static const char *fn(lua_State *L, int idx, lopts *lo,                   \
+                        const optfield *f, char *buf, size_t n)
+APPLY(apply_strings);
+APPLY(apply_family);
+APPLY(apply_prefer);
+APPLY(apply_interfaces);
+APPLY(apply_mx_to_ip);
+APPLY(apply_max_hosts);
+APPLY(apply_max_addrs);
+APPLY(apply_seed);
+
+/* In the order they are checked, documented and listed by --help. */
+static const optfield OPTIONS[] = {
+  {.name = "nameservers", .kind = K_NAMESERVERS, .layer = "resolver",
+   .value = "\"IP[:PORT]\" or a list of them",
+   .def = "the nameserver lines of /etc/resolv.conf",
+   .flag = "--nameserver", .arg = "IP[:PORT]",
+   .help = "the DNS servers to ask, in turn: \"192.0.2.53\", "
+           "\"192.0.2.53:5353\", \"2001:db8::53\", \"[2001:db8::53]:5353\"",
+   .cli = "DNS server to ask (repeatable; IPv6 as [::1]:5353 or ::1); "
+          "default: those of /etc/resolv.conf"},
+  {.name = "timeout", .kind = K_SECONDS, .layer = "resolver", .max = 60,
+   .def = "2", .flag = "--timeout", .arg = "SECONDS",
+   .help = "seconds to wait for each try of a query, never doubled (more "
+           "than 60 is refused: probably milliseconds)",
+   .cli = "timeout of one DNS query try"},
+  {.name = "tries", .kind = K_INTEGER, .layer = "resolver", .min = 1,
+   .max = 20, .def = "3", .flag = "--tries", .arg = "N",
+   .help = "tries per query, each a round over the nameservers",
+   .cli = "tries per DNS query"},
+  {.name = "max_inflight", .kind = K_INTEGER, .layer = "resolver",
+   .min = 1, .max = 65536, .def = "256",
+   .help = "queries in flight at once; more wait, first come first served"},
+  {.name = "udp_queries", .kind = K_INTEGER, .layer = "resolver", .min = 1,
+   .max = 65535, .def = "32",
+   .help = "queries sent from one UDP socket (source port) before a fresh "
+           "one"},
+  {.name = "health", .kind = K_SECONDS, .layer = "resolver", .max = 86400,
+   .def = "30",
+   .help = "seconds a nameserver that failed is asked last"},
+  {.name = "dns0x20", .kind = K_BOOLEAN, .layer = "resolver",
+   .def = "false",
+   .help = "DNS 0x20: questions in random upper and lower case, which the "
+           "answer must echo"},
+  {.name = "self", .kind = K_NAMES, .layer = "plan",
+   .value = "a host name or address, or a list of them", .def = "none",
+   .flag = "--self", .arg = "NAME|ADDR",
+   .help = "this host's names and addresses: if an MX host is us, every "
+           "host at or above our preference is dropped (LOOP when we are "
+           "the best MX)",
+   .cli = "a name or address of this host (repeatable)",
+   .apply = apply_strings},
+  {.name = "self_interfaces", .kind = K_BOOLEAN, .layer = "plan",
+   .def = "false", .flag = "--self-interfaces",
+   .help = "the addresses of this machine's interfaces count as self too",
+   .cli = "this host's interface addresses are self too",
+   .apply = apply_interfaces},
+  {.name = "family", .kind = K_ONEOF, .layer = "plan", .values = FAMILIES,
+   .def = "any", .flag = "--family",
+   .help = "which addresses to use", .apply = apply_family},
+  {.name = "prefer", .kind = K_ONEOF, .layer = "plan", .values = PREFERS,
+   .def = "none", .flag = "--prefer",
+   .help = "the family to try first within a host (none: random order)",
+   .cli = "the family to try first within a host", .apply = apply_prefer},
+  {.name = "seed", .kind = K_INTEGER, .layer = "plan", .min = -EXACT,
+   .max = EXACT, .def = "from the OS", .flag = "--seed", .arg = "N",
+   .help = "seed of the random order of equal preferences and of a host's "
+           "addresses (reproducible output)",
+   .cli = "seed for the random order of equal preferences, for "
+          "reproducible output",
+   .apply = apply_seed},
+  {.name = "allow_mx_to_ip", .kind = K_BOOLEAN, .layer = "plan",
+   .def = "false", .flag = "--allow-mx-to-ip",
+   .help = "use an MX exchange that is an IP address as the address itself",
+   .apply = apply_mx_to_ip},
+  {.name = "ignore_targets", .kind = K_CIDRS, .layer = "plan",
+   .value = "a list of CIDRs",
+   .def = "unspecified, loopback, link-local, multicast, broadcast, "
+          "RFC 1918 and ULA ranges",
+   .flag = "--ignore-targets", .arg = "LIST",
+   .help = "addresses in these ranges are dropped (skipped as IGNORED) "
+           "instead of the default ones; {} drops nothing",
+   .cli = "comma-separated CIDRs whose addresses are dropped, instead of "
+          "the default private, loopback, link-local, ... ranges; \"none\" "
+          "drops nothing",
+   .apply = apply_strings},
+  {.name = "max_hosts", .kind = K_INTEGER, .layer = "plan", .min = 1,
+   .max = 1000000, .def = "32", .flag = "--max-hosts", .arg = "N",
+   .help = "use at most N MX hosts per domain (the others are skipped as "
+           "TOOMANY)",
+   .cli = "use at most N MX hosts per domain", .apply = apply_max_hosts},
+  {.name = "max_addrs", .kind = K_INTEGER, .layer = "plan", .min = 1,
+   .max = 1000000, .def = "16", .flag = "--max-addrs", .arg = "N",
+   .help = "use at most N addresses per host", .apply = apply_max_addrs},
+  {.name = "routes", .kind = K_ROUTES, .layer = "resolver",
+   .value = "mxroute.routes.postfix(text), mxroute.routes.new{...} or a "
+            "table of rules",
+   .def = "none", .flag = "--routes", .arg = "FILE",
+   .help = "where mail goes before DNS: relays, ports, error: and retry: "
+           "(Routing policies)",
+   .cli = "route recipients by a Postfix transport(5) table (relays, "
+          "ports, error:, retry:)"},
+  {.name = "cache", .kind = K_CACHE, .layer = "resolver",
+   .value = "true, false or { size, min_ttl, max_ttl, stale }",
+   .def = "true", .help = "the RRset cache (Cache); false: none"},
+  {.name = "cache.size", .kind = K_INTEGER, .layer = "cache", .min = 1,
+   .max = 100000000, .def = "10000", .help = "entries kept"},
+  {.name = "cache.min_ttl", .kind = K_INTEGER, .layer = "cache", .min = 0,
+   .max = TTL_MAX, .def = "0",
+   .help = "seconds: shorter TTLs are raised to it (at most max_ttl)"},
+  {.name = "cache.max_ttl", .kind = K_INTEGER, .layer = "cache", .min = 1,
+   .max = TTL_MAX, .def = "86400",
+   .help = "seconds: longer TTLs are lowered to it"},
+  {.name = "cache.stale", .kind = K_INTEGER, .layer = "cache", .min = 0,
+   .max = TTL_MAX, .def = "0",
+   .help = "seconds an expired RRset may still be used when refreshing it "
+           "fails (RFC 8767); 0: never"},
+  {.name = "on_query", .kind = K_FUNCTION, .layer = "resolver",
+   .value = "function(ev)", .def = "none",
+   .help = "called with each DNS query try when it ends (on_query)"},
+  {.name = "wait", .kind = K_WAIT, .layer = "mxroute",
+   .value = "\"yield\", \"block\", a function(fd, events, timeout) or a "
+            "scheduler",
+   .def = "cqueues in a cqueues thread, else block",
+   .help = "how resolve and targets wait (Event loops)",
+   .elsewhere = " does not apply: mxroute.ngx always waits on cosockets"},
+  {.name = "shared_dict", .kind = K_DICT, .layer = "ngx",
+   .value = "the name of a lua_shared_dict", .def = "none",
+   .help = "the workers' caches share RRsets through it (OpenResty)",
+   .elsewhere = ": only mxroute.ngx resolvers share RRsets, through a "
+                "lua_shared_dict"},
+};
+
+#define N_OPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])
+
+/* ------------------------------------------------------------------ */
+/* checks                                                              */
+
+/* "expected \"a\", \"b\" or \"c\"" for the words of f. */
+static const char *expected_words(const optfield *f, char *buf, size_t n)
+{
+  size_t i, len = (size_t)snprintf(buf, n, "expected");
+  for (i = 0; f->values[i] && len < n; i++) {
+    const char *sep = i == 0 ? " " : f->values[i + 1] ? ", " : " or ";
+    len += (size_t)snprintf(buf + len, n - len, "%s\"%s\"", sep,
+                            f->values[i]);
+  }
+  return buf;
+}
+
+/* The string at idx, or NULL with *why set when it holds a NUL byte (C
+ * would see it cut short). */
+static const char *string_at(lua_State *L, int idx, size_t *len,
+                             const char **why, char *buf, size_t n)
+{
+  const char *s = lua_tolstring(L, idx, len);
+  if (memchr(s, '\0', *len) != NULL) {
+    char shown[128];
+    mxr_escape(shown, sizeof shown, s, *len, 60);
+    snprintf(buf, n, "'%s' contains a NUL byte", shown);
+    *why = buf;
+    return NULL;
+  }
+  return s;
+}
+
+/* Checks the simple value at idx against f: NULL if it fits, else why
+ * not. *choice: the index of a oneof word. */
+static const char *check_value(lua_State *L, int idx, const optfield *f,
+                               int *choice, char *buf, size_t n)
+{
+  int t = lua_type(L, idx);
+  lua_Number v = t == LUA_TNUMBER ? lua_tonumber(L, idx) : 0;
+  switch (f->kind) {
+  case K_BOOLEAN:
+    return t == LUA_TBOOLEAN ? NULL : "expected a boolean";
+  case K_FUNCTION:
+    return t == LUA_TFUNCTION ? NULL : "expected a function";
+  case K_INTEGER:
+    /* the range first: the cast is defined within it */
+    if (t == LUA_TNUMBER && v >= f->min && v <= f->max &&
+        v == (lua_Number)(long long)v)
+      return NULL;
+    if (f->min == -EXACT && f->max == EXACT)
+      return "expected an integer";
+    snprintf(buf, n, "expected an integer %.0f..%.0f", f->min, f->max);
+    return buf;
+  case K_SECONDS:
+    if (t == LUA_TNUMBER && v > 0 && v <= f->max)
+      return NULL;
+    if (t == LUA_TNUMBER && v > f->max) /* NaN is not */
+      snprintf(buf, n, "%.14g seconds is more than %.0f seconds (the %s is "
+               "in seconds, not milliseconds: 2 means 2 s)", (double)v,
+               f->max, f->name);
+    else
+      snprintf(buf, n, "expected seconds, more than 0 and at most %.0f",
+               f->max);
+    return buf;
+  case K_ONEOF:
+    if (t == LUA_TSTRING) {
+      const char *why = NULL;
+      size_t len, i;
+      const char *s = string_at(L, idx, &len, &why, buf, n);
+      if (!s)
+        return why;
+      for (i = 0; f->values[i]; i++)
+        if (!strcmp(s, f->values[i])) {
+          if (choice)
+            *choice = (int)i;
+          return NULL;
+        }
+    }
+    return expected_words(f, buf, n);
+  default:
+    return NULL; /* not a simple value: l_option_check refuses it */
+  }
+}
+
+/* NULL, or why the table at idx is not a list: keys 1..n and nothing
+ * else. A hole ({"a", nil, "b"}, or a sparse table) would otherwise
+ * silently cut the list at a border. *count: n. */
+static const char *check_list(lua_State *L, int idx, size_t *count,
+                              char *buf, size_t n)
+{
+  size_t keys = 0, max = 0, i;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_Number k;
+    lua_pop(L, 1);
+    k = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : 0;
+    if (!(k >= 1 && k <= 1e9 && k == (lua_Number)(size_t)k)) {
+      lua_pop(L, 1);
+      return "expected a list (a key is not an index 1..n)";
+    }
+    keys++;
+    if ((size_t)k > max)
+      max = (size_t)k;
+  }
+  for (i = 1; keys != max && i <= max; i++) {
+    int missing;
+    lua_rawgeti(L, idx, (int)i);
+    missing = lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (missing) {
+      snprintf(buf, n, "expected a list without holes (entry %d is "
+               "missing)", (int)i);
+      return buf;
+    }
+  }
+  *count = keys;
+  return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* the planner's fields                                                */
+
+/* self or ignore_targets: one string or a list of them. */
+APPLY(apply_strings)
+{
+  const char *why = NULL;
+  size_t i, count = 1, fl = strlen(f->name);
+  int single = lua_type(L, idx) == LUA_TSTRING;
+  if (!single && !lua_istable(L, idx))
+    return "expected a list of strings";
+  if (!single && (why = check_list(L, idx, &count, buf, n)) != NULL)
+    return why;
+  if (f->kind == K_CIDRS)
+    mxr_opts_ignore_clear(lo->o);
+  for (i = 1; i <= count && !why; i++) {
+    mxr_status st = MXR_OK;
+    size_t len;
+    const char *s;
+    if (!single)
+      lua_rawgeti(L, idx, (int)i);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      why = "expected a list of strings";
+    else if ((s = string_at(L, -1, &len, &why, buf, n)) != NULL) {
+      buf[0] = '\0';
+      st = f->kind == K_NAMES
+               ? mxr_opts_add_self(lo->o, s, len, buf, n)
+               : mxr_opts_ignore_add(lo->o, s, len, buf, n);
+      /* "self: not a ...: 'x'": the field is named once, by the caller */
+      if (st != MXR_OK)
+        why = !strncmp(buf, f->name, fl) && buf[fl] == ':' &&
+                      buf[fl + 1] == ' '
+                  ? buf + fl + 2
+                  : buf[0] ? buf : "not valid";
+    }
+    if (!single)
+      lua_pop(L, 1);
+    if (st == MXR_ENOMEM)
+      luaL_error(L, "mxroute: out of memory");
+  }
+  return why;
+}
+
+APPLY(apply_family)
+{
+  int choice = 0;
+  const char *why = check_value(L, idx, f, &choice, buf, n);
+  if (!why)
+    mxr_opts_set_family(lo->o, FAMILY_OF[choice]);
+  return why;
+}
+
+APPLY(apply_prefer)
+{
+  int choice = 0;
+  const char *why = check_value(L, idx, f, &choice, buf, n);
+  if (!why)
+    mxr_opts_set_prefer(lo->o, PREFER_OF[choice]);
+  return why;
+}
+
+APPLY(apply_mx_to_ip)
+{
+  const char *why = check_value(L, idx, f, NULL, buf, n);
+  if (!why)
+    mxr_opts_set_allow_mx_to_ip(lo->o, lua_toboolean(L, idx));
+  return why;
+}
+
+APPLY(apply_interfaces)
+{
+  mxr_status st;
+  const char *why = check_value(L, idx, f, NULL, buf, n);
+  if (why || !lua_toboolean(L, idx))
+    return why;
+  buf[0] = '\0';
+  st = mxr_opts_add_interfaces(lo->o, NULL, buf, n);
+  if (st == MXR_ENOMEM)
+    luaL_error(L, "mxroute: out of memory");
+  return st == MXR_OK ? NULL : buf[0] ? buf : "cannot list them";
+}
+
+/* max_hosts, max_addrs: >= 1 once checked, so the setters cannot fail */
+APPLY(apply_max_hosts)
+{
+  const char *why = check_value(L, idx, f, NULL, buf, n);
+  if (!why)
+    (void)mxr_opts_set_max_hosts(lo->o, (size_t)lua_tonumber(L, idx));
+  return why;
+}
+
+APPLY(apply_max_addrs)
+{
+  const char *why = check_value(L, idx, f, NULL, buf, n);
+  if (!why)
+    (void)mxr_opts_set_max_addrs(lo->o, (size_t)lua_tonumber(L, idx));
+  return why;
+}
+
+APPLY(apply_seed)
+{
+  const char *why = check_value(L, idx, f, NULL, buf, n);
+  if (!why)
+    mxr_rng_seed(&lo->rng, (uint64_t)(long long)lua_tonumber(L, idx));
+  return why;
+}
+
+/* ------------------------------------------------------------------ */
+/* Lua                                                                 */
 
 lopts *mxr_lua_check_opts(lua_State *L, int idx)
 {
@@ -24,200 +449,129 @@ static int opts_gc(lua_State *L)
   return 0;
 }
 
-static int opt_error(lua_State *L, const char *field, const char *msg)
-{
-  return luaL_error(L, "mxroute: option '%s': %s", field, msg);
-}
-
-/* Positive integer option. */
-static size_t opt_count(lua_State *L, const char *field)
-{
-  lua_Number n;
-  if (lua_type(L, -1) != LUA_TNUMBER)
-    opt_error(L, field, "expected a positive integer");
-  n = lua_tonumber(L, -1);
-  if (!(n >= 1 && n <= 1e6) || n != (lua_Number)(size_t)n)
-    opt_error(L, field, "expected a positive integer");
-  return (size_t)n;
-}
-
-/* The length of the list at idx, raising naming field unless it is a
- * proper sequence: keys 1..n and nothing else. A hole ({"a", nil, "b"},
- * or a sparse table) would otherwise silently cut the list at a border. */
-static size_t check_list(lua_State *L, int idx, const char *field)
-{
-  size_t n = 0, max = 0, i;
-  if (idx < 0)
-    idx = lua_gettop(L) + idx + 1;
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    lua_Number k;
-    lua_pop(L, 1);
-    k = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : 0;
-    if (!(k >= 1 && k <= 1e9 && k == (lua_Number)(size_t)k))
-      luaL_error(L, "mxroute: option '%s': expected a list (a key is not "
-                 "an index 1..n)", field);
-    n++;
-    if ((size_t)k > max)
-      max = (size_t)k;
-  }
-  for (i = 1; n != max && i <= max; i++) {
-    int missing;
-    lua_rawgeti(L, idx, (int)i);
-    missing = lua_isnil(L, -1);
-    lua_pop(L, 1);
-    if (missing)
-      luaL_error(L, "mxroute: option '%s': expected a list without holes "
-                 "(entry %d is missing)", field, (int)i);
-  }
-  return n;
-}
-
-static void opts_strings(lua_State *L, mxr_opts *o, const char *field,
-                         int self)
-{
-  char err[MXR_MSG_BUF], what[64];
-  size_t i, n, len;
-  const char *s;
-  int single = lua_type(L, -1) == LUA_TSTRING;
-  if (!single && !lua_istable(L, -1))
-    opt_error(L, field, "expected a list of strings");
-  n = single ? 1 : check_list(L, -1, field);
-  snprintf(what, sizeof what, "mxroute: option '%s':", field);
-  if (!self)
-    mxr_opts_ignore_clear(o);
-  for (i = 1; i <= n; i++) {
-    mxr_status st;
-    if (!single)
-      lua_rawgeti(L, -1, (int)i);
-    if (lua_type(L, -1) != LUA_TSTRING)
-      opt_error(L, field, "expected a list of strings");
-    s = mxr_lua_check_nul(L, -1, &len, what);
-    err[0] = 0;
-    st = self ? mxr_opts_add_self(o, s, len, err, sizeof err)
-              : mxr_opts_ignore_add(o, s, len, err, sizeof err);
-    if (st == MXR_ENOMEM)
-      luaL_error(L, "mxroute: out of memory");
-    if (st != MXR_OK) { /* "self: not a ...: 'x'": the field is named once */
-      size_t fl = strlen(field);
-      const char *m = err;
-      if (!strncmp(m, field, fl) && m[fl] == ':' && m[fl + 1] == ' ')
-        m += fl + 2;
-      opt_error(L, field, m[0] ? m : "not valid");
-    }
-    if (!single)
-      lua_pop(L, 1);
-  }
-}
-
-/* core.opts(t) — validates the planner fields of t (others are the
- * caller's); raises naming the bad field. */
+/* core.opts(t) -> opts | nil, reason, field: the planner's fields of t
+ * (the others are the caller's) read by OPTIONS; a bad one is returned
+ * with its name. Raises only for misuse and out of memory. */
 static int l_opts(lua_State *L)
 {
+  char buf[MXR_MSG_BUF];
   lopts *lo;
-  mxr_opts *o;
-  const char *s;
-  int seeded = 0;
-  if (!lua_isnoneornil(L, 1))
+  size_t i;
+  int seeded = 0, given = !lua_isnoneornil(L, 1);
+  if (given)
     luaL_checktype(L, 1, LUA_TTABLE);
   lo = mxr_newud(L, sizeof *lo);
   lo->o = NULL;
   luaL_setmetatable(L, OPTS_MT);
-  lo->o = o = mxr_opts_new();
-  if (!o)
+  lo->o = mxr_opts_new();
+  if (!lo->o)
     return luaL_error(L, "mxroute: out of memory");
-  if (lua_istable(L, 1)) {
-    lua_getfield(L, 1, "self");
-    if (!lua_isnil(L, -1))
-      opts_strings(L, o, "self", 1);
+  for (i = 0; given && i < N_OPTIONS; i++) {
+    const optfield *f = &OPTIONS[i];
+    const char *why;
+    if (!f->apply)
+      continue;
+    lua_getfield(L, 1, f->name);
+    why = lua_isnil(L, -1) ? NULL
+                           : f->apply(L, lua_gettop(L), lo, f, buf, sizeof buf);
+    seeded |= f->apply == apply_seed && !lua_isnil(L, -1);
     lua_pop(L, 1);
-    lua_getfield(L, 1, "ignore_targets");
-    if (!lua_isnil(L, -1))
-      opts_strings(L, o, "ignore_targets", 0);
-    lua_pop(L, 1);
-    lua_getfield(L, 1, "family");
-    if (!lua_isnil(L, -1)) {
-      s = lua_type(L, -1) == LUA_TSTRING
-              ? mxr_lua_check_nul(L, -1, NULL, "mxroute: option 'family':")
-              : "";
-      if (!strcmp(s, "any"))
-        mxr_opts_set_family(o, MXR_FAMILY_ANY);
-      else if (!strcmp(s, "ipv4"))
-        mxr_opts_set_family(o, MXR_FAMILY_IPV4);
-      else if (!strcmp(s, "ipv6"))
-        mxr_opts_set_family(o, MXR_FAMILY_IPV6);
-      else
-        opt_error(L, "family", "expected \"any\", \"ipv4\" or \"ipv6\"");
+    if (why) {
+      lua_pushnil(L);
+      lua_pushstring(L, why);
+      lua_pushstring(L, f->name);
+      return 3;
     }
-    lua_pop(L, 1);
-    lua_getfield(L, 1, "prefer");
-    if (!lua_isnil(L, -1)) {
-      s = lua_type(L, -1) == LUA_TSTRING
-              ? mxr_lua_check_nul(L, -1, NULL, "mxroute: option 'prefer':")
-              : "";
-      if (!strcmp(s, "ipv4"))
-        mxr_opts_set_prefer(o, MXR_PREFER_IPV4);
-      else if (!strcmp(s, "ipv6"))
-        mxr_opts_set_prefer(o, MXR_PREFER_IPV6);
-      else if (!strcmp(s, "none"))
-        mxr_opts_set_prefer(o, MXR_PREFER_NONE);
-      else
-        opt_error(L, "prefer", "expected \"ipv4\", \"ipv6\", \"none\" or nil");
-    }
-    lua_pop(L, 1);
-    lua_getfield(L, 1, "self_interfaces");
-    if (!lua_isnil(L, -1)) {
-      char err[MXR_MSG_BUF];
-      mxr_status st;
-      if (!lua_isboolean(L, -1))
-        opt_error(L, "self_interfaces", "expected a boolean");
-      err[0] = 0;
-      st = lua_toboolean(L, -1) ? mxr_opts_add_interfaces(o, NULL, err,
-                                                          sizeof err)
-                                : MXR_OK;
-      if (st == MXR_ENOMEM)
-        return luaL_error(L, "mxroute: out of memory");
-      if (st != MXR_OK)
-        opt_error(L, "self_interfaces", err[0] ? err : "cannot list them");
-    }
-    lua_pop(L, 1);
-    lua_getfield(L, 1, "allow_mx_to_ip");
-    if (!lua_isnil(L, -1)) {
-      if (!lua_isboolean(L, -1))
-        opt_error(L, "allow_mx_to_ip", "expected a boolean");
-      mxr_opts_set_allow_mx_to_ip(o, lua_toboolean(L, -1));
-    }
-    lua_pop(L, 1);
-    lua_getfield(L, 1, "max_hosts");
-    if (!lua_isnil(L, -1))
-      mxr_opts_set_max_hosts(o, opt_count(L, "max_hosts"));
-    lua_pop(L, 1);
-    lua_getfield(L, 1, "max_addrs");
-    if (!lua_isnil(L, -1))
-      mxr_opts_set_max_addrs(o, opt_count(L, "max_addrs"));
-    lua_pop(L, 1);
-    lua_getfield(L, 1, "seed");
-    if (!lua_isnil(L, -1)) {
-      lua_Number n;
-      if (lua_type(L, -1) != LUA_TNUMBER)
-        opt_error(L, "seed", "expected an integer");
-      n = lua_tonumber(L, -1);
-      if (n != n || n < -9007199254740992.0 || n > 9007199254740992.0 ||
-          n != (lua_Number)(long long)n)
-        opt_error(L, "seed", "expected an integer");
-      mxr_rng_seed(&lo->rng, (uint64_t)(long long)n);
-      seeded = 1;
-    }
-    lua_pop(L, 1);
   }
   if (!seeded && mxr_rng_seed_os(&lo->rng) != MXR_OK)
     return luaL_error(L, "mxroute: the OS gives no randomness");
   return 1;
 }
 
+static const optfield *find_option(const char *name)
+{
+  size_t i;
+  for (i = 0; i < N_OPTIONS; i++)
+    if (!strcmp(OPTIONS[i].name, name))
+      return &OPTIONS[i];
+  return NULL;
+}
+
+/* core.option_check(name, v) -> v | nil, reason: v checked as the
+ * option name, a simple value (raises for another kind). */
+static int l_option_check(lua_State *L)
+{
+  char buf[MXR_MSG_BUF];
+  const char *name = luaL_checkstring(L, 1);
+  const optfield *f = find_option(name);
+  const char *why;
+  int choice = 0;
+  if (!f || f->kind > K_FUNCTION)
+    return luaL_error(L, "mxroute: option '%s' is not a simple value",
+                      name);
+  luaL_checkany(L, 2);
+  why = check_value(L, 2, f, &choice, buf, sizeof buf);
+  if (!why) {
+    lua_settop(L, 2);
+    return 1;
+  }
+  lua_pushnil(L);
+  lua_pushstring(L, why);
+  return 2;
+}
+
+static void set_string(lua_State *L, const char *k, const char *v)
+{
+  if (v) {
+    lua_pushstring(L, v);
+    lua_setfield(L, -2, k);
+  }
+}
+
+/* Pushes OPTIONS[i] as a table: { name, kind, layer, min, max, values,
+ * value, default, flag, arg, help, cli, elsewhere }. */
+static void push_option(lua_State *L, const optfield *f)
+{
+  int i;
+  lua_createtable(L, 0, 13);
+  set_string(L, "name", f->name);
+  set_string(L, "kind", KIND_NAMES[f->kind]);
+  set_string(L, "layer", f->layer);
+  if (f->kind == K_INTEGER || f->kind == K_SECONDS) {
+    lua_pushnumber(L, f->min);
+    lua_setfield(L, -2, "min");
+    lua_pushnumber(L, f->max);
+    lua_setfield(L, -2, "max");
+  }
+  if (f->values) {
+    lua_newtable(L);
+    for (i = 0; f->values[i]; i++) {
+      lua_pushstring(L, f->values[i]);
+      lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "values");
+  }
+  set_string(L, "value", f->value);
+  set_string(L, "default", f->def);
+  set_string(L, "flag", f->flag);
+  set_string(L, "arg", f->arg);
+  set_string(L, "help", f->help);
+  set_string(L, "cli", f->cli);
+  set_string(L, "elsewhere", f->elsewhere);
+}
+
 void mxr_lua_open_opts(lua_State *L, int lib)
 {
+  size_t i;
   mxr_lua_new_class(L, OPTS_MT, NULL, opts_gc);
   lua_pushcfunction(L, l_opts);
   lua_setfield(L, lib, "opts");
+  lua_pushcfunction(L, l_option_check);
+  lua_setfield(L, lib, "option_check");
+  lua_createtable(L, (int)N_OPTIONS, 0);
+  for (i = 0; i < N_OPTIONS; i++) {
+    push_option(L, &OPTIONS[i]);
+    lua_rawseti(L, -2, (int)i + 1);
+  }
+  lua_setfield(L, lib, "options");
 }

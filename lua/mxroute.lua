@@ -31,8 +31,6 @@ local type, error, pairs, ipairs, tostring = type, error, pairs, ipairs, tostrin
 local setmetatable, getmetatable, next = setmetatable, getmetatable, next
 
 local options = require "mxroute.options"
-local PLAN_FIELDS = options.PLAN_FIELDS
-local WAIT_FIELD = { wait = true } -- checked here: the waiting is this module's
 
 local need_opt = options.need
 local routes = require "mxroute.routes"
@@ -47,21 +45,12 @@ Resolver.__index = Resolver
 -- query's __gc then detaches it from the engine).
 local WEAK_KEYS = { __mode = "k" }
 
-local function valid_wait(w)
-  local t = type(w)
-  return w == nil or w == "yield" or w == "block" or t == "function"
-    or (t == "table" and type(w.wait) == "function")
-end
-
 --- mxroute.resolver(opts) -> resolver. Every field optional (DESIGN 3);
 -- a bad field raises an error naming it.
 function M.resolver(opts)
-  local set = need_opt(options.resolver(opts, "mxroute.resolver", WAIT_FIELD))
+  local set = need_opt(options.resolver(opts, "mxroute.resolver"))
   opts = set.opts
-  local wait = opts.wait
-  if not valid_wait(wait) then
-    error("mxroute.resolver: option 'wait': expected \"yield\", \"block\", a function or a scheduler", 2)
-  end
+  local wait = set.wait
   local cache, o, rt = set.cache, set.planner, set.routes
   local ok, eng = pcall(core.engine, set.engine)
   if not ok then
@@ -493,8 +482,7 @@ function M.plan(records, opts)
   if type(records) ~= "table" then
     error("mxroute.plan: records must be a table", 2)
   end
-  opts = need_opt(options.fields(opts, "mxroute.plan", PLAN_FIELDS))
-  local o = need_opt(options.planner(opts, "mxroute.plan"))
+  local o = need_opt(options.plan(opts, "mxroute.plan"))
   -- errors about the records are raised at the caller's line
   local ok, plan, msg, code, info = pcall(core.plan, records, o)
   if not ok then error(plan, 2) end

@@ -664,6 +664,42 @@ describe("mxroute.cli in-process", function()
       end
     end)
 
+    it("has a flag in --help for every library option with one, setting that option", function()
+      local options = require "mxroute.options"
+      local SAMPLE = { integer = "7", seconds = "0.5", names = "mx.example",
+                       cidrs = "10.0.0.0/8", nameservers = "127.0.0.1", routes = "FILE" }
+      local n = 0
+      for _, f in ipairs(options.LIST) do
+        if f.flag then
+          n = n + 1
+          assert.truthy(cli.usage:find("\n      " .. f.flag, 1, true), f.flag)
+          local value = f.kind == "oneof" and f.values[2] or SAMPLE[f.kind]
+          local cfg = assert(cli.parse(f.kind == "boolean" and { f.flag, "x" }
+                                       or { f.flag, value, "x" }))
+          if f.kind == "routes" then
+            assert.equal("FILE", cfg.routes_file)
+          else
+            assert.is_not_nil(cfg.resolver[f.name], f.name)
+          end
+        end
+      end
+      assert.equal(13, n)
+    end)
+
+    it("names the flag when a value is beyond the option's range in the table", function()
+      local options = require "mxroute.options"
+      for _, f in ipairs(options.LIST) do
+        if f.flag and f.kind == "integer" and f.max < 2 ^ 53 then
+          local out, err, status = main { f.flag, ("%d"):format(f.max + 1), "x" }
+          assert.equal(64, status, f.flag)
+          assert.equal("", out)
+          assert.equal(("mxroute: bad value for %s: mxroute.resolver: option '%s': "
+                        .. "expected an integer %d..%d\nTry 'mxroute --help' for more "
+                        .. "information.\n"):format(f.flag, f.name, f.min, f.max), err)
+        end
+      end
+    end)
+
     it("needs no ADDRESS for --help and --version", function()
       assert.are.equal(true, assert(cli.parse { "--help" }).help)
       assert.are.equal(true, assert(cli.parse { "-V" }).version)

@@ -4,6 +4,7 @@
 -- logic lives here so that it can be tested in-process. The reference for
 -- users is `doc/cli.md`.
 local json = require "mxroute.json"
+local options = require "mxroute.options" -- the options, and their flags
 
 local M = {}
 
@@ -30,58 +31,6 @@ M.class_status = {
 M.CONCURRENCY = 32
 M.MAX_CONCURRENCY = 10000
 
-M.usage = [[
-Usage: mxroute [options] ADDRESS...
-       mxroute [options] -f FILE [ADDRESS...]
-
-Print where mail for each ADDRESS (local@domain, local@[IP] or a bare
-domain) is delivered: the MX hosts in delivery order and their addresses.
-
-Options:
-  -j, --json                  one JSON object per ADDRESS, one per line
-  -f, --file FILE             read ADDRESSes from FILE, one per line ("-":
-                              standard input; blank lines and lines
-                              starting with # are skipped); repeatable,
-                              read after the ADDRESS arguments
-      --unordered             print each result as soon as it is known
-                              (default: in input order)
-      --concurrency N         resolve at most N inputs at a time
-                              (1..10000, default 32)
-      --nameserver IP[:PORT]  DNS server to ask (repeatable; IPv6 as
-                              [::1]:5353 or ::1); default: the system's
-      --self NAME|ADDR        a name or address of this host (repeatable)
-      --self-interfaces       this host's interface addresses are self too
-      --family any|ipv4|ipv6  which addresses to use (default: any)
-      --prefer ipv4|ipv6|none the family to try first within a host
-      --seed N                seed for the random order of equal
-                              preferences (reproducible output)
-      --timeout SECONDS       timeout of one DNS query try (default: 2)
-      --tries N               tries per DNS query (default: 3)
-      --allow-mx-to-ip        use an MX exchange that is an IP address as
-                              the address itself
-      --ignore-targets LIST   comma-separated CIDRs whose addresses are
-                              dropped, instead of the default private,
-                              loopback, link-local, ... ranges; "none"
-                              drops nothing
-      --max-hosts N           use at most N MX hosts per domain
-      --routes FILE           route recipients by a Postfix transport(5)
-                              table (relays, ports, error:, retry:)
-      --max-addrs N           use at most N addresses per host
-      --trace                 print every DNS query on standard error,
-                              one line each: name, type, server,
-                              udp|tcp, rcode (or TIMEOUT, NETWORK, ...),
-                              time in milliseconds
-  -h, --help                  show this help and exit
-  -V, --version               show the version and exit
-      --                      end of options
-
-Exit status: 0 every ADDRESS has a delivery plan, 64 usage error,
-65 invalid input, 66 an input file cannot be opened, 68 permanent
-failure, 69 we are the best MX (loop), 75 temporary failure; with
-several ADDRESSes, the highest of these. On SIGINT or SIGTERM the
-inputs in flight are reported as CANCELLED and the status is 75.
-]]
-
 local HINT = "Try 'mxroute --help' for more information.\n"
 
 -- Key order of the JSON output (DESIGN section 2).
@@ -106,8 +55,6 @@ local SKIP_KEYS = { "name", "pref", "code" }
 -- (`"192.0.2.1:53"`, `"[2001:db8::1]:5353"`; the port defaults to 53), or
 -- `nil, message` (the library's message).
 function M.parse_nameserver(s)
-  local loaded, options = pcall(require, "mxroute.options")
-  if not loaded then return s end -- the run reports the missing module
   local ns, why = options.nameserver(s)
   if not ns then return nil, why end
   return ns.name
@@ -130,120 +77,184 @@ local function parse_seconds(s)
   return n
 end
 
-------------------------------------------------------------------------
--- argument parsing
-
--- Long options: takes_value, and the function storing the value into
--- cfg (returns an error message for a bad value).
-local OPTIONS = {}
-
-OPTIONS.json = { false, function(cfg) cfg.json = true end }
-OPTIONS.help = { false, function(cfg) cfg.help = true end }
-OPTIONS.version = { false, function(cfg) cfg.version = true end }
-OPTIONS["allow-mx-to-ip"] = { false, function(cfg)
-  cfg.resolver.allow_mx_to_ip = true
-end }
-OPTIONS["self-interfaces"] = { false, function(cfg)
-  cfg.resolver.self_interfaces = true
-end }
-
-OPTIONS.nameserver = { true, function(cfg, v)
-  local ns, why = M.parse_nameserver(v)
-  if not ns then return why end
-  local list = cfg.resolver.nameservers or {}
-  list[#list + 1] = ns
-  cfg.resolver.nameservers = list
-end }
-
-OPTIONS.self = { true, function(cfg, v)
-  if v == "" then return "empty name" end
-  local list = cfg.resolver.self or {}
+-- Append v to the list cfg.resolver[name].
+local function append(cfg, name, v)
+  local list = cfg.resolver[name] or {}
   list[#list + 1] = v
-  cfg.resolver.self = list
-end }
+  cfg.resolver[name] = list
+end
 
-OPTIONS.family = { true, function(cfg, v)
-  if v ~= "any" and v ~= "ipv4" and v ~= "ipv6" then
-    return "expected any, ipv4 or ipv6"
+-- How the flag of an option of each kind (mxroute.options.FIELDS) turns
+-- its value into the option: set(cfg, f, value) -> nil | why the value
+-- is bad. A boolean's flag takes no value and sets true. The library
+-- checks the result again (ranges, CIDRs, names) and names the flag.
+local SET = {}
+
+function SET.boolean(cfg, f) cfg.resolver[f.name] = true end
+
+function SET.integer(cfg, f, v)
+  local min = math.max(f.min, 0)
+  local n = parse_count(v, min)
+  if not n then
+    return "expected a whole number" .. (min > 0 and (" of at least %d"):format(min) or "")
   end
-  cfg.resolver.family = v
-end }
+  cfg.resolver[f.name] = n
+end
 
-OPTIONS.prefer = { true, function(cfg, v)
-  if v ~= "ipv4" and v ~= "ipv6" and v ~= "none" then
-    return "expected ipv4, ipv6 or none"
-  end
-  cfg.resolver.prefer = v ~= "none" and v or nil
-end }
-
-OPTIONS.seed = { true, function(cfg, v)
-  local n = parse_count(v, 0)
-  if not n then return "expected a whole number" end
-  cfg.resolver.seed = n
-end }
-
-OPTIONS.timeout = { true, function(cfg, v)
+function SET.seconds(cfg, f, v)
   local n = parse_seconds(v)
   if not n then return "expected a positive number of seconds" end
-  cfg.resolver.timeout = n
-end }
+  cfg.resolver[f.name] = n
+end
 
-OPTIONS.tries = { true, function(cfg, v)
-  local n = parse_count(v, 1)
-  if not n then return "expected a whole number of at least 1" end
-  cfg.resolver.tries = n
-end }
+-- one of the words; the default is the same as no value
+function SET.oneof(cfg, f, v)
+  for _, w in ipairs(f.values) do
+    if v == w then
+      cfg.resolver[f.name] = v ~= f.default and v or nil
+      return
+    end
+  end
+  local words = table.concat(f.values, ", ", 1, #f.values - 1)
+  return "expected " .. words .. " or " .. f.values[#f.values]
+end
 
-OPTIONS["max-hosts"] = { true, function(cfg, v)
-  local n = parse_count(v, 1)
-  if not n then return "expected a whole number of at least 1" end
-  cfg.resolver.max_hosts = n
-end }
+function SET.names(cfg, f, v)
+  if v == "" then return "empty name" end
+  append(cfg, f.name, v)
+end
 
 -- "none" clears the list (allow every address); other values add CIDRs,
--- so that the option may be repeated.
-OPTIONS["ignore-targets"] = { true, function(cfg, v)
+-- so that the flag may be repeated.
+function SET.cidrs(cfg, f, v)
   if v == "none" then
-    cfg.resolver.ignore_targets = {}
+    cfg.resolver[f.name] = {}
     return
   end
-  local list = cfg.resolver.ignore_targets or {}
   for item in (v .. ","):gmatch("([^,]*),") do
     item = item:match("^%s*(.-)%s*$")
     if item == "" then return "empty CIDR in list" end
-    list[#list + 1] = item
+    append(cfg, f.name, item)
   end
-  cfg.resolver.ignore_targets = list
-end }
+end
+
+function SET.nameservers(cfg, f, v)
+  local ns, why = M.parse_nameserver(v)
+  if not ns then return why end
+  append(cfg, f.name, ns)
+end
 
 -- --routes FILE: read when the resolver is made (run), so that a bad
 -- line is reported with its number.
-OPTIONS.routes = { true, function(cfg, v) cfg.routes_file = v end }
+function SET.routes(cfg, _, v) cfg.routes_file = v end
 
-OPTIONS["max-addrs"] = { true, function(cfg, v)
-  local n = parse_count(v, 1)
-  if not n then return "expected a whole number of at least 1" end
-  cfg.resolver.max_addrs = n
-end }
+-- The kinds whose default --help shows.
+local SHOWS_DEFAULT = { integer = true, seconds = true, oneof = true }
 
-OPTIONS.file = { true, function(cfg, v)
-  if v == "" then return "empty file name" end
-  cfg.files[#cfg.files + 1] = v
-end }
+------------------------------------------------------------------------
+-- argument parsing
 
-OPTIONS.unordered = { false, function(cfg) cfg.unordered = true end }
-OPTIONS.trace = { false, function(cfg) cfg.trace = true end }
-
-OPTIONS.concurrency = { true, function(cfg, v)
-  local n = parse_count(v, 1)
-  if not n or n > M.MAX_CONCURRENCY then
-    return "expected a whole number from 1 to " .. M.MAX_CONCURRENCY
+--- The flags, in --help order: the command's own around the library's
+-- options (mxroute.options.FIELDS, those with a flag). Each is { flag,
+-- short, arg (nil: takes no value), help, option (the library option it
+-- sets), set(cfg, value) -> nil | why the value is bad }.
+local FLAGS = {
+  { flag = "--json", short = "-j", help = "one JSON object per ADDRESS, one per line",
+    set = function(cfg) cfg.json = true end },
+  { flag = "--file", short = "-f", arg = "FILE",
+    help = 'read ADDRESSes from FILE, one per line ("-": standard input; blank lines '
+      .. "and lines starting with # are skipped); repeatable, read after the ADDRESS arguments",
+    set = function(cfg, v)
+      if v == "" then return "empty file name" end
+      cfg.files[#cfg.files + 1] = v
+    end },
+  { flag = "--unordered",
+    help = "print each result as soon as it is known (default: in input order)",
+    set = function(cfg) cfg.unordered = true end },
+  { flag = "--concurrency", arg = "N",
+    help = ("resolve at most N inputs at a time (1..%d, default %d)")
+      :format(M.MAX_CONCURRENCY, M.CONCURRENCY),
+    set = function(cfg, v)
+      local n = parse_count(v, 1)
+      if not n or n > M.MAX_CONCURRENCY then
+        return "expected a whole number from 1 to " .. M.MAX_CONCURRENCY
+      end
+      cfg.concurrency = n
+    end },
+}
+for _, f in ipairs(options.LIST) do
+  if f.flag then
+    local help = f.cli or f.help
+    if SHOWS_DEFAULT[f.kind] and f.default then help = help .. " (default: " .. f.default .. ")" end
+    FLAGS[#FLAGS + 1] = {
+      flag = f.flag, help = help, option = f.name,
+      arg = f.kind ~= "boolean" and (f.arg or table.concat(f.values, "|")) or nil,
+      set = function(cfg, v) return SET[f.kind](cfg, f, v) end,
+    }
   end
-  cfg.concurrency = n
-end }
+end
+for _, t in ipairs {
+  { flag = "--trace",
+    help = "print every DNS query on standard error, one line each: name, type, server, "
+      .. "udp|tcp, rcode (or TIMEOUT, NETWORK, ...), time in milliseconds",
+    set = function(cfg) cfg.trace = true end },
+  { flag = "--help", short = "-h", help = "show this help and exit",
+    set = function(cfg) cfg.help = true end },
+  { flag = "--version", short = "-V", help = "show the version and exit",
+    set = function(cfg) cfg.version = true end },
+} do FLAGS[#FLAGS + 1] = t end
 
-local SHORT = { ["-j"] = "json", ["-h"] = "help", ["-V"] = "version",
-                ["-f"] = "file" }
+M.FLAGS = FLAGS
+
+-- Long option name -> its flag; short option -> long name.
+local OPTIONS, SHORT = {}, {}
+for _, t in ipairs(FLAGS) do
+  local name = t.flag:sub(3)
+  OPTIONS[name] = t
+  if t.short then SHORT[t.short] = name end
+end
+
+-- The text of --help: each flag, its argument and its help wrapped at 78
+-- columns, the help from column 31.
+local function flag_lines()
+  local out = {}
+  local function add(left, help)
+    local line, fresh = left .. string.rep(" ", math.max(1, 30 - #left)), true
+    for word in help:gmatch("%S+") do
+      if not fresh and #line + 1 + #word > 78 then
+        out[#out + 1] = line
+        line, fresh = string.rep(" ", 30), true
+      end
+      line, fresh = line .. (fresh and "" or " ") .. word, false
+    end
+    out[#out + 1] = line
+  end
+  for _, t in ipairs(FLAGS) do
+    add("  " .. (t.short and t.short .. ", " or "    ") .. t.flag .. (t.arg and " " .. t.arg or ""),
+        t.help)
+  end
+  add("      --", "end of options")
+  return table.concat(out, "\n")
+end
+
+--- The text of --help (the flags generated from FLAGS).
+M.usage = [[
+Usage: mxroute [options] ADDRESS...
+       mxroute [options] -f FILE [ADDRESS...]
+
+Print where mail for each ADDRESS (local@domain, local@[IP] or a bare
+domain) is delivered: the MX hosts in delivery order and their addresses.
+
+Options:
+]] .. flag_lines() .. [[
+
+
+Exit status: 0 every ADDRESS has a delivery plan, 64 usage error,
+65 invalid input, 66 an input file cannot be opened, 68 permanent
+failure, 69 we are the best MX (loop), 75 temporary failure; with
+several ADDRESSes, the highest of these. On SIGINT or SIGTERM the
+inputs in flight are reported as CANCELLED and the status is 75.
+]]
 
 -- Text for a terminal: control and non-ASCII bytes as \xHH (the way
 -- the library's own messages show them).
@@ -282,7 +293,7 @@ function M.parse(argv)
       if not opt then
         return nil, "unknown option '" .. visible(a) .. "'"
       end
-      if opt[1] then
+      if opt.arg then
         if value == nil then
           if i > n then
             return nil, "option '--" .. name .. "' needs a value"
@@ -290,7 +301,7 @@ function M.parse(argv)
           value = argv[i]
           i = i + 1
         end
-        local why = opt[2](cfg, value)
+        local why = opt.set(cfg, value)
         if why then
           return nil, "bad value '" .. visible(value) .. "' for --" .. name
                       .. ": " .. why
@@ -299,7 +310,7 @@ function M.parse(argv)
         if value ~= nil then
           return nil, "option '--" .. name .. "' takes no value"
         end
-        opt[2](cfg)
+        opt.set(cfg)
       end
     end
   end
@@ -691,7 +702,6 @@ local function run(cfg, out, err)
   if cfg.trace then cfg.resolver.on_query = M.tracer(err) end
   -- the library's own checks, which name the field as data: the flag
   -- that set it is in mxroute.options.FIELDS
-  local options = require "mxroute.options"
   local set, msg, field = options.resolver(cfg.resolver, "mxroute.resolver")
   local flag = not set and field and options.FIELDS[field]
   if flag and flag.flag then

@@ -78,17 +78,12 @@ local IO_PHASES = {
 local IDLE_WAIT = 1
 
 ---------------------------------------------------------------------------
--- Options
+-- Options (checked by mxroute.options, as mxroute.resolver's)
 
-local NGX_FIELDS = { shared_dict = true } -- DESIGN 8, ngx only
-
-local function check_fields(opts, where)
-  if type(opts) == "table" and opts.wait ~= nil then
-    return nil, where .. ": option 'wait' does not apply: mxroute.ngx always waits on cosockets"
-  end
-  return options.fields(opts, where, options.PLAN_FIELDS, options.RESOLVER_FIELDS,
-                        NGX_FIELDS)
-end
+-- The C engine's defaults (csrc/lopts.c, core.options), which the
+-- exchange made here is given explicitly.
+local DEFAULT_TIMEOUT = tonumber(options.FIELDS.timeout.default)
+local DEFAULT_TRIES = tonumber(options.FIELDS.tries.default)
 
 local nameserver = options.nameserver
 
@@ -411,19 +406,56 @@ local function worker_cache(cfg, ns, dict)
   return c
 end
 
--- shared_dict: nil, or the name of a lua_shared_dict (DESIGN 8) ->
--- the name | false (none) | nil, message.
-local function shared_dict(v, cache, where)
-  if v == nil then return false end
+-- shared_dict (DESIGN 8, this module's own option): the name of a
+-- lua_shared_dict -> the name | nil, message. set: the settings checked
+-- before it (the cache).
+local function shared_dict(v, where, _, set)
   local pre = where .. ": option 'shared_dict': "
   if type(v) ~= "string" then
     return nil, pre .. "expected the name of a lua_shared_dict"
   end
-  if not cache then return nil, pre .. "needs the cache (cache = false)" end
+  if not set.cache then return nil, pre .. "needs the cache (cache = false)" end
   if not ngx.shared[v] then
     return nil, pre .. "no lua_shared_dict named '" .. v .. "' in nginx.conf"
   end
   return v
+end
+local OWN_CHECKS = { shared_dict = shared_dict }
+
+-- The resolver of opts, or nil, message, field: the bad option, named
+-- as data (mxroute.ngx.new returns it).
+local function make(opts, where)
+  -- the options of every resolver, checked as mxroute.resolver's
+  local set, why, field = options.resolver(opts, where, "ngx", OWN_CHECKS)
+  if not set then return nil, why, field end
+  local ns = set.nameservers
+  if ns == nil then -- the default: resolv.conf's
+    ns, why = system_nameservers(where)
+    if ns then ns, why = options.nameservers(ns, where) end
+    if not ns then return nil, why, "nameservers" end
+  end
+  local cache, dict, o, rt = set.cache, set.shared_dict or false, set.planner, set.routes
+  local names = {}
+  for i, v in ipairs(ns) do names[i] = v.name end
+  local xcfg = { servers = names, timeout = math.max(0.001, set.timeout or DEFAULT_TIMEOUT),
+                 tries = set.tries or DEFAULT_TRIES }
+  for k, v in pairs(set.exchange) do xcfg[k] = v end
+  -- the exchange's own checks (unroutable nameservers) at creation; each
+  -- request handler makes its exchange when it first resolves (never one
+  -- made here: a resolver of init_by_lua is copied into every worker)
+  local ok, x = pcall(core.xch, xcfg)
+  if not ok then
+    return nil, where .. ": option 'nameservers': "
+      .. tostring(x):gsub("^mxroute%.xch: servers%[%d+%]: ", ""), "nameservers"
+  end
+  x:close()
+  return setmetatable({
+    _opts = o, _ns = ns, _xcfg = xcfg, _routes = rt,
+    _on_query = set.on_query, -- called from the waiting threads' step
+    _cache = worker_cache(cache, ns, dict), -- DESIGN 8: one per worker and settings
+    _sessions = setmetatable({}, WEAK_KEYS), -- ngx.ctx -> phase -> session
+    _closed = false,
+  }, Resolver)
 end
 
 --- mxroute.ngx.resolver(opts) -> resolver. The options of
@@ -436,40 +468,9 @@ end
 -- caches share RRsets (README, "OpenResty"). A bad field raises an error
 -- naming it. Creating a resolver does no I/O.
 function M.resolver(opts)
-  local where = "mxroute.ngx.resolver"
-  opts = need_opt(check_fields(opts, where))
-  local ns_opt = opts.nameservers
-  if ns_opt == nil then ns_opt = need_opt(system_nameservers(where)) end
-  local ns = need_opt(options.nameservers(ns_opt, where))
-  local timeout, tries = 2, 3
-  if opts.timeout ~= nil then
-    timeout = math.max(0.001, need_opt(options.timeout(opts.timeout, where)))
-  end
-  if opts.tries ~= nil then tries = need_opt(options.tries(opts.tries, where)) end
-  local cache = need_opt(options.cache(opts.cache, where))
-  local dict = need_opt(shared_dict(opts.shared_dict, cache, where))
-  local o = need_opt(options.planner(opts, where))
-  local rt -- DESIGN 7: routes, as mxroute.resolver has them
-  if opts.routes ~= nil then rt = need_opt(options.routes(opts.routes, where)) end
-  local names = {}
-  for i, v in ipairs(ns) do names[i] = v.name end
-  local xcfg = { servers = names, timeout = timeout, tries = tries }
-  for k, v in pairs(need_opt(options.exchange(opts, where))) do xcfg[k] = v end
-  -- the exchange's own checks (unroutable nameservers) at creation; each
-  -- request handler makes its exchange when it first resolves (never one
-  -- made here: a resolver of init_by_lua is copied into every worker)
-  local ok, x = pcall(core.xch, xcfg)
-  if not ok then
-    error(where .. ": option 'nameservers': " .. tostring(x):gsub("^mxroute%.xch: servers%[%d+%]: ", ""), 2)
-  end
-  x:close()
-  return setmetatable({
-    _opts = o, _ns = ns, _xcfg = xcfg, _routes = rt,
-    _on_query = opts.on_query, -- called from the waiting threads' step
-    _cache = worker_cache(cache, ns, dict), -- DESIGN 8: one per worker and settings
-    _sessions = setmetatable({}, WEAK_KEYS), -- ngx.ctx -> phase -> session
-    _closed = false,
-  }, Resolver)
+  local r, why = make(opts, "mxroute.ngx.resolver")
+  if not r then error(why, 2) end
+  return r
 end
 
 local function check(self, where)
@@ -762,17 +763,18 @@ function Resolver:nameservers()
   return out
 end
 
---- mxroute.ngx.new(opts) -> resolver | nil, message, "BADOPT": the
--- OpenResty-style constructor (as `resty.dns.resolver:new`): the same
--- options as `mxroute.ngx.resolver`, but a bad one is returned as an
--- error instead of raised.
+--- mxroute.ngx.new(opts) -> resolver | nil, message, "BADOPT", field:
+-- the OpenResty-style constructor (as `resty.dns.resolver:new`): the
+-- same options as `mxroute.ngx.resolver`, but a bad one is returned as an
+-- error instead of raised, with the name of the bad field.
 --
 --     local r, err = mxngx.new { nameservers = { "127.0.0.1" } }
 --     if not r then ngx.log(ngx.ERR, err) return ngx.exit(500) end
 function M.new(opts)
-  local ok, r = pcall(M.resolver, opts)
-  if ok then return r end
-  return nil, (tostring(r):gsub("^[^:\n]*:%d+: ", "")), "BADOPT"
+  local ok, r, why, field = pcall(make, opts, "mxroute.ngx.resolver")
+  if ok and r then return r end
+  if not ok then why = tostring(r):gsub("^[^:\n]*:%d+: ", "") end
+  return nil, why, "BADOPT", field
 end
 
 --- mxroute.ngx.class(code) -> "permanent" | "temporary" | "loop" | "invalid".

@@ -1,6 +1,8 @@
 --- mxroute.options: the option checks shared by `mxroute.resolver`,
 -- `mxroute.plan` and `mxroute.ngx.resolver` (DESIGN 3), so that every
--- transport accepts the same fields with the same messages.
+-- transport accepts the same fields with the same messages, read from
+-- the one definition of the options (csrc/lopts.c, exported as
+-- core.options).
 --
 -- Each check returns the value, or nil, a message naming the field and
 -- the field's name (as data: the CLI names the flag from it); `need`
@@ -20,78 +22,54 @@ function M.need(v, msg)
   return v
 end
 
---- The options of every resolver, once: name -> { plan = true for the
--- planner's (their values are checked in C, csrc/lopts.c), kind and
--- range for those checked by `value` here (the message says them),
--- flag: the command-line option that sets it (`mxroute.cli`) }.
-M.FIELDS = {
-  self = { plan = true, flag = "--self" },
-  self_interfaces = { plan = true, flag = "--self-interfaces" },
-  family = { plan = true, flag = "--family" },
-  prefer = { plan = true, flag = "--prefer" },
-  seed = { plan = true, flag = "--seed" },
-  allow_mx_to_ip = { plan = true, flag = "--allow-mx-to-ip" },
-  ignore_targets = { plan = true, flag = "--ignore-targets" },
-  max_hosts = { plan = true, flag = "--max-hosts" },
-  max_addrs = { plan = true, flag = "--max-addrs" },
-  nameservers = { flag = "--nameserver" }, -- checked by M.nameservers
-  timeout = { flag = "--timeout" },        -- checked by M.timeout
-  tries = { kind = "integer", min = 1, max = 20, flag = "--tries" },
-  cache = {},                              -- checked by M.cache
-  max_inflight = { kind = "integer", min = 1, max = 65536 },
-  udp_queries = { kind = "integer", min = 1, max = 65535 },
-  health = { kind = "seconds", max = 86400 },
-  dns0x20 = { kind = "boolean" },
-  on_query = { kind = "function" },        -- DESIGN 9: traced tries
-  routes = { flag = "--routes" },          -- DESIGN 7, checked by M.routes
-}
-
---- Fields the planner understands, and those of every resolver
--- (transport settings): both from FIELDS.
-M.PLAN_FIELDS, M.RESOLVER_FIELDS = {}, {}
-for k, f in pairs(M.FIELDS) do
-  if f.plan then M.PLAN_FIELDS[k] = true else M.RESOLVER_FIELDS[k] = true end
+--- The options, defined once in C (csrc/lopts.c, OPTIONS) and read
+-- here: LIST in the order they are checked and documented, FIELDS by
+-- name. Each is { name, kind, layer, min, max, values, value, default,
+-- flag, arg, help, cli, elsewhere, plan }: kind "boolean", "integer",
+-- "seconds", "oneof" (values), "function" (simple values, checked by
+-- core.option_check), "names", "cidrs" (the planner's lists),
+-- "nameservers", "cache", "routes", "wait" or "shared_dict"; layer
+-- "plan" (read by core.opts), "resolver" (every resolver), "mxroute"
+-- (mxroute.resolver only), "ngx" (mxroute.ngx.resolver only) or "cache"
+-- (a field of cache = {...}, named "cache.size"); flag the command-line
+-- option that sets it (mxroute.cli); elsewhere the message a resolver
+-- without it gives; plan = true for the planner's.
+M.LIST = core.options
+M.FIELDS = {}
+for _, f in ipairs(M.LIST) do
+  f.plan = f.layer == "plan" or nil
+  M.FIELDS[f.name] = f
 end
 
--- The exchange's fields, in the order they are checked.
-local EXCHANGE = { "max_inflight", "udp_queries", "health", "dns0x20", "on_query" }
-
-local EXPECTED = {
-  integer = function(f) return ("expected an integer %d..%d"):format(f.min, f.max) end,
-  seconds = function(f)
-    return ("expected seconds, more than 0 and at most %d"):format(f.max)
-  end,
-  boolean = function() return "expected a boolean" end,
-  ["function"] = function() return "expected a function" end,
+-- The layers each caller accepts fields of: mxroute.resolver ("mxroute"),
+-- mxroute.ngx.resolver ("ngx"), mxroute.plan ("plan").
+local ACCEPTS = {
+  mxroute = { plan = true, resolver = true, mxroute = true },
+  ngx = { plan = true, resolver = true, ngx = true },
+  plan = { plan = true },
 }
 
-local function fits(f, v)
-  if f.kind == "integer" then
-    return type(v) == "number" and v == floor(v) and v >= f.min and v <= f.max
-  elseif f.kind == "seconds" then
-    return type(v) == "number" and v == v and v > 0 and v <= f.max
-  end
-  return type(v) == f.kind
-end
-
---- value(name, v, where) -> v | nil, message, name: v for the field
--- name of FIELDS that has a kind, checked against its kind and range.
+--- value(name, v, where) -> v | nil, message, name: v checked as the
+-- simple option name (core.option_check: one check for every layer).
 function M.value(name, v, where)
-  local f = M.FIELDS[name]
-  if fits(f, v) then return v end
-  return nil, ("%s: option '%s': %s"):format(where, name, EXPECTED[f.kind](f)), name
+  local ok, why = core.option_check(name, v)
+  if ok ~= nil then return v end
+  return nil, ("%s: option '%s': %s"):format(where, name, why), name
 end
 
---- fields(opts, where, allowed, also, more) -> opts (a table) | nil, message.
--- Every key of opts must be in allowed, also or more.
-function M.fields(opts, where, allowed, also, more)
+--- fields(opts, where, layer) -> opts (a table) | nil, message, field.
+-- Every key of opts must be a field the layer accepts ("mxroute",
+-- "ngx" or "plan", see ACCEPTS); a field of the other resolver says
+-- so (its elsewhere message).
+function M.fields(opts, where, layer)
   if opts == nil then return {} end
   if type(opts) ~= "table" then return nil, where .. ": options must be a table" end
+  local accepts = ACCEPTS[layer]
   for k in pairs(opts) do
-    if not (allowed[k] or (also and also[k]) or (more and more[k])) then
-      if k == "shared_dict" then -- DESIGN 8: nginx workers only
-        return nil, where .. ": option 'shared_dict': only mxroute.ngx resolvers"
-          .. " share RRsets, through a lua_shared_dict", k
+    local f = M.FIELDS[k]
+    if not (f and accepts[f.layer]) then
+      if f and f.elsewhere and accepts.resolver then
+        return nil, where .. ": option '" .. k .. "'" .. f.elsewhere, k
       end
       return nil, where .. ": unknown option '" .. tostring(k) .. "'", k
     end
@@ -156,39 +134,13 @@ function M.nameservers(ns, where)
   return list
 end
 
---- The largest timeout accepted, in seconds: a larger number is almost
--- certainly milliseconds (as lua-resty-dns and cosockets count).
-M.MAX_TIMEOUT = 60
-
---- timeout(t, where) -> seconds | nil, message (seconds per try,
--- 0 < t <= MAX_TIMEOUT).
-function M.timeout(t, where)
-  if type(t) ~= "number" or t ~= t or t <= 0 then
-    return nil, where .. ": option 'timeout': expected seconds, more than 0 and at most "
-      .. M.MAX_TIMEOUT, "timeout"
-  end
-  if t > M.MAX_TIMEOUT then
-    return nil, ("%s: option 'timeout': %s seconds is more than %d seconds"
-      .. " (the timeout is in seconds, not milliseconds: 2 means 2 s)")
-      :format(where, tostring(t), M.MAX_TIMEOUT), "timeout"
-  end
-  return t
+-- DESIGN 8: the fields of `cache = { ... }` are the options named
+-- "cache.<field>" (ranges and defaults in FIELDS; the defaults are the C
+-- core's, csrc/mxroute.h).
+local CACHE_FIELDS = {}
+for _, f in ipairs(M.LIST) do
+  if f.layer == "cache" then CACHE_FIELDS[f.name:match("^cache%.(.+)$")] = f.name end
 end
-
---- tries(n, where) -> n | nil, message (an integer 1..20).
-function M.tries(n, where)
-  return M.value("tries", n, where)
-end
-
--- DESIGN 8: the fields of `cache = { ... }`, their bounds and defaults
--- (the defaults are the C core's: csrc/mxroute.h).
-local CACHE_FIELDS = {
-  size = { 1, 100000000 },      -- entries kept (default 10000)
-  min_ttl = { 0, 2147483647 },  -- default 0
-  max_ttl = { 1, 2147483647 },  -- default 86400 (one day)
-  stale = { 0, 2147483647 },    -- serve-stale window (default 0: off)
-}
-local DEFAULT_MAX_TTL = 86400
 
 --- cache(v, where) -> false | the cache settings (a table) | nil, message.
 -- v: nil or true (the default cache), false (none), or a table with
@@ -205,118 +157,131 @@ function M.cache(v, where)
     end
   end
   local out = {}
-  for k, range in pairs(CACHE_FIELDS) do
-    local n = v[k]
-    if n ~= nil then
-      if type(n) ~= "number" or n ~= floor(n) or n < range[1] or n > range[2] then
-        return nil, ("%s: option 'cache.%s': expected an integer %d..%d")
-          :format(where, k, range[1], range[2]), "cache"
-      end
+  for k, name in pairs(CACHE_FIELDS) do
+    if v[k] ~= nil then
+      local n, why = M.value(name, v[k], where)
+      if n == nil then return nil, why, "cache" end
       out[k] = n
     end
   end
-  if out.min_ttl and out.min_ttl > (out.max_ttl or DEFAULT_MAX_TTL) then
-    return nil, ("%s: option 'cache.min_ttl': more than max_ttl (%d)")
-      :format(where, out.max_ttl or DEFAULT_MAX_TTL), "cache"
+  local max_ttl = out.max_ttl or tonumber(M.FIELDS["cache.max_ttl"].default)
+  if out.min_ttl and out.min_ttl > max_ttl then
+    return nil, ("%s: option 'cache.min_ttl': more than max_ttl (%d)"):format(where, max_ttl),
+      "cache"
   end
   return out
 end
 
---- exchange(opts, where) -> { max_inflight, udp_queries, health, dns0x20,
--- trace } (the fields given) | nil, message, field. The exchange's
--- options (DESIGN 9, ranges in FIELDS): queries in flight, queries per
--- UDP socket, seconds a failed server is asked last, DNS 0x20; trace =
--- true when on_query (a function) is given.
-function M.exchange(opts, where)
-  local out = {}
-  for _, k in ipairs(EXCHANGE) do
-    local v = opts[k]
-    if v ~= nil then
-      local _, why, field = M.value(k, v, where)
-      if why then return nil, why, field end
-      out[k] = v
-    end
-  end
-  -- on_query(ev) is called from step, once per finished try: the
-  -- exchange records those events only when asked (trace)
-  if out.on_query then out.on_query, out.trace = nil, true end
-  return out
-end
-
---- planner(opts, where) -> the C planner options | nil, message, field.
--- The C reader (csrc/lopts.c) begins each message with
--- "mxroute: option '<field>'".
+--- planner(opts, where) -> the C planner options | nil, message, field:
+-- core.opts, which returns a bad field's name as data.
 function M.planner(opts, where)
-  local ok, o = pcall(core.opts, opts)
-  if not ok then
-    o = tostring(o)
-    return nil, (o:gsub("^mxroute:", where .. ":")), o:match("^mxroute: option '([%w_]+)'")
-  end
+  local o, why, field = core.opts(opts)
+  if not o then return nil, ("%s: option '%s': %s"):format(where, field, why), field end
   return o
+end
+
+--- plan(opts, where) -> the C planner options | nil, message, field:
+-- the options of mxroute.plan (the planner's fields only).
+function M.plan(opts, where)
+  local why, field
+  opts, why, field = M.fields(opts, where, "plan")
+  if not opts then return nil, why, field end
+  return M.planner(opts, where)
 end
 
 --- routes(v, where) -> routes object | nil, message: the `routes` option
 -- (mxroute.routes.postfix(...), mxroute.routes.new{...} or a table of
--- rules); nil stays nil.
+-- rules).
 function M.routes(v, where)
-  if v == nil then return nil end
   local rt, why = require("mxroute.routes").check(v, where)
   if not rt then return nil, why, "routes" end
   return rt
 end
 
---- resolver(opts, where, more) -> settings | nil, message, field: the
--- checks of mxroute.resolver's options, in the order it makes them
--- (more: the fields it adds, checked by it). settings = { opts (the
--- table), engine (core.engine's config), cache (M.cache's), planner
--- (core.opts), routes }. The CLI calls it to name the flag of a field.
-function M.resolver(opts, where, more)
-  local why, field
-  opts, why, field = M.fields(opts, where, M.PLAN_FIELDS, M.RESOLVER_FIELDS, more)
-  if not opts then return nil, why, field end
-  local cfg = {}
-  if opts.nameservers ~= nil then
-    local list
-    list, why, field = M.nameservers(opts.nameservers, where)
-    if not list then return nil, why, field end
-    local names = {}
-    for i, ns in ipairs(list) do names[i] = ns.name end
-    cfg.servers = table.concat(names, ",")
+--- wait(w, where) -> w | nil, message: mxroute.resolver's waiter (doc/async.md).
+function M.wait(w, where)
+  local t = type(w)
+  if w == "yield" or w == "block" or t == "function" or (t == "table" and type(w.wait) == "function") then
+    return w
   end
-  if opts.timeout ~= nil then
-    local t
-    t, why, field = M.timeout(opts.timeout, where)
-    if not t then return nil, why, field end
-    cfg.timeout_ms = math.max(1, floor(t * 1000 + 0.5))
-  end
-  if opts.tries ~= nil then
-    cfg.tries, why, field = M.tries(opts.tries, where)
-    if not cfg.tries then return nil, why, field end
-  end
-  local x
-  x, why, field = M.exchange(opts, where)
-  if not x then return nil, why, field end
-  for k, v in pairs(x) do cfg[k] = v end
-  local out = { opts = opts, engine = cfg }
-  out.cache, why, field = M.cache(opts.cache, where)
-  if out.cache == nil then return nil, why, field end
-  out.planner, why, field = M.planner(opts, where)
-  if not out.planner then return nil, why, field end
-  if opts.routes ~= nil then
-    out.routes, why, field = M.routes(opts.routes, where)
-    if not out.routes then return nil, why, field end
-  end
-  return out
+  return nil, where .. [[: option 'wait': expected "yield", "block", a function or a scheduler]],
+    "wait"
 end
 
---- call(v, where) -> v (a table) | nil, message: the options of one call
+-- The check of each kind of value: check(v, where, name, settings) -> the
+-- setting | nil, message, field. The simple kinds go to core.option_check.
+local CHECK = {
+  nameservers = function(v, where) return M.nameservers(v, where) end,
+  cache = function(v, where) return M.cache(v, where) end,
+  routes = function(v, where) return M.routes(v, where) end,
+  wait = function(v, where) return M.wait(v, where) end,
+}
+
+-- The fields options.resolver checks (the planner's are core.opts's).
+local CHECKED = {}
+for _, f in ipairs(M.LIST) do
+  if not f.plan and f.layer ~= "cache" then CHECKED[#CHECKED + 1] = f end
+end
+
+-- The exchange's settings and core.engine's config from the checked
+-- settings of a resolver.
+local function engine_config(set)
+  local x = { max_inflight = set.max_inflight, udp_queries = set.udp_queries,
+              health = set.health, dns0x20 = set.dns0x20, trace = set.on_query and true }
+  local eng = { tries = set.tries }
+  for k, v in pairs(x) do eng[k] = v end
+  if set.nameservers then
+    local names = {}
+    for i, ns in ipairs(set.nameservers) do names[i] = ns.name end
+    eng.servers = table.concat(names, ",")
+  end
+  if set.timeout then eng.timeout_ms = math.max(1, floor(set.timeout * 1000 + 0.5)) end
+  return x, eng
+end
+
+--- resolver(opts, where [, layer [, own]]) -> settings | nil, message,
+-- field: the options of a resolver checked, in the order of LIST, by
+-- the checks of their kinds. layer: "mxroute" (mxroute.resolver, the
+-- default) or "ngx"; own: kind -> check(v, where, name, settings) for
+-- the kinds the caller checks itself (mxroute.ngx: shared_dict).
+-- settings: each field given, checked, by name (nameservers: a list of
+-- M.nameserver tables), cache (the default {} when not given), planner
+-- (core.opts), exchange (the exchange's fields: max_inflight,
+-- udp_queries, health, dns0x20, trace = true with on_query), engine
+-- (core.engine's config) and opts (the table).
+function M.resolver(opts, where, layer, own)
+  local why, field
+  opts, why, field = M.fields(opts, where, layer or "mxroute")
+  if not opts then return nil, why, field end
+  local set = { opts = opts, cache = {} }
+  for i = 1, #CHECKED do -- in LIST order; the planner's: core.opts, below
+    local f = CHECKED[i]
+    local v = opts[f.name]
+    if v ~= nil then
+      local check = own and own[f.kind] or CHECK[f.kind]
+      if check then
+        v, why, field = check(v, where, f.name, set)
+      else
+        v, why, field = M.value(f.name, v, where)
+      end
+      if v == nil then return nil, why, field or f.name end
+      set[f.name] = v
+    end
+  end
+  set.planner, why, field = M.planner(opts, where)
+  if not set.planner then return nil, why, field end
+  set.exchange, set.engine = engine_config(set)
+  return set
+end
+
+--- call(v, where) -> v (a table) | nil, message, field: the options of one call
 -- (resolve, targets, submit), e.g. { sender = "a@example.org" }, which
 -- routing rules and hooks receive.
 function M.call(v, where)
   if v == nil then return {} end
   if type(v) ~= "table" then return nil, where .. ": call options must be a table" end
   if v.sender ~= nil and type(v.sender) ~= "string" then
-    return nil, where .. ": call option 'sender': expected a string"
+    return nil, where .. ": call option 'sender': expected a string", "sender"
   end
   return v
 end
