@@ -1,209 +1,18 @@
 /*
- * lopts.c — every option of a resolver, defined once (OPTIONS below),
- * and core.opts(t): the planner's options and the resolver's PRNG (a
- * userdata of class mxroute.opts).
+ * lopts.c — core.opts(t): the planner's options and the resolver's PRNG
+ * (a userdata of class mxroute.opts), read by the option table
+ * (loptions.c), and the exports of that table to Lua.
  *
- * OPTIONS is the one definition of each option: name, kind, range,
- * default, command-line flag and help. This file reads the planner's
- * fields by it; core.options exports it to Lua, where mxroute.options
- * checks the other fields by it, mxroute.cli makes its flags and --help
- * from it and tools/options-doc writes the README's option table.
  * core.option_check is the one check of a simple value (boolean,
  * integer, seconds, one of some words, function), so every layer says
  * the same words about the same mistake. A bad field is returned as
  * data (nil, reason, field), never found again by reading a message.
  */
-#include "lmxroute.h"
+#include "loptions.h"
 #include "mxr_internal.h" /* mxr_escape */
 
 #include <stdio.h>
 #include <string.h>
-
-typedef enum optkind {
-  /* simple values, checked by check_value */
-  K_BOOLEAN, K_INTEGER, K_SECONDS, K_ONEOF, K_FUNCTION,
-  /* the planner's lists, read by opts_strings */
-  K_NAMES, K_CIDRS,
-  /* checked in Lua (mxroute.options, mxroute.ngx) */
-  K_NAMESERVERS, K_CACHE, K_ROUTES, K_WAIT, K_DICT
-} optkind;
-
-static const char *const KIND_NAMES[] = {
-  "boolean", "integer", "seconds", "oneof", "function", "names", "cidrs",
-  "nameservers", "cache", "routes", "wait", "shared_dict"
-};
-
-struct optfield;
-/* Sets a planner field from the value at idx: NULL, or why it is bad
- * (in buf, or a constant). */
-typedef const char *(*optapply)(lua_State *L, int idx, lopts *lo,
-                                const struct optfield *f, char *buf,
-                                size_t n);
-
-typedef struct optfield {
-  const char *name;
-  optkind kind;
-  /* who reads it: "plan" (the planner: this file), "resolver" (both
-   * resolvers), "mxroute" (mxroute.resolver only), "ngx"
-   * (mxroute.ngx.resolver only), "cache" (a field of cache = {...}) */
-  const char *layer;
-  double min, max;           /* integer: min..max; seconds: 0 < s <= max */
-  const char *const *values; /* oneof: the words, NULL-terminated */
-  const char *value;         /* docs: the value, when the kind does not say */
-  const char *def;           /* docs: the default */
-  const char *flag, *arg;    /* command line: "--tries", "N"; NULL: none */
-  const char *help;          /* what it does (docs, --help) */
-  const char *cli;           /* --help text, when it differs from help */
-  const char *elsewhere;     /* the message on the other resolver */
-  optapply apply;            /* planner fields: sets it */
-} optfield;
-
-/* 2^53: the integers every Lua number holds exactly */
-#define EXACT 9007199254740992.0
-#define TTL_MAX 2147483647.0 /* RFC 2181 8: a TTL is 31 bits */
-
-static const char *const FAMILIES[] = { "any", "ipv4", "ipv6", NULL };
-static const mxr_family FAMILY_OF[] = { MXR_FAMILY_ANY, MXR_FAMILY_IPV4,
-                                        MXR_FAMILY_IPV6 };
-static const char *const PREFERS[] = { "ipv4", "ipv6", "none", NULL };
-static const mxr_prefer PREFER_OF[] = { MXR_PREFER_IPV4, MXR_PREFER_IPV6,
-                                        MXR_PREFER_NONE };
-
-#define APPLY(fn)                                                          \
-  static const char *fn(lua_State *L, int idx, lopts *lo,                   \
-                        const optfield *f, char *buf, size_t n)
-APPLY(apply_strings);
-APPLY(apply_family);
-APPLY(apply_prefer);
-APPLY(apply_interfaces);
-APPLY(apply_mx_to_ip);
-APPLY(apply_max_hosts);
-APPLY(apply_max_addrs);
-APPLY(apply_seed);
-
-/* In the order they are checked, documented and listed by --help. */
-static const optfield OPTIONS[] = {
-  {.name = "nameservers", .kind = K_NAMESERVERS, .layer = "resolver",
-   .value = "\"IP[:PORT]\" or a list of them",
-   .def = "the nameserver lines of /etc/resolv.conf",
-   .flag = "--nameserver", .arg = "IP[:PORT]",
-   .help = "the DNS servers to ask, in turn: \"192.0.2.53\", "
-           "\"192.0.2.53:5353\", \"2001:db8::53\", \"[2001:db8::53]:5353\"",
-   .cli = "DNS server to ask (repeatable; IPv6 as [::1]:5353 or ::1); "
-          "default: those of /etc/resolv.conf"},
-  {.name = "timeout", .kind = K_SECONDS, .layer = "resolver", .max = 60,
-   .def = "2", .flag = "--timeout", .arg = "SECONDS",
-   .help = "seconds to wait for each try of a query, never doubled (more "
-           "than 60 is refused: probably milliseconds)",
-   .cli = "timeout of one DNS query try"},
-  {.name = "tries", .kind = K_INTEGER, .layer = "resolver", .min = 1,
-   .max = 20, .def = "3", .flag = "--tries", .arg = "N",
-   .help = "tries per query, each a round over the nameservers",
-   .cli = "tries per DNS query"},
-  {.name = "max_inflight", .kind = K_INTEGER, .layer = "resolver",
-   .min = 1, .max = 65536, .def = "256",
-   .help = "queries in flight at once; more wait, first come first served"},
-  {.name = "udp_queries", .kind = K_INTEGER, .layer = "resolver", .min = 1,
-   .max = 65535, .def = "32",
-   .help = "queries sent from one UDP socket (source port) before a fresh "
-           "one"},
-  {.name = "health", .kind = K_SECONDS, .layer = "resolver", .max = 86400,
-   .def = "30",
-   .help = "seconds a nameserver that failed is asked last"},
-  {.name = "dns0x20", .kind = K_BOOLEAN, .layer = "resolver",
-   .def = "false",
-   .help = "DNS 0x20: questions in random upper and lower case, which the "
-           "answer must echo"},
-  {.name = "self", .kind = K_NAMES, .layer = "plan",
-   .value = "a host name or address, or a list of them", .def = "none",
-   .flag = "--self", .arg = "NAME|ADDR",
-   .help = "this host's names and addresses: if an MX host is us, every "
-           "host at or above our preference is dropped (LOOP when we are "
-           "the best MX)",
-   .cli = "a name or address of this host (repeatable)",
-   .apply = apply_strings},
-  {.name = "self_interfaces", .kind = K_BOOLEAN, .layer = "plan",
-   .def = "false", .flag = "--self-interfaces",
-   .help = "the addresses of this machine's interfaces count as self too",
-   .cli = "this host's interface addresses are self too",
-   .apply = apply_interfaces},
-  {.name = "family", .kind = K_ONEOF, .layer = "plan", .values = FAMILIES,
-   .def = "any", .flag = "--family",
-   .help = "which addresses to use", .apply = apply_family},
-  {.name = "prefer", .kind = K_ONEOF, .layer = "plan", .values = PREFERS,
-   .def = "none", .flag = "--prefer",
-   .help = "the family to try first within a host (none: random order)",
-   .cli = "the family to try first within a host", .apply = apply_prefer},
-  {.name = "seed", .kind = K_INTEGER, .layer = "plan", .min = -EXACT,
-   .max = EXACT, .def = "from the OS", .flag = "--seed", .arg = "N",
-   .help = "seed of the random order of equal preferences and of a host's "
-           "addresses (reproducible output)",
-   .cli = "seed for the random order of equal preferences, for "
-          "reproducible output",
-   .apply = apply_seed},
-  {.name = "allow_mx_to_ip", .kind = K_BOOLEAN, .layer = "plan",
-   .def = "false", .flag = "--allow-mx-to-ip",
-   .help = "use an MX exchange that is an IP address as the address itself",
-   .apply = apply_mx_to_ip},
-  {.name = "ignore_targets", .kind = K_CIDRS, .layer = "plan",
-   .value = "a list of CIDRs",
-   .def = "unspecified, loopback, link-local, multicast, broadcast, "
-          "RFC 1918 and ULA ranges",
-   .flag = "--ignore-targets", .arg = "LIST",
-   .help = "addresses in these ranges are dropped (skipped as IGNORED) "
-           "instead of the default ones; {} drops nothing",
-   .cli = "comma-separated CIDRs whose addresses are dropped, instead of "
-          "the default private, loopback, link-local, ... ranges; \"none\" "
-          "drops nothing",
-   .apply = apply_strings},
-  {.name = "max_hosts", .kind = K_INTEGER, .layer = "plan", .min = 1,
-   .max = 1000000, .def = "32", .flag = "--max-hosts", .arg = "N",
-   .help = "use at most N MX hosts per domain (the others are skipped as "
-           "TOOMANY)",
-   .cli = "use at most N MX hosts per domain", .apply = apply_max_hosts},
-  {.name = "max_addrs", .kind = K_INTEGER, .layer = "plan", .min = 1,
-   .max = 1000000, .def = "16", .flag = "--max-addrs", .arg = "N",
-   .help = "use at most N addresses per host", .apply = apply_max_addrs},
-  {.name = "routes", .kind = K_ROUTES, .layer = "resolver",
-   .value = "mxroute.routes.postfix(text), mxroute.routes.new{...} or a "
-            "table of rules",
-   .def = "none", .flag = "--routes", .arg = "FILE",
-   .help = "where mail goes before DNS: relays, ports, error: and retry: "
-           "(Routing policies)",
-   .cli = "route recipients by a Postfix transport(5) table (relays, "
-          "ports, error:, retry:)"},
-  {.name = "cache", .kind = K_CACHE, .layer = "resolver",
-   .value = "true, false or { size, min_ttl, max_ttl, stale }",
-   .def = "true", .help = "the RRset cache (Cache); false: none"},
-  {.name = "cache.size", .kind = K_INTEGER, .layer = "cache", .min = 1,
-   .max = 100000000, .def = "10000", .help = "entries kept"},
-  {.name = "cache.min_ttl", .kind = K_INTEGER, .layer = "cache", .min = 0,
-   .max = TTL_MAX, .def = "0",
-   .help = "seconds: shorter TTLs are raised to it (at most max_ttl)"},
-  {.name = "cache.max_ttl", .kind = K_INTEGER, .layer = "cache", .min = 1,
-   .max = TTL_MAX, .def = "86400",
-   .help = "seconds: longer TTLs are lowered to it"},
-  {.name = "cache.stale", .kind = K_INTEGER, .layer = "cache", .min = 0,
-   .max = TTL_MAX, .def = "0",
-   .help = "seconds an expired RRset may still be used when refreshing it "
-           "fails (RFC 8767); 0: never"},
-  {.name = "on_query", .kind = K_FUNCTION, .layer = "resolver",
-   .value = "function(ev)", .def = "none",
-   .help = "called with each DNS query try when it ends (on_query)"},
-  {.name = "wait", .kind = K_WAIT, .layer = "mxroute",
-   .value = "\"yield\", \"block\", a function(fd, events, timeout) or a "
-            "scheduler",
-   .def = "cqueues in a cqueues thread, else block",
-   .help = "how resolve and targets wait (Event loops)",
-   .elsewhere = " does not apply: mxroute.ngx always waits on cosockets"},
-  {.name = "shared_dict", .kind = K_DICT, .layer = "ngx",
-   .value = "the name of a lua_shared_dict", .def = "none",
-   .help = "the workers' caches share RRsets through it (OpenResty)",
-   .elsewhere = ": only mxroute.ngx resolvers share RRsets, through a "
-                "lua_shared_dict"},
-};
-
-#define N_OPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])
 
 /* ------------------------------------------------------------------ */
 /* checks                                                              */
@@ -327,7 +136,7 @@ static const char *check_list(lua_State *L, int idx, size_t *count,
 /* the planner's fields                                                */
 
 /* self or ignore_targets: one string or a list of them. */
-APPLY(apply_strings)
+OPT_APPLY(mxr_lua_apply_strings)
 {
   const char *why = NULL;
   size_t i, count = 1, fl = strlen(f->name);
@@ -366,25 +175,25 @@ APPLY(apply_strings)
   return why;
 }
 
-APPLY(apply_family)
+OPT_APPLY(mxr_lua_apply_family)
 {
   int choice = 0;
   const char *why = check_value(L, idx, f, &choice, buf, n);
   if (!why)
-    mxr_opts_set_family(lo->o, FAMILY_OF[choice]);
+    mxr_opts_set_family(lo->o, mxr_lua_family_of[choice]);
   return why;
 }
 
-APPLY(apply_prefer)
+OPT_APPLY(mxr_lua_apply_prefer)
 {
   int choice = 0;
   const char *why = check_value(L, idx, f, &choice, buf, n);
   if (!why)
-    mxr_opts_set_prefer(lo->o, PREFER_OF[choice]);
+    mxr_opts_set_prefer(lo->o, mxr_lua_prefer_of[choice]);
   return why;
 }
 
-APPLY(apply_mx_to_ip)
+OPT_APPLY(mxr_lua_apply_mx_to_ip)
 {
   const char *why = check_value(L, idx, f, NULL, buf, n);
   if (!why)
@@ -392,7 +201,7 @@ APPLY(apply_mx_to_ip)
   return why;
 }
 
-APPLY(apply_interfaces)
+OPT_APPLY(mxr_lua_apply_interfaces)
 {
   mxr_status st;
   const char *why = check_value(L, idx, f, NULL, buf, n);
@@ -406,7 +215,7 @@ APPLY(apply_interfaces)
 }
 
 /* max_hosts, max_addrs: >= 1 once checked, so the setters cannot fail */
-APPLY(apply_max_hosts)
+OPT_APPLY(mxr_lua_apply_max_hosts)
 {
   const char *why = check_value(L, idx, f, NULL, buf, n);
   if (!why)
@@ -414,7 +223,7 @@ APPLY(apply_max_hosts)
   return why;
 }
 
-APPLY(apply_max_addrs)
+OPT_APPLY(mxr_lua_apply_max_addrs)
 {
   const char *why = check_value(L, idx, f, NULL, buf, n);
   if (!why)
@@ -422,7 +231,7 @@ APPLY(apply_max_addrs)
   return why;
 }
 
-APPLY(apply_seed)
+OPT_APPLY(mxr_lua_apply_seed)
 {
   const char *why = check_value(L, idx, f, NULL, buf, n);
   if (!why)
@@ -450,7 +259,7 @@ static int opts_gc(lua_State *L)
 }
 
 /* core.opts(t) -> opts | nil, reason, field: the planner's fields of t
- * (the others are the caller's) read by OPTIONS; a bad one is returned
+ * (the others are the caller's) read by the option table; a bad one is returned
  * with its name. Raises only for misuse and out of memory. */
 static int l_opts(lua_State *L)
 {
@@ -466,15 +275,15 @@ static int l_opts(lua_State *L)
   lo->o = mxr_opts_new();
   if (!lo->o)
     return luaL_error(L, "mxroute: out of memory");
-  for (i = 0; given && i < N_OPTIONS; i++) {
-    const optfield *f = &OPTIONS[i];
+  for (i = 0; given && i < mxr_lua_n_options; i++) {
+    const optfield *f = &mxr_lua_options[i];
     const char *why;
     if (!f->apply)
       continue;
     lua_getfield(L, 1, f->name);
     why = lua_isnil(L, -1) ? NULL
                            : f->apply(L, lua_gettop(L), lo, f, buf, sizeof buf);
-    seeded |= f->apply == apply_seed && !lua_isnil(L, -1);
+    seeded |= f->apply == mxr_lua_apply_seed && !lua_isnil(L, -1);
     lua_pop(L, 1);
     if (why) {
       lua_pushnil(L);
@@ -491,9 +300,9 @@ static int l_opts(lua_State *L)
 static const optfield *find_option(const char *name)
 {
   size_t i;
-  for (i = 0; i < N_OPTIONS; i++)
-    if (!strcmp(OPTIONS[i].name, name))
-      return &OPTIONS[i];
+  for (i = 0; i < mxr_lua_n_options; i++)
+    if (!strcmp(mxr_lua_options[i].name, name))
+      return &mxr_lua_options[i];
   return NULL;
 }
 
@@ -528,14 +337,14 @@ static void set_string(lua_State *L, const char *k, const char *v)
   }
 }
 
-/* Pushes OPTIONS[i] as a table: { name, kind, layer, min, max, values,
+/* Pushes mxr_lua_options[i] as a table: { name, kind, layer, min, max, values,
  * value, default, flag, arg, help, cli, elsewhere }. */
 static void push_option(lua_State *L, const optfield *f)
 {
   int i;
   lua_createtable(L, 0, 13);
   set_string(L, "name", f->name);
-  set_string(L, "kind", KIND_NAMES[f->kind]);
+  set_string(L, "kind", mxr_lua_option_kinds[f->kind]);
   set_string(L, "layer", f->layer);
   if (f->kind == K_INTEGER || f->kind == K_SECONDS) {
     lua_pushnumber(L, f->min);
@@ -568,9 +377,9 @@ void mxr_lua_open_opts(lua_State *L, int lib)
   lua_setfield(L, lib, "opts");
   lua_pushcfunction(L, l_option_check);
   lua_setfield(L, lib, "option_check");
-  lua_createtable(L, (int)N_OPTIONS, 0);
-  for (i = 0; i < N_OPTIONS; i++) {
-    push_option(L, &OPTIONS[i]);
+  lua_createtable(L, (int)mxr_lua_n_options, 0);
+  for (i = 0; i < mxr_lua_n_options; i++) {
+    push_option(L, &mxr_lua_options[i]);
     lua_rawseti(L, -2, (int)i + 1);
   }
   lua_setfield(L, lib, "options");

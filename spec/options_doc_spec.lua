@@ -1,5 +1,5 @@
 -- The option lists of README.md and doc/cli.md are generated from the
--- one definition of the options (csrc/lopts.c) by tools/options-doc
+-- one definition of the options (csrc/loptions.c) by tools/options-doc
 -- (`make docs`): they must say what the table says.
 local util = require "support.util"
 local options = require "mxroute.options"

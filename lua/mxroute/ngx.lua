@@ -80,7 +80,7 @@ local IDLE_WAIT = 1
 ---------------------------------------------------------------------------
 -- Options (checked by mxroute.options, as mxroute.resolver's)
 
--- The C engine's defaults (csrc/lopts.c, core.options), which the
+-- The C engine's defaults (csrc/loptions.c, core.options), which the
 -- exchange made here is given explicitly.
 local DEFAULT_TIMEOUT = tonumber(options.FIELDS.timeout.default)
 local DEFAULT_TRIES = tonumber(options.FIELDS.tries.default)

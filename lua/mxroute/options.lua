@@ -1,7 +1,7 @@
 --- mxroute.options: the option checks shared by `mxroute.resolver`,
 -- `mxroute.plan` and `mxroute.ngx.resolver` (DESIGN 3), so that every
 -- transport accepts the same fields with the same messages, read from
--- the one definition of the options (csrc/lopts.c, exported as
+-- the one definition of the options (csrc/loptions.c, exported as
 -- core.options).
 --
 -- Each check returns the value, or nil, a message naming the field and
@@ -22,7 +22,7 @@ function M.need(v, msg)
   return v
 end
 
---- The options, defined once in C (csrc/lopts.c, OPTIONS) and read
+--- The options, defined once in C (csrc/loptions.c, OPTIONS) and read
 -- here: LIST in the order they are checked and documented, FIELDS by
 -- name. Each is { name, kind, layer, min, max, values, value, default,
 -- flag, arg, help, cli, elsewhere, plan }: kind "boolean", "integer",
