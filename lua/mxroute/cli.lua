@@ -665,6 +665,92 @@ end
 -- earlier input: the bound on memory when one input is slow.
 M.HOLD = 16
 
+-- --routes FILE read into cfg.resolver.routes; nil, or the exit status
+-- after a message on err.
+local function load_routes(cfg, mxroute, err)
+  local f, why = io.open(cfg.routes_file, "rb")
+  local text = f and f:read("*a")
+  if f then f:close() end
+  if not text then
+    err:write("mxroute: --routes: cannot read ", visible(tostring(why or cfg.routes_file)), "\n")
+    return M.EX_USAGE
+  end
+  local ok, rt = pcall(mxroute.routes.postfix, text)
+  if not ok then
+    err:write("mxroute: --routes ", visible(cfg.routes_file), ": ",
+              (error_text(rt):gsub("^mxroute%.routes%.postfix: ", "")), "\n")
+    return M.EX_USAGE
+  end
+  cfg.resolver.routes = rt
+  return nil
+end
+
+-- The resolver of cfg, its -f files open | nil, exit status (after a
+-- message on err; nothing left open).
+local function make_resolver(cfg, mxroute, core, err)
+  local why = open_files(cfg, core)
+  if why then
+    close_files(cfg)
+    err:write("mxroute: cannot read inputs: ", why, "\n")
+    return nil, M.EX_NOINPUT
+  end
+  if cfg.trace then cfg.resolver.on_query = M.tracer(err) end
+  -- the library's own checks, which name the field as data: the flag
+  -- that set it is in mxroute.options.FIELDS
+  local set, msg, field = options.resolver(cfg.resolver, "mxroute.resolver")
+  local flag = not set and field and options.FIELDS[field]
+  if flag and flag.flag then
+    close_files(cfg)
+    err:write("mxroute: bad value for ", flag.flag, ": ", msg, "\n", HINT)
+    return nil, M.EX_USAGE
+  end
+  local made, r = pcall(mxroute.resolver, cfg.resolver)
+  if not made then
+    close_files(cfg)
+    err:write("mxroute: cannot create a resolver: ", error_text(r), "\n")
+    return nil, M.EX_TEMPFAIL
+  end
+  return r
+end
+
+-- The printer of results: done(i, input, ...) takes the result of input
+-- number i (what r:resolve returns) and prints it, in input order unless
+-- --unordered; state.printed counts the printed ones, state.worst is the
+-- highest exit status so far. may_submit(i): whether input i may start
+-- (nil: always), so that at most HOLD x --concurrency results wait.
+local function printer(cfg, out, class)
+  local state, outcomes = { printed = 0, worst = M.EX_OK }, {}
+  local function print_one(o)
+    state.printed = state.printed + 1
+    if cfg.json then
+      out:write(M.format_json(o), "\n")
+    else
+      if state.printed > 1 then out:write("\n") end
+      out:write(M.format_text(o, class))
+    end
+    if cfg.unordered and out.flush then out:flush() end
+  end
+  local function done(i, input, ...)
+    local o = M.outcome(input, class, ...)
+    local st = M.status(o)
+    if st > state.worst then state.worst = st end
+    if cfg.unordered then return print_one(o) end
+    outcomes[i] = o
+    -- print in input order, as soon as every earlier input is printed
+    while outcomes[state.printed + 1] do
+      local next_o = outcomes[state.printed + 1]
+      outcomes[state.printed + 1] = nil
+      print_one(next_o)
+    end
+  end
+  local may_submit
+  if not cfg.unordered then
+    local hold = M.HOLD * cfg.concurrency
+    may_submit = function(i) return i - state.printed <= hold end
+  end
+  return done, may_submit, state
+end
+
 local function run(cfg, out, err)
   local loaded, mxroute = pcall(require, "mxroute")
   if not loaded then
@@ -676,74 +762,12 @@ local function run(cfg, out, err)
     out:write("mxroute ", tostring(mxroute.version), "\n")
     return M.EX_OK
   end
-  if cfg.routes_file then
-    local f, why = io.open(cfg.routes_file, "rb")
-    local text = f and f:read("*a")
-    if f then f:close() end
-    if not text then
-      err:write("mxroute: --routes: cannot read ", visible(tostring(why or cfg.routes_file)), "\n")
-      return M.EX_USAGE
-    end
-    local ok, rt = pcall(mxroute.routes.postfix, text)
-    if not ok then
-      err:write("mxroute: --routes ", visible(cfg.routes_file), ": ",
-                (error_text(rt):gsub("^mxroute%.routes%.postfix: ", "")), "\n")
-      return M.EX_USAGE
-    end
-    cfg.resolver.routes = rt
-  end
+  local bad = cfg.routes_file and load_routes(cfg, mxroute, err)
+  if bad then return bad end
   local core = require "mxroute.core"
-  local why = open_files(cfg, core)
-  if why then
-    close_files(cfg)
-    err:write("mxroute: cannot read inputs: ", why, "\n")
-    return M.EX_NOINPUT
-  end
-  if cfg.trace then cfg.resolver.on_query = M.tracer(err) end
-  -- the library's own checks, which name the field as data: the flag
-  -- that set it is in mxroute.options.FIELDS
-  local set, msg, field = options.resolver(cfg.resolver, "mxroute.resolver")
-  local flag = not set and field and options.FIELDS[field]
-  if flag and flag.flag then
-    close_files(cfg)
-    err:write("mxroute: bad value for ", flag.flag, ": ", msg, "\n", HINT)
-    return M.EX_USAGE
-  end
-  local made, r = pcall(mxroute.resolver, cfg.resolver)
-  if not made then
-    close_files(cfg)
-    err:write("mxroute: cannot create a resolver: ", error_text(r), "\n")
-    return M.EX_TEMPFAIL
-  end
-  local outcomes, printed, worst = {}, 0, M.EX_OK
-  local function print_one(o)
-    printed = printed + 1
-    if cfg.json then
-      out:write(M.format_json(o), "\n")
-    else
-      if printed > 1 then out:write("\n") end
-      out:write(M.format_text(o, mxroute.class))
-    end
-    if cfg.unordered and out.flush then out:flush() end
-  end
-  local function done(i, input, ...)
-    local o = M.outcome(input, mxroute.class, ...)
-    local st = M.status(o)
-    if st > worst then worst = st end
-    if cfg.unordered then return print_one(o) end
-    outcomes[i] = o
-    -- print in input order, as soon as every earlier input is printed
-    while outcomes[printed + 1] do
-      local next_o = outcomes[printed + 1]
-      outcomes[printed + 1] = nil
-      print_one(next_o)
-    end
-  end
-  local may_submit
-  if not cfg.unordered then
-    local hold = M.HOLD * cfg.concurrency
-    may_submit = function(i) return i - printed <= hold end
-  end
+  local r, status = make_resolver(cfg, mxroute, core, err)
+  if not r then return status end
+  local done, may_submit, state = printer(cfg, out, mxroute.class)
   -- SIGINT/SIGTERM arrive on a signalfd while inputs are resolved (a
   -- stand-in resolver without a descriptor goes without)
   local watch = type(r.pollfd) == "function" and core.sigwatch() or nil
@@ -765,16 +789,16 @@ local function run(cfg, out, err)
     return M.EX_SOFTWARE
   end
   if e then -- the signal caught
-    if out.flush then out:flush() end
+    flush()
     err:write("mxroute: ", e, ": pending inputs cancelled\n")
     return M.EX_TEMPFAIL
   end
-  if printed ~= n_in then
-    err:write("mxroute: internal error: ", n_in - printed,
+  if state.printed ~= n_in then
+    err:write("mxroute: internal error: ", n_in - state.printed,
               " input(s) left without a result\n")
     return M.EX_SOFTWARE
   end
-  return worst
+  return state.worst
 end
 
 --- Run the command line. `argv` is the list of arguments (without the
