@@ -55,8 +55,8 @@ local M = {
   codes = core.codes, -- code -> class
 }
 
-local type, error, pairs, ipairs, tostring, pcall =
-  type, error, pairs, ipairs, tostring, pcall
+local type, error, pairs, ipairs, next, tostring, pcall =
+  type, error, pairs, ipairs, next, tostring, pcall
 local setmetatable, getmetatable = setmetatable, getmetatable
 local byte = string.byte
 local ceil, max = math.ceil, math.max
@@ -174,24 +174,23 @@ local function dispatch(s)
   end
 end
 
--- After bytes came in: wake the threads of finished queries, targets
--- iterators with new targets, and one waiting thread to drive the I/O
--- the exchange wants now.
-local function wake(s)
-  dispatch(s)
-  local t = s.xch:timeout()
-  if t and t <= 0 then
-    for _, w in pairs(s.waiters) do
-      if w.waiting and not w.done then
-        post(w)
-        break
-      end
-    end
-  end
+-- Wake targets iterators with new targets.
+local function wake_targets(s)
   for w, q in pairs(s.targets) do
     if not w.done and q:ready() > w.seen then
       w.seen = q:ready()
       post(w)
+    end
+  end
+end
+
+-- Post one waiting thread of session s, to start the readers a reader
+-- could not (only the thread that spawns a light thread may kill it).
+local function wake_driver(s)
+  for _, w in pairs(s.waiters) do
+    if w.waiting and not w.done then
+      post(w)
+      return
     end
   end
 end
@@ -228,24 +227,39 @@ local function read_once(s, c, sock)
   return sock:receive(len)
 end
 
+local drive -- below: one driving round
+
 -- Reader light thread of cosocket record c: hands what arrives to the
 -- exchange until every query sent on c is taken or c.deadline passes.
+-- When the exchange has something to do after a reply (a follow-up
+-- query, a finished query, a deadline) the reader drives it at once:
+-- what goes to c's own exchange socket is sent on c, which it goes on
+-- reading (c is not being read while its reader runs).
 local function reader(s, c)
   local ch, x, sock = c.ch, s.xch, c.sock
   while c.outstanding > 0 and not (c.closed or s.closed) do
-    update_time()
     local left = c.deadline - now()
-    if left <= 0 then break end
+    if left <= 0 then
+      update_time()
+      left = c.deadline - now()
+      if left <= 0 then break end
+    end
     sock:settimeout(ceil(left * 1000))
     local data, err = read_once(s, c, sock)
     if c.closed or s.closed then break end
     if data then
-      if data ~= "" and x:recv(ch.n, data) then c.outstanding = c.outstanding - 1 end
-      wake(s)
+      if data ~= "" then
+        local taken, due = x:recv(ch.n, data)
+        if taken then c.outstanding = c.outstanding - 1 end
+        if due then drive(s, c) end
+        if next(s.targets) then wake_targets(s) end
+        if c.broken then break end
+      end
     elseif err ~= "timeout" or (ch.tcp and not c.connected) then
       c.broken = true
       x_error(s, ch, err)
-      wake(s)
+      drive(s, c)
+      wake_targets(s)
       break
     end
   end
@@ -271,7 +285,8 @@ local function start_reader(s, c)
 end
 
 -- The exchange's operations. 'started': records whose reader starts
--- after this round (a UDP cosocket being read cannot send).
+-- after this round (a UDP cosocket being read cannot send); 'own': the
+-- record of the reader driving, if one is.
 local OPS = {}
 
 function OPS.udp(s, n, server)
@@ -285,16 +300,27 @@ function OPS.tcp(s, n, server)
   ch.all[c], ch.c = true, c
 end
 
-function OPS.send(s, n, _, data, started)
+-- The time sends of this round count their deadlines from (the cached
+-- time, brought up to date once per round).
+local function send_time(s)
+  local t = s.sent_at
+  if not t then
+    update_time()
+    t = now()
+    s.sent_at = t
+  end
+  return t
+end
+
+function OPS.send(s, n, _, data, started, own)
   local ch = s.socks[n]
   if not ch then return end
-  update_time()
-  local deadline = now() + s.wait
+  local deadline = send_time(s) + s.wait
   if ch.tcp then -- its reader connects first
     local c = ch.c
     if not c.sock then return end
     c.outstanding, c.deadline = c.outstanding + 1, deadline
-    started[#started + 1] = c
+    if c ~= own then started[#started + 1] = c end
     if not c.connected then
       c.out[#c.out + 1] = data
       return
@@ -308,20 +334,28 @@ function OPS.send(s, n, _, data, started)
   end
   local c = ch.burst
   if not c then
-    local idle = ch.idle
-    c = idle[#idle]
-    if c then
-      idle[#idle] = nil
+    if own and own.ch == ch and not own.broken then
+      c = own -- read by the thread sending: no reader to start
     else
-      local ns = s.ns[ch.server]
-      local sock = udp_socket()
-      local ok, err = sock:setpeername(ns.host, ns.port)
-      if not ok then return x_error(s, ch, err) end
-      c = { ch = ch, sock = sock, outstanding = 0 }
-      ch.all[c] = true
+      c = ch.unstarted -- sent on, its reader not started yet
+      if c and c.broken then c = nil end
+      if not c then
+        local idle = ch.idle
+        c = idle[#idle]
+        if c then
+          idle[#idle] = nil
+        else
+          local ns = s.ns[ch.server]
+          local sock = udp_socket()
+          local ok, err = sock:setpeername(ns.host, ns.port)
+          if not ok then return x_error(s, ch, err) end
+          c = { ch = ch, sock = sock, outstanding = 0 }
+          ch.all[c] = true
+        end
+        started[#started + 1] = c
+      end
     end
     ch.burst = c
-    started[#started + 1] = c
   end
   local ok, err = c.sock:send(data)
   if not ok then
@@ -350,28 +384,58 @@ function OPS.close(s, n)
   end
 end
 
+-- Start the readers of records sent on (or drop those that failed); a
+-- reader driving (own) leaves them to a waiting thread.
+local function start_readers(s, list, own)
+  for i = 1, #list do
+    local c = list[i]
+    local ch = c.ch
+    if ch.burst == c then ch.burst = nil end
+    if c.broken then
+      if ch.unstarted == c then ch.unstarted = nil end
+      if not c.reader then drop(c) end
+    elseif not s.closed and not c.reader then
+      if own then
+        if not c.unstarted then
+          c.unstarted = true
+          ch.unstarted = c
+          local u = s.unstarted
+          u[#u + 1] = c
+        end
+      else
+        if ch.unstarted == c then ch.unstarted = nil end
+        c.unstarted = nil
+        start_reader(s, c)
+      end
+    end
+  end
+end
+
 -- One driving round: due deadlines, every pending I/O operation, readers
--- of the cosockets just sent on, finished queries.
-local function drive(s)
+-- of the cosockets just sent on, finished queries. own: the record of
+-- the reader driving (its readers to start go to a waiting thread).
+function drive(s, own)
   if s.closed then return end
   local x = s.xch
   local t = x:timeout()
   if t and t <= 0 then x:tick() end
   local started = {}
+  s.sent_at = nil
   while not s.closed do
     local op, n, server, data = x:io()
     if not op then break end
-    OPS[op](s, n, server, data, started)
+    OPS[op](s, n, server, data, started, own)
   end
-  for _, c in ipairs(started) do
-    c.ch.burst = nil
-    if c.broken then
-      if not c.reader then drop(c) end
-    elseif not s.closed then
-      start_reader(s, c)
-    end
+  if own and own.ch.burst == own then own.ch.burst = nil end
+  start_readers(s, started, own)
+  if not own and #s.unstarted > 0 then
+    local u = s.unstarted
+    s.unstarted = {}
+    start_readers(s, u)
   end
-  if not s.closed then dispatch(s) end
+  if s.closed then return end
+  dispatch(s)
+  if own and #s.unstarted > 0 then wake_driver(s) end
 end
 
 ---------------------------------------------------------------------------
@@ -512,6 +576,7 @@ local function session(self, phase)
       xch = core.xch(self._xcfg), ns = self._ns, wait = self._xcfg.timeout,
       socks = {},   -- exchange socket number -> channel
       readers = {}, -- cosocket records being read
+      unstarted = {}, -- records sent on by a reader, for a waiter to read
       waiters = {}, -- query -> { sema, done, seen (targets) }
       targets = {}, -- waiter of a targets iteration -> its query
       closed = false, on_query = self._on_query,
