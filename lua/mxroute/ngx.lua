@@ -158,22 +158,6 @@ local function post(w)
   end
 end
 
--- Mark the finished queries of session s and wake their threads.
-local function dispatch(s)
-  local x = s.xch
-  while true do
-    local q = x:next_done()
-    if not q then return end
-    local class = q:class() -- r:stats().plans
-    s.plans[class] = s.plans[class] + 1
-    local w = s.waiters[q]
-    if w and not w.done then
-      w.done = true
-      post(w)
-    end
-  end
-end
-
 -- Wake targets iterators with new targets.
 local function wake_targets(s)
   for w, q in pairs(s.targets) do
@@ -184,15 +168,47 @@ local function wake_targets(s)
   end
 end
 
--- Post one waiting thread of session s, to start the readers a reader
--- could not (only the thread that spawns a light thread may kill it).
-local function wake_driver(s)
-  for _, w in pairs(s.waiters) do
-    if w.waiting and not w.done then
+-- Mark the finished queries of session s and wake their threads;
+-- whether one was woken.
+local function dispatch(s)
+  local x, woke = s.xch, false
+  while true do
+    local q = x:next_done()
+    if not q then return woke end
+    local class = q:class() -- r:stats().plans
+    s.plans[class] = s.plans[class] + 1
+    local w = s.waiters[q]
+    if w and not w.done then
+      w.done = true
+      if w.waiting then woke = true end
       post(w)
-      return
     end
   end
+end
+
+-- After bytes came in: wake the threads of finished queries, targets
+-- iterators with new targets, and, when the exchange has something to
+-- do now (due: x:timeout() is 0, as x:recv tells), one waiting thread to
+-- drive it, unless a woken thread of a finished query will (a woken
+-- thread drives before it returns).
+local function wake(s, due)
+  if due == nil then
+    local t = s.xch:timeout()
+    due = t and t <= 0
+  end
+  if not due then
+    if next(s.targets) then wake_targets(s) end
+    return
+  end
+  if not dispatch(s) then
+    for _, w in pairs(s.waiters) do
+      if w.waiting and not w.done then
+        post(w)
+        break
+      end
+    end
+  end
+  if next(s.targets) then wake_targets(s) end
 end
 
 -- A cosocket failed: the exchange moves on (next server, next try).
@@ -227,17 +243,13 @@ local function read_once(s, c, sock)
   return sock:receive(len)
 end
 
-local drive -- below: one driving round
-
 -- Reader light thread of cosocket record c: hands what arrives to the
 -- exchange until every query sent on c is taken or c.deadline passes.
--- When the exchange has something to do after a reply (a follow-up
--- query, a finished query, a deadline) the reader drives it at once:
--- what goes to c's own exchange socket is sent on c, which it goes on
--- reading (c is not being read while its reader runs).
 local function reader(s, c)
   local ch, x, sock = c.ch, s.xch, c.sock
   while c.outstanding > 0 and not (c.closed or s.closed) do
+    -- the cached time (nginx's, of this event loop cycle) unless it
+    -- says the deadline passed
     local left = c.deadline - now()
     if left <= 0 then
       update_time()
@@ -251,15 +263,12 @@ local function reader(s, c)
       if data ~= "" then
         local taken, due = x:recv(ch.n, data)
         if taken then c.outstanding = c.outstanding - 1 end
-        if due then drive(s, c) end
-        if next(s.targets) then wake_targets(s) end
-        if c.broken then break end
+        wake(s, due)
       end
     elseif err ~= "timeout" or (ch.tcp and not c.connected) then
       c.broken = true
       x_error(s, ch, err)
-      drive(s, c)
-      wake_targets(s)
+      wake(s)
       break
     end
   end
@@ -285,8 +294,7 @@ local function start_reader(s, c)
 end
 
 -- The exchange's operations. 'started': records whose reader starts
--- after this round (a UDP cosocket being read cannot send); 'own': the
--- record of the reader driving, if one is.
+-- after this round (a UDP cosocket being read cannot send).
 local OPS = {}
 
 function OPS.udp(s, n, server)
@@ -300,8 +308,8 @@ function OPS.tcp(s, n, server)
   ch.all[c], ch.c = true, c
 end
 
--- The time sends of this round count their deadlines from (the cached
--- time, brought up to date once per round).
+-- The time the sends of a driving round count their deadlines from: the
+-- cached time brought up to date once per round.
 local function send_time(s)
   local t = s.sent_at
   if not t then
@@ -312,7 +320,7 @@ local function send_time(s)
   return t
 end
 
-function OPS.send(s, n, _, data, started, own)
+function OPS.send(s, n, _, data, started)
   local ch = s.socks[n]
   if not ch then return end
   local deadline = send_time(s) + s.wait
@@ -320,7 +328,7 @@ function OPS.send(s, n, _, data, started, own)
     local c = ch.c
     if not c.sock then return end
     c.outstanding, c.deadline = c.outstanding + 1, deadline
-    if c ~= own then started[#started + 1] = c end
+    started[#started + 1] = c
     if not c.connected then
       c.out[#c.out + 1] = data
       return
@@ -334,28 +342,20 @@ function OPS.send(s, n, _, data, started, own)
   end
   local c = ch.burst
   if not c then
-    if own and own.ch == ch and not own.broken then
-      c = own -- read by the thread sending: no reader to start
+    local idle = ch.idle
+    c = idle[#idle]
+    if c then
+      idle[#idle] = nil
     else
-      c = ch.unstarted -- sent on, its reader not started yet
-      if c and c.broken then c = nil end
-      if not c then
-        local idle = ch.idle
-        c = idle[#idle]
-        if c then
-          idle[#idle] = nil
-        else
-          local ns = s.ns[ch.server]
-          local sock = udp_socket()
-          local ok, err = sock:setpeername(ns.host, ns.port)
-          if not ok then return x_error(s, ch, err) end
-          c = { ch = ch, sock = sock, outstanding = 0 }
-          ch.all[c] = true
-        end
-        started[#started + 1] = c
-      end
+      local ns = s.ns[ch.server]
+      local sock = udp_socket()
+      local ok, err = sock:setpeername(ns.host, ns.port)
+      if not ok then return x_error(s, ch, err) end
+      c = { ch = ch, sock = sock, outstanding = 0 }
+      ch.all[c] = true
     end
     ch.burst = c
+    started[#started + 1] = c
   end
   local ok, err = c.sock:send(data)
   if not ok then
@@ -384,37 +384,9 @@ function OPS.close(s, n)
   end
 end
 
--- Start the readers of records sent on (or drop those that failed); a
--- reader driving (own) leaves them to a waiting thread.
-local function start_readers(s, list, own)
-  for i = 1, #list do
-    local c = list[i]
-    local ch = c.ch
-    if ch.burst == c then ch.burst = nil end
-    if c.broken then
-      if ch.unstarted == c then ch.unstarted = nil end
-      if not c.reader then drop(c) end
-    elseif not s.closed and not c.reader then
-      if own then
-        if not c.unstarted then
-          c.unstarted = true
-          ch.unstarted = c
-          local u = s.unstarted
-          u[#u + 1] = c
-        end
-      else
-        if ch.unstarted == c then ch.unstarted = nil end
-        c.unstarted = nil
-        start_reader(s, c)
-      end
-    end
-  end
-end
-
 -- One driving round: due deadlines, every pending I/O operation, readers
--- of the cosockets just sent on, finished queries. own: the record of
--- the reader driving (its readers to start go to a waiting thread).
-function drive(s, own)
+-- of the cosockets just sent on, finished queries.
+local function drive(s)
   if s.closed then return end
   local x = s.xch
   local t = x:timeout()
@@ -424,18 +396,17 @@ function drive(s, own)
   while not s.closed do
     local op, n, server, data = x:io()
     if not op then break end
-    OPS[op](s, n, server, data, started, own)
+    OPS[op](s, n, server, data, started)
   end
-  if own and own.ch.burst == own then own.ch.burst = nil end
-  start_readers(s, started, own)
-  if not own and #s.unstarted > 0 then
-    local u = s.unstarted
-    s.unstarted = {}
-    start_readers(s, u)
+  for _, c in ipairs(started) do
+    c.ch.burst = nil
+    if c.broken then
+      if not c.reader then drop(c) end
+    elseif not s.closed then
+      start_reader(s, c)
+    end
   end
-  if s.closed then return end
-  dispatch(s)
-  if own and #s.unstarted > 0 then wake_driver(s) end
+  if not s.closed then dispatch(s) end
 end
 
 ---------------------------------------------------------------------------
@@ -557,8 +528,9 @@ local function io_phase(where, level)
 end
 
 -- What identifies the current request handler (with the phase).
+local function get_ctx() return ngx.ctx end
 local function handler(self)
-  local ok, ctx = pcall(function() return ngx.ctx end)
+  local ok, ctx = pcall(get_ctx)
   return ok and type(ctx) == "table" and ctx or self
 end
 
@@ -576,7 +548,6 @@ local function session(self, phase)
       xch = core.xch(self._xcfg), ns = self._ns, wait = self._xcfg.timeout,
       socks = {},   -- exchange socket number -> channel
       readers = {}, -- cosocket records being read
-      unstarted = {}, -- records sent on by a reader, for a waiter to read
       waiters = {}, -- query -> { sema, done, seen (targets) }
       targets = {}, -- waiter of a targets iteration -> its query
       closed = false, on_query = self._on_query,
@@ -682,12 +653,14 @@ end
 --- r:resolve(input [, call]) -> plan | nil, message, code, info. The results of
 -- `mxroute` (DESIGN 2); waits on cosockets, suspending only the calling
 -- light thread.
+local function steps(s, w)
+  while not w.done do step(s, w) end
+end
+
 function Resolver:resolve(input, call)
   local q, s, w = start(self, input, "resolve", nil, call)
   if s then
-    local ok, err = pcall(function()
-      while not w.done do step(s, w) end
-    end)
+    local ok, err = pcall(steps, s, w)
     leave(s, q, w)
     if not ok then error(err, 0) end
   end
