@@ -549,6 +549,7 @@ local function session(self, phase)
       socks = {},   -- exchange socket number -> channel
       readers = {}, -- cosocket records being read
       waiters = {}, -- query -> { sema, done, seen (targets) }
+      semas = {},   -- semaphores of waiters that left
       targets = {}, -- waiter of a targets iteration -> its query
       closed = false, on_query = self._on_query,
       plans = { ok = 0, permanent = 0, temporary = 0, loop = 0, invalid = 0 },
@@ -582,6 +583,11 @@ end
 -- failed). With nothing left pending, it stops the readers it spawned.
 local function leave(s, q, w)
   s.waiters[q], s.targets[w] = nil, nil
+  if w.sema and not w.waiting then -- for the session's next waiter
+    local semas = s.semas
+    semas[#semas + 1] = w.sema
+    w.sema = nil
+  end
   if not s.closed then
     if not w.done then s.xch:remove(q) end -- else next_done detached it
     if s.xch:pending() > 0 then return end
@@ -615,7 +621,10 @@ local function start(self, input, where, targets, call)
     s.plans[class] = s.plans[class] + 1
     return q
   end
-  local w = { sema = semaphore.new(0), done = false }
+  local semas = s.semas
+  local sema = semas[#semas]
+  if sema then semas[#semas] = nil else sema = semaphore.new(0) end
+  local w = { sema = sema, done = false }
   if targets then
     w.seen = 0
     s.targets[w] = q
