@@ -168,6 +168,16 @@ local function wake_targets(s)
   end
 end
 
+-- Post one waiting thread of session s (to drive).
+local function wake_driver(s)
+  for _, w in pairs(s.waiters) do
+    if w.waiting and not w.done then
+      post(w)
+      return
+    end
+  end
+end
+
 -- Mark the finished queries of session s and wake their threads;
 -- whether one was woken.
 local function dispatch(s)
@@ -200,14 +210,7 @@ local function wake(s, due)
     if next(s.targets) then wake_targets(s) end
     return
   end
-  if not dispatch(s) then
-    for _, w in pairs(s.waiters) do
-      if w.waiting and not w.done then
-        post(w)
-        break
-      end
-    end
-  end
+  if not dispatch(s) then wake_driver(s) end
   if next(s.targets) then wake_targets(s) end
 end
 
@@ -243,8 +246,14 @@ local function read_once(s, c, sock)
   return sock:receive(len)
 end
 
+local drive -- below: one driving round
+
 -- Reader light thread of cosocket record c: hands what arrives to the
 -- exchange until every query sent on c is taken or c.deadline passes.
+-- A reply that leaves nothing awaited on c while the exchange has
+-- something to do: the reader drives it at once, and what goes to c's
+-- exchange socket is sent on c, which it goes on reading (no thread to
+-- wake, no reader to start; c would have gone idle).
 local function reader(s, c)
   local ch, x, sock = c.ch, s.xch, c.sock
   while c.outstanding > 0 and not (c.closed or s.closed) do
@@ -263,7 +272,12 @@ local function reader(s, c)
       if data ~= "" then
         local taken, due = x:recv(ch.n, data)
         if taken then c.outstanding = c.outstanding - 1 end
-        wake(s, due)
+        if due and c.outstanding == 0 and not ch.tcp and s.socks[ch.n] == ch then
+          drive(s, c)
+          if next(s.targets) then wake_targets(s) end
+        else
+          wake(s, due)
+        end
       end
     elseif err ~= "timeout" or (ch.tcp and not c.connected) then
       c.broken = true
@@ -294,7 +308,8 @@ local function start_reader(s, c)
 end
 
 -- The exchange's operations. 'started': records whose reader starts
--- after this round (a UDP cosocket being read cannot send).
+-- after this round (a UDP cosocket being read cannot send); 'own': the
+-- record of the reader driving, if one is.
 local OPS = {}
 
 function OPS.udp(s, n, server)
@@ -320,7 +335,7 @@ local function send_time(s)
   return t
 end
 
-function OPS.send(s, n, _, data, started)
+function OPS.send(s, n, _, data, started, own)
   local ch = s.socks[n]
   if not ch then return end
   local deadline = send_time(s) + s.wait
@@ -342,20 +357,28 @@ function OPS.send(s, n, _, data, started)
   end
   local c = ch.burst
   if not c then
-    local idle = ch.idle
-    c = idle[#idle]
-    if c then
-      idle[#idle] = nil
+    if own and own.ch == ch and not own.broken then
+      c = own -- its reader is the thread driving
     else
-      local ns = s.ns[ch.server]
-      local sock = udp_socket()
-      local ok, err = sock:setpeername(ns.host, ns.port)
-      if not ok then return x_error(s, ch, err) end
-      c = { ch = ch, sock = sock, outstanding = 0 }
-      ch.all[c] = true
+      c = ch.unstarted -- sent on by a reader, not read yet
+      if c and c.broken then c = nil end
+      if not c then
+        local idle = ch.idle
+        c = idle[#idle]
+        if c then
+          idle[#idle] = nil
+        else
+          local ns = s.ns[ch.server]
+          local sock = udp_socket()
+          local ok, err = sock:setpeername(ns.host, ns.port)
+          if not ok then return x_error(s, ch, err) end
+          c = { ch = ch, sock = sock, outstanding = 0 }
+          ch.all[c] = true
+        end
+        started[#started + 1] = c
+      end
     end
     ch.burst = c
-    started[#started + 1] = c
   end
   local ok, err = c.sock:send(data)
   if not ok then
@@ -386,7 +409,37 @@ end
 
 -- One driving round: due deadlines, every pending I/O operation, readers
 -- of the cosockets just sent on, finished queries.
-local function drive(s)
+-- Start the readers of the records in list (drop those that failed). A
+-- reader driving (own) may not: only the thread that spawns a light
+-- thread may kill it, and a reader's thread may end first; it leaves
+-- them to a waiting thread (s.unstarted), whose cosockets may be sent on
+-- meanwhile.
+local function start_readers(s, list, own)
+  for i = 1, #list do
+    local c = list[i]
+    local ch = c.ch
+    if ch.burst == c then ch.burst = nil end
+    if c.broken or s.closed or c.reader then
+      if ch.unstarted == c then ch.unstarted = nil end
+      if c.broken and not c.reader then drop(c) end
+    elseif own then
+      if not c.unstarted then
+        c.unstarted, ch.unstarted = true, c
+        local u = s.unstarted
+        u[#u + 1] = c
+      end
+    else
+      if ch.unstarted == c then ch.unstarted = nil end
+      c.unstarted = nil
+      start_reader(s, c)
+    end
+  end
+end
+
+-- One driving round: due deadlines, every pending I/O operation, readers
+-- of the cosockets just sent on (and of those a reader sent on),
+-- finished queries. own: the record of the reader driving, if one is.
+function drive(s, own)
   if s.closed then return end
   local x = s.xch
   local t = x:timeout()
@@ -396,17 +449,17 @@ local function drive(s)
   while not s.closed do
     local op, n, server, data = x:io()
     if not op then break end
-    OPS[op](s, n, server, data, started)
+    OPS[op](s, n, server, data, started, own)
   end
-  for _, c in ipairs(started) do
-    c.ch.burst = nil
-    if c.broken then
-      if not c.reader then drop(c) end
-    elseif not s.closed then
-      start_reader(s, c)
-    end
+  if own and own.ch.burst == own then own.ch.burst = nil end
+  start_readers(s, started, own)
+  local u = s.unstarted
+  if not own and #u > 0 then
+    s.unstarted = {}
+    start_readers(s, u)
   end
-  if not s.closed then dispatch(s) end
+  if s.closed then return end
+  if not dispatch(s) and own and #s.unstarted > 0 then wake_driver(s) end
 end
 
 ---------------------------------------------------------------------------
@@ -548,6 +601,7 @@ local function session(self, phase)
       xch = core.xch(self._xcfg), ns = self._ns, wait = self._xcfg.timeout,
       socks = {},   -- exchange socket number -> channel
       readers = {}, -- cosocket records being read
+      unstarted = {}, -- records a reader sent on, for a waiting thread to read
       waiters = {}, -- query -> { sema, done, seen (targets) }
       semas = {},   -- semaphores of waiters that left
       targets = {}, -- waiter of a targets iteration -> its query
