@@ -25,10 +25,14 @@
 --   finished queries to their threads (an `ngx.semaphore` each); then
 --   they sleep on their semaphore until the exchange's next deadline.
 -- * Each cosocket has one reader light thread while replies are expected
---   on it. A reader only hands bytes to `recv` (errors to `sock_error`),
+--   on it. A reader hands bytes to `recv` (errors to `sock_error`),
 --   wakes the threads of finished queries and, when the exchange has I/O
---   to do, one waiting thread to drive it. It ends when every query sent
---   on its cosocket was taken, or after a try's timeout.
+--   to do, one waiting thread to drive it; but when its cosocket awaits
+--   nothing more, it drives itself: what goes to its own exchange socket
+--   is sent on its cosocket, which it goes on reading, and the readers of
+--   other cosockets it sent on are started by a waiting thread. It ends
+--   when every query sent on its cosocket was taken, or after a try's
+--   timeout.
 -- * One UDP socket of the exchange is carried by one or more cosockets
 --   connected to its server: what the exchange sends on it in one round
 --   goes out as a burst on an idle cosocket (a new one, with a port of its
