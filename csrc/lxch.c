@@ -7,7 +7,8 @@
  *                       dns0x20 = false, trace = false }
  *   x:add(q)                      q: a core.res, driven by x from now on
  *   x:io() -> op, sock, server, data   op "udp" | "tcp" | "send" | "close"
- *   x:recv(sock, data) -> taken   false: dropped (not a reply we await)
+ *   x:recv(sock, data) -> taken, due   taken false: dropped (not a reply
+ *                                 we await); due: x:timeout() is 0
  *   x:sock_error(sock, "NETWORK" | "TIMEOUT")
  *   x:timeout() -> seconds | nil, x:tick()
  *   x:next_done() -> q            a finished query, detached from x
@@ -290,11 +291,13 @@ static unsigned check_sock(lua_State *L, int idx)
   return (unsigned)s;
 }
 
-/* x:recv(sock, data) -> taken: false when the exchange dropped the
- * message (wrong ID, question, socket...), true when a query took it (an
- * answer, a failure moving on to the next server, TC) or when the bytes
- * complete no message yet. A transport handing over one whole message
- * at a time learns when every query it sent on a socket has its reply. */
+/* x:recv(sock, data) -> taken, due. taken: false when the exchange
+ * dropped the message (wrong ID, question, socket...), true when a query
+ * took it (an answer, a failure moving on to the next server, TC) or
+ * when the bytes complete no message yet. A transport handing over one
+ * whole message at a time learns when every query it sent on a socket
+ * has its reply. due: x:timeout() is 0 now (I/O to do, finished
+ * queries or a deadline passed), as one call less for the transport. */
 static int xch_recv(lua_State *L)
 {
   lxch *e = check_xch(L, 1);
@@ -303,13 +306,15 @@ static int xch_recv(lua_State *L)
   const char *data = luaL_checklstring(L, 3, &len);
   mxr_xch_stats before, after;
   lua_State *prev;
+  double now = mxr_now();
   mxr_xch_get_stats(e->x, &before);
   prev = mxr_lua_cache_enter(L);
-  mxr_xch_recv(e->x, sock, (const unsigned char *)data, len, mxr_now());
+  mxr_xch_recv(e->x, sock, (const unsigned char *)data, len, now);
   mxr_lua_cache_leave(prev);
   mxr_xch_get_stats(e->x, &after);
   lua_pushboolean(L, after.dropped == before.dropped);
-  return 1;
+  lua_pushboolean(L, mxr_xch_timeout(e->x, now) == 0.0);
+  return 2;
 }
 
 /* x:sock_error(sock, code): "NETWORK" (refused, unreachable, reset,

@@ -25,10 +25,14 @@
 --   finished queries to their threads (an `ngx.semaphore` each); then
 --   they sleep on their semaphore until the exchange's next deadline.
 -- * Each cosocket has one reader light thread while replies are expected
---   on it. A reader only hands bytes to `recv` (errors to `sock_error`),
+--   on it. A reader hands bytes to `recv` (errors to `sock_error`),
 --   wakes the threads of finished queries and, when the exchange has I/O
---   to do, one waiting thread to drive it. It ends when every query sent
---   on its cosocket was taken, or after a try's timeout.
+--   to do, one waiting thread to drive it; but when its cosocket awaits
+--   nothing more, it drives itself: what goes to its own exchange socket
+--   is sent on its cosocket, which it goes on reading, and the readers of
+--   other cosockets it sent on are started by a waiting thread. It ends
+--   when every query sent on its cosocket was taken, or after a try's
+--   timeout.
 -- * One UDP socket of the exchange is carried by one or more cosockets
 --   connected to its server: what the exchange sends on it in one round
 --   goes out as a burst on an idle cosocket (a new one, with a port of its
@@ -55,8 +59,8 @@ local M = {
   codes = core.codes, -- code -> class
 }
 
-local type, error, pairs, ipairs, tostring, pcall =
-  type, error, pairs, ipairs, tostring, pcall
+local type, error, pairs, ipairs, next, tostring, pcall =
+  type, error, pairs, ipairs, next, tostring, pcall
 local setmetatable, getmetatable = setmetatable, getmetatable
 local byte = string.byte
 local ceil, max = math.ceil, math.max
@@ -158,42 +162,60 @@ local function post(w)
   end
 end
 
--- Mark the finished queries of session s and wake their threads.
-local function dispatch(s)
-  local x = s.xch
-  while true do
-    local q = x:next_done()
-    if not q then return end
-    local class = q:class() -- r:stats().plans
-    s.plans[class] = s.plans[class] + 1
-    local w = s.waiters[q]
-    if w and not w.done then
-      w.done = true
-      post(w)
-    end
-  end
-end
-
--- After bytes came in: wake the threads of finished queries, targets
--- iterators with new targets, and one waiting thread to drive the I/O
--- the exchange wants now.
-local function wake(s)
-  dispatch(s)
-  local t = s.xch:timeout()
-  if t and t <= 0 then
-    for _, w in pairs(s.waiters) do
-      if w.waiting and not w.done then
-        post(w)
-        break
-      end
-    end
-  end
+-- Wake targets iterators with new targets.
+local function wake_targets(s)
   for w, q in pairs(s.targets) do
     if not w.done and q:ready() > w.seen then
       w.seen = q:ready()
       post(w)
     end
   end
+end
+
+-- Post one waiting thread of session s (to drive).
+local function wake_driver(s)
+  for _, w in pairs(s.waiters) do
+    if w.waiting and not w.done then
+      post(w)
+      return
+    end
+  end
+end
+
+-- Mark the finished queries of session s and wake their threads;
+-- whether one was woken.
+local function dispatch(s)
+  local x, woke = s.xch, false
+  while true do
+    local q = x:next_done()
+    if not q then return woke end
+    local class = q:class() -- r:stats().plans
+    s.plans[class] = s.plans[class] + 1
+    local w = s.waiters[q]
+    if w and not w.done then
+      w.done = true
+      if w.waiting then woke = true end
+      post(w)
+    end
+  end
+end
+
+-- After bytes came in: wake the threads of finished queries, targets
+-- iterators with new targets, and, when the exchange has something to
+-- do now (due: x:timeout() is 0, as x:recv tells), one waiting thread to
+-- drive it, unless a woken thread of a finished query will (a woken
+-- thread drives before it returns).
+local function wake(s, due)
+  if due == nil then
+    local t = s.xch:timeout()
+    due = t and t <= 0
+  end
+  if not due then
+    if next(s.targets) then wake_targets(s) end
+    return
+  end
+  if not dispatch(s) then wake_driver(s) end
+  if next(s.targets) then wake_targets(s) end
 end
 
 -- A cosocket failed: the exchange moves on (next server, next try).
@@ -228,20 +250,39 @@ local function read_once(s, c, sock)
   return sock:receive(len)
 end
 
+local drive -- below: one driving round
+
 -- Reader light thread of cosocket record c: hands what arrives to the
 -- exchange until every query sent on c is taken or c.deadline passes.
+-- A reply that leaves nothing awaited on c while the exchange has
+-- something to do: the reader drives it at once, and what goes to c's
+-- exchange socket is sent on c, which it goes on reading (no thread to
+-- wake, no reader to start; c would have gone idle).
 local function reader(s, c)
   local ch, x, sock = c.ch, s.xch, c.sock
   while c.outstanding > 0 and not (c.closed or s.closed) do
-    update_time()
+    -- the cached time (nginx's, of this event loop cycle) unless it
+    -- says the deadline passed
     local left = c.deadline - now()
-    if left <= 0 then break end
+    if left <= 0 then
+      update_time()
+      left = c.deadline - now()
+      if left <= 0 then break end
+    end
     sock:settimeout(ceil(left * 1000))
     local data, err = read_once(s, c, sock)
     if c.closed or s.closed then break end
     if data then
-      if data ~= "" and x:recv(ch.n, data) then c.outstanding = c.outstanding - 1 end
-      wake(s)
+      if data ~= "" then
+        local taken, due = x:recv(ch.n, data)
+        if taken then c.outstanding = c.outstanding - 1 end
+        if due and c.outstanding == 0 and not ch.tcp and s.socks[ch.n] == ch then
+          drive(s, c)
+          if next(s.targets) then wake_targets(s) end
+        else
+          wake(s, due)
+        end
+      end
     elseif err ~= "timeout" or (ch.tcp and not c.connected) then
       c.broken = true
       x_error(s, ch, err)
@@ -271,7 +312,8 @@ local function start_reader(s, c)
 end
 
 -- The exchange's operations. 'started': records whose reader starts
--- after this round (a UDP cosocket being read cannot send).
+-- after this round (a UDP cosocket being read cannot send); 'own': the
+-- record of the reader driving, if one is.
 local OPS = {}
 
 function OPS.udp(s, n, server)
@@ -285,11 +327,22 @@ function OPS.tcp(s, n, server)
   ch.all[c], ch.c = true, c
 end
 
-function OPS.send(s, n, _, data, started)
+-- The time the sends of a driving round count their deadlines from: the
+-- cached time brought up to date once per round.
+local function send_time(s)
+  local t = s.sent_at
+  if not t then
+    update_time()
+    t = now()
+    s.sent_at = t
+  end
+  return t
+end
+
+function OPS.send(s, n, _, data, started, own)
   local ch = s.socks[n]
   if not ch then return end
-  update_time()
-  local deadline = now() + s.wait
+  local deadline = send_time(s) + s.wait
   if ch.tcp then -- its reader connects first
     local c = ch.c
     if not c.sock then return end
@@ -308,20 +361,28 @@ function OPS.send(s, n, _, data, started)
   end
   local c = ch.burst
   if not c then
-    local idle = ch.idle
-    c = idle[#idle]
-    if c then
-      idle[#idle] = nil
+    if own and own.ch == ch and not own.broken then
+      c = own -- its reader is the thread driving
     else
-      local ns = s.ns[ch.server]
-      local sock = udp_socket()
-      local ok, err = sock:setpeername(ns.host, ns.port)
-      if not ok then return x_error(s, ch, err) end
-      c = { ch = ch, sock = sock, outstanding = 0 }
-      ch.all[c] = true
+      c = ch.unstarted -- sent on by a reader, not read yet
+      if c and c.broken then c = nil end
+      if not c then
+        local idle = ch.idle
+        c = idle[#idle]
+        if c then
+          idle[#idle] = nil
+        else
+          local ns = s.ns[ch.server]
+          local sock = udp_socket()
+          local ok, err = sock:setpeername(ns.host, ns.port)
+          if not ok then return x_error(s, ch, err) end
+          c = { ch = ch, sock = sock, outstanding = 0 }
+          ch.all[c] = true
+        end
+        started[#started + 1] = c
+      end
     end
     ch.burst = c
-    started[#started + 1] = c
   end
   local ok, err = c.sock:send(data)
   if not ok then
@@ -352,26 +413,57 @@ end
 
 -- One driving round: due deadlines, every pending I/O operation, readers
 -- of the cosockets just sent on, finished queries.
-local function drive(s)
+-- Start the readers of the records in list (drop those that failed). A
+-- reader driving (own) may not: only the thread that spawns a light
+-- thread may kill it, and a reader's thread may end first; it leaves
+-- them to a waiting thread (s.unstarted), whose cosockets may be sent on
+-- meanwhile.
+local function start_readers(s, list, own)
+  for i = 1, #list do
+    local c = list[i]
+    local ch = c.ch
+    if ch.burst == c then ch.burst = nil end
+    if c.broken or s.closed or c.reader then
+      if ch.unstarted == c then ch.unstarted = nil end
+      if c.broken and not c.reader then drop(c) end
+    elseif own then
+      if not c.unstarted then
+        c.unstarted, ch.unstarted = true, c
+        local u = s.unstarted
+        u[#u + 1] = c
+      end
+    else
+      if ch.unstarted == c then ch.unstarted = nil end
+      c.unstarted = nil
+      start_reader(s, c)
+    end
+  end
+end
+
+-- One driving round: due deadlines, every pending I/O operation, readers
+-- of the cosockets just sent on (and of those a reader sent on),
+-- finished queries. own: the record of the reader driving, if one is.
+function drive(s, own)
   if s.closed then return end
   local x = s.xch
   local t = x:timeout()
   if t and t <= 0 then x:tick() end
   local started = {}
+  s.sent_at = nil
   while not s.closed do
     local op, n, server, data = x:io()
     if not op then break end
-    OPS[op](s, n, server, data, started)
+    OPS[op](s, n, server, data, started, own)
   end
-  for _, c in ipairs(started) do
-    c.ch.burst = nil
-    if c.broken then
-      if not c.reader then drop(c) end
-    elseif not s.closed then
-      start_reader(s, c)
-    end
+  if own and own.ch.burst == own then own.ch.burst = nil end
+  start_readers(s, started, own)
+  local u = s.unstarted
+  if not own and #u > 0 then
+    s.unstarted = {}
+    start_readers(s, u)
   end
-  if not s.closed then dispatch(s) end
+  if s.closed then return end
+  if not dispatch(s) and own and #s.unstarted > 0 then wake_driver(s) end
 end
 
 ---------------------------------------------------------------------------
@@ -493,8 +585,9 @@ local function io_phase(where, level)
 end
 
 -- What identifies the current request handler (with the phase).
+local function get_ctx() return ngx.ctx end
 local function handler(self)
-  local ok, ctx = pcall(function() return ngx.ctx end)
+  local ok, ctx = pcall(get_ctx)
   return ok and type(ctx) == "table" and ctx or self
 end
 
@@ -512,7 +605,9 @@ local function session(self, phase)
       xch = core.xch(self._xcfg), ns = self._ns, wait = self._xcfg.timeout,
       socks = {},   -- exchange socket number -> channel
       readers = {}, -- cosocket records being read
+      unstarted = {}, -- records a reader sent on, for a waiting thread to read
       waiters = {}, -- query -> { sema, done, seen (targets) }
+      semas = {},   -- semaphores of waiters that left
       targets = {}, -- waiter of a targets iteration -> its query
       closed = false, on_query = self._on_query,
       plans = { ok = 0, permanent = 0, temporary = 0, loop = 0, invalid = 0 },
@@ -546,6 +641,11 @@ end
 -- failed). With nothing left pending, it stops the readers it spawned.
 local function leave(s, q, w)
   s.waiters[q], s.targets[w] = nil, nil
+  if w.sema and not w.waiting then -- for the session's next waiter
+    local semas = s.semas
+    semas[#semas + 1] = w.sema
+    w.sema = nil
+  end
   if not s.closed then
     if not w.done then s.xch:remove(q) end -- else next_done detached it
     if s.xch:pending() > 0 then return end
@@ -579,7 +679,10 @@ local function start(self, input, where, targets, call)
     s.plans[class] = s.plans[class] + 1
     return q
   end
-  local w = { sema = semaphore.new(0), done = false }
+  local semas = s.semas
+  local sema = semas[#semas]
+  if sema then semas[#semas] = nil else sema = semaphore.new(0) end
+  local w = { sema = sema, done = false }
   if targets then
     w.seen = 0
     s.targets[w] = q
@@ -617,12 +720,14 @@ end
 --- r:resolve(input [, call]) -> plan | nil, message, code, info. The results of
 -- `mxroute` (DESIGN 2); waits on cosockets, suspending only the calling
 -- light thread.
+local function steps(s, w)
+  while not w.done do step(s, w) end
+end
+
 function Resolver:resolve(input, call)
   local q, s, w = start(self, input, "resolve", nil, call)
   if s then
-    local ok, err = pcall(function()
-      while not w.done do step(s, w) end
-    end)
+    local ok, err = pcall(steps, s, w)
     leave(s, q, w)
     if not ok then error(err, 0) end
   end
