@@ -1,14 +1,15 @@
 /*
  * packet.c — distrustful DNS answer handling (DESIGN rule 14).
  *
- * c-ares 1.18 builds queries and decodes RDATA, but it accepts replies
+ * c-ares 1.18 can build queries and decode RDATA, but it accepts replies
  * with QR=0, returns unassigned rcodes as success and hands out MX
  * records owned by any name. So every reply first goes through a small
  * RR walker that checks the header, the question, the answer section's
  * bounds, class and owners, and follows the CNAME chain from the queried
  * name. Only a reply that passes is decoded, from the records the walker
- * validated (c-ares builds the queries). What differs between record
- * types (RDATA checks, decoders) is in rrtype.c's table.
+ * validated. Queries are written here (mxr_query_wire), with the octets
+ * ares_create_query gives. What differs between record types (RDATA
+ * checks, decoders) is in rrtype.c's table.
  *
  * Names from the wire are compared in the escaped presentation form that
  * ares_expand_name produces (RFC 1035 5.1: "\." inside a label, "\DDD"
@@ -18,7 +19,6 @@
 #include "mxr_internal.h"
 #include "mxroute.h"
 
-#include <ares.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -188,30 +188,82 @@ static uint32_t ttl_of(uint32_t raw) {
 /* ------------------------------------------------------------------ */
 /* queries                                                             */
 
-char *mxr_ares_name(const char *name, char *out) {
-  for (; *name; name++) {
-    if (*name == '\\')
-      *out++ = '\\';
-    *out++ = *name;
-  }
-  *out = '\0';
-  return out;
-}
-
 mxr_status mxr_packet_query(const char *name, uint16_t type, uint16_t id,
                             unsigned char **out, size_t *outlen) {
   return mxr_packet_query_edns(name, type, id, 0, out, outlen);
 }
 
+/* The name is normalised as mxr_name_normalize does (printable ASCII but
+ * space, lower case, one final dot dropped, 1..253 octets, labels 1..63)
+ * in the same pass that writes its labels: the octets are those
+ * ares_create_query gives for the normalised name with its backslashes
+ * doubled and a final dot (csrc/test/test_query_octets.c compares them). */
+mxr_status mxr_query_wire(const char *name, uint16_t type, uint16_t id,
+                          uint16_t udp_size, unsigned char *out,
+                          size_t *len) {
+  size_t n, i, label = 0;
+  unsigned char *w, *lenp;
+  *len = 0;
+  if (!name)
+    return MXR_EBADOPT;
+  if (!mxr_rrtype_of(type))
+    return MXR_EBADOPT;
+  n = strlen(name);
+  if (n && name[n - 1] == '.')
+    n--; /* the root ("" or ".") is never asked for */
+  if (n == 0 || n > MXR_NAME_MAX)
+    return MXR_EBADNAME;
+  /* RFC 1035 4.1.1: ID, RD set (opcode QUERY), one question, and with
+   * udp_size one additional record */
+  w = mxr_put16(out, id);
+  w = mxr_put16(w, 0x0100);
+  w = mxr_put16(w, 1);
+  w = mxr_put16(w, 0);
+  w = mxr_put16(w, 0);
+  w = mxr_put16(w, udp_size ? 1 : 0);
+  lenp = w++;
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)name[i];
+    if (c == '.') {
+      if (label == 0)
+        return MXR_EBADNAME;
+      *lenp = (unsigned char)label;
+      lenp = w++;
+      label = 0;
+    } else if (c > 0x20 && c < 0x7f) {
+      if (++label > 63)
+        return MXR_EBADNAME;
+      *w++ = (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    } else {
+      return MXR_EBADNAME;
+    }
+  }
+  if (label == 0)
+    return MXR_EBADNAME;
+  *lenp = (unsigned char)label;
+  *w++ = 0;
+  w = mxr_put16(w, type);
+  w = mxr_put16(w, CLASS_IN);
+  if (udp_size) {
+    /* RFC 6891 6.1.2: OPT RR, root owner, CLASS the payload size, TTL 0
+     * (extended RCODE, version 0, no DO), no options */
+    *w++ = 0;
+    w = mxr_put16(w, 41);
+    w = mxr_put16(w, udp_size);
+    w = mxr_put16(w, 0);
+    w = mxr_put16(w, 0);
+    w = mxr_put16(w, 0);
+  }
+  *len = (size_t)(w - out);
+  return MXR_OK;
+}
+
 mxr_status mxr_packet_query_edns(const char *name, uint16_t type, uint16_t id,
                                  uint16_t udp_size, unsigned char **out,
                                  size_t *outlen) {
-  char norm[MXR_NAME_BUF];
-  char esc[2 * MXR_NAME_BUF + 2];
-  char *q;
-  unsigned char *buf = NULL;
-  int buflen = 0;
-  int rc;
+  unsigned char buf[MXR_QUERY_MAX];
+  size_t n;
+  mxr_status st;
 
   if (out)
     *out = NULL;
@@ -219,36 +271,17 @@ mxr_status mxr_packet_query_edns(const char *name, uint16_t type, uint16_t id,
     *outlen = 0;
   if (!name || !out || !outlen)
     return MXR_EBADOPT;
-  if (!mxr_rrtype_of(type))
-    return MXR_EBADOPT;
-  /* the root normalises to "": never asked for */
-  if (mxr_name_normalize(name, strlen(name), norm, NULL, 0) != MXR_OK ||
-      norm[0] == '\0')
-    return MXR_EBADNAME;
-  /* The final '.' makes the name absolute (no search list either way). */
-  q = mxr_ares_name(norm, esc);
-  *q++ = '.';
-  *q = '\0';
-  /* RFC 6891 6.1.1: with udp_size, an OPT RR in the additional section
-   * advertises that payload size (c-ares appends it). */
-  rc = ares_create_query(esc, CLASS_IN, type, id, 1, &buf, &buflen,
-                         (int)udp_size);
-  if (rc == ARES_ENOMEM)
+  st = mxr_query_wire(name, type, id, udp_size, buf, &n);
+  if (st != MXR_OK)
+    return st;
+  if (!(*out = mxr_malloc(n)))
     return MXR_ENOMEM;
-  if (rc != ARES_SUCCESS || !buf || buflen <= HDR_LEN) {
-    if (buf)
-      ares_free_string(buf);
-    return MXR_EBADNAME;
-  }
-  *out = buf;
-  *outlen = (size_t)buflen;
+  memcpy(*out, buf, n);
+  *outlen = n;
   return MXR_OK;
 }
 
-void mxr_packet_free(unsigned char *p) {
-  if (p)
-    ares_free_string(p);
-}
+void mxr_packet_free(unsigned char *p) { mxr_free(p); }
 
 /* ------------------------------------------------------------------ */
 /* answers                                                             */
