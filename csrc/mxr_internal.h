@@ -31,6 +31,11 @@ extern long mxr_test_alloc_count;
 extern long mxr_test_alloc_fail_at;
 #endif
 
+/* An octet as mxr_name_normalize writes it: printable ASCII but space,
+ * lower-cased; '.' (a label's end) is 1, any other octet 0 (never in a
+ * name). */
+extern const unsigned char mxr_name_octet[256];
+
 static inline char mxr_ascii_lower(char c) {
   return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
 }
@@ -74,6 +79,7 @@ int mxr_wire_unescape(const char *in, char *out);
  * queried type, bounds-checked, class IN. */
 typedef struct mxr_rr {
   const char *owner; /* escaped */
+  size_t owner_len;  /* its length */
   size_t owner_off;  /* in the walk's names, while they may move */
   uint16_t type;
   uint32_t ttl;
