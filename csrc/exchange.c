@@ -887,8 +887,10 @@ static int same_name(const unsigned char *a, const unsigned char *b,
                      size_t len, int exact)
 {
   size_t i;
+  if (memcmp(a, b, len) == 0)
+    return 1; /* the usual case, folded or not */
   if (exact)
-    return memcmp(a, b, len) == 0;
+    return 0;
   /* length octets are < 64 and never change under an ASCII fold */
   for (i = 0; i < len; i++)
     if (mxr_ascii_lower((char)a[i]) != mxr_ascii_lower((char)b[i]))

@@ -344,7 +344,7 @@ typedef struct walk {
   size_t len;
   uint16_t qtype;
   const mxr_rrtype *qt; /* qtype's entry */
-  size_t qnorm_len, qesc_len;
+  size_t qnorm_len, qesc_len, qtext_len;
   rr *rrs;
   size_t nrr;
   size_t auth; /* offset of the authority section */
@@ -357,6 +357,7 @@ typedef struct walk {
   /* buffers from here on: written before they are read, never zeroed */
   char qnorm[MXR_NAME_BUF]; /* normalised qname */
   char qesc[ESC_BUF];       /* escaped qname */
+  char qtext[ESC_BUF];      /* the reply's question name (escaped) */
   char nbuf[1024];
   rr rbuf[16]; /* rrs while they fit */
 } walk;
@@ -439,7 +440,7 @@ static mxr_status check_header(walk *w, int id, unsigned *rcode) {
 /* The single question must be the one asked (RFC 1035 7.3). *pos is set
  * past it. */
 static mxr_status check_question(walk *w, size_t *pos) {
-  char name[ESC_BUF];
+  char *name = w->qtext;
   size_t used = 0, off = HDR_LEN, nlen = 0;
   unsigned qd = get16(w->pkt + 4);
   uint16_t t, c;
@@ -453,6 +454,7 @@ static mxr_status check_question(walk *w, size_t *pos) {
   t = get16(w->pkt + off);
   c = get16(w->pkt + off + 2);
   off += 4;
+  w->qtext_len = nlen;
   if (!esc_eq(name, nlen, w->qesc, w->qesc_len))
     return fail(w, MXR_EFORMERR, "reply is for another name (%s)",
                 name[0] ? name : ".");
@@ -479,8 +481,16 @@ static mxr_status scan_answers(walk *w, size_t pos) {
     size_t used = 0, nlen = 0;
     uint16_t type, klass, rdlen;
     uint32_t ttl;
-    if (!wire_name(w->pkt, w->len, pos, name, &used, &nlen))
+    const char *owner = name;
+    if (w->len - pos >= 2 && w->pkt[pos] == 0xC0 && w->pkt[pos + 1] == HDR_LEN) {
+      /* a pointer to the question's name (the usual owner): the text
+       * check_question decoded from there */
+      owner = w->qtext;
+      nlen = w->qtext_len;
+      used = 2;
+    } else if (!wire_name(w->pkt, w->len, pos, name, &used, &nlen)) {
       return fail(w, MXR_EFORMERR, "bad owner name in answer %u", i + 1);
+    }
     pos += used;
     if (w->len - pos < 10)
       return fail(w, MXR_EFORMERR, "reply truncated in answer %u", i + 1);
@@ -499,7 +509,7 @@ static mxr_status scan_answers(walk *w, size_t pos) {
       if (w->nrr >= cap) /* cannot happen: cap bounds what fits */
         return fail(w, MXR_EFORMERR, "too many answers");
       r = &w->rrs[w->nrr];
-      if (!keep_name(w, name, nlen + 1, &r->owner_off))
+      if (!keep_name(w, owner, nlen + 1, &r->owner_off))
         return fail(w, MXR_ENOMEM, "out of memory");
       w->nrr++;
       r->owner_len = nlen;
