@@ -323,30 +323,34 @@ mxr_status mxr_cidr_parse(const char *s, size_t len, mxr_cidr *out) {
 /* An IPv4-mapped address, or a CIDR inside ::ffff:0:0/96, is judged as
  * the IPv4 address/prefix it carries (DESIGN rule 11). */
 int mxr_cidr_contains(const mxr_cidr *c, const mxr_addr *a) {
-  mxr_addr x, net;
+  const uint8_t *x, *net;
+  int xf, nf;
   unsigned bits, i;
   if (c == NULL || a == NULL)
     return 0;
-  x = *a;
-  if (is_mapped(&x)) {
-    x.family = 4;
-    memmove(x.bytes, x.bytes + 12, 4);
+  /* read in place, the mapped forms from their last four octets */
+  x = a->bytes;
+  xf = a->family;
+  if (is_mapped(a)) {
+    xf = 4;
+    x += 12;
   }
-  net = c->addr;
+  net = c->addr.bytes;
+  nf = c->addr.family;
   bits = c->bits;
-  if (is_mapped(&net) && bits >= 96) {
-    net.family = 4;
-    memmove(net.bytes, net.bytes + 12, 4);
+  if (bits >= 96 && is_mapped(&c->addr)) {
+    nf = 4;
+    net += 12;
     bits -= 96;
   }
-  if (net.family != x.family || (x.family != 4 && x.family != 6))
+  if (nf != xf || (xf != 4 && xf != 6))
     return 0;
   for (i = 0; i < bits / 8; i++)
-    if (net.bytes[i] != x.bytes[i])
+    if (net[i] != x[i])
       return 0;
   if (bits % 8) {
     uint8_t m = (uint8_t)(0xffu << (8 - bits % 8));
-    if ((net.bytes[i] & m) != (x.bytes[i] & m))
+    if ((net[i] & m) != (x[i] & m))
       return 0;
   }
   return 1;

@@ -29,6 +29,15 @@
 /* ------------------------------------------------------------------ */
 /* opts                                                                */
 
+/* A target-guard prefix as mxr_cidr_contains reads it: one inside
+ * ::ffff:0:0/96 as the IPv4 prefix it carries (rule 11); made once, when
+ * the option is set, instead of for every address checked. */
+typedef struct gcidr {
+  int family;
+  unsigned bits;
+  uint8_t net[16];
+} gcidr;
+
 struct mxr_opts {
   mxr_family family;
   mxr_prefer prefer;
@@ -38,7 +47,7 @@ struct mxr_opts {
   size_t nself_names, cap_self_names;
   mxr_addr *self_addrs;
   size_t nself_addrs, cap_self_addrs;
-  mxr_cidr *ignore;
+  gcidr *ignore;
   size_t nignore, cap_ignore;
 };
 
@@ -171,14 +180,27 @@ void mxr_opts_ignore_clear(mxr_opts *o) {
 
 mxr_status mxr_opts_ignore_add(mxr_opts *o, const char *cidr, size_t len,
                                char *err, size_t errlen) {
+  static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   mxr_cidr c;
+  gcidr *g;
   if (o == NULL || cidr == NULL ||
       mxr_cidr_parse(cidr, len, &c) != MXR_OK)
     return opt_error(err, errlen, "ignore_targets: not a CIDR", cidr, len);
   if (grow(&o->ignore, &o->cap_ignore, o->nignore + 1, sizeof *o->ignore) !=
       0)
     return MXR_ENOMEM;
-  o->ignore[o->nignore++] = c;
+  g = &o->ignore[o->nignore++];
+  memset(g, 0, sizeof *g);
+  g->family = c.addr.family;
+  g->bits = c.bits;
+  if (c.addr.family == 6 && c.bits >= 96 &&
+      memcmp(c.addr.bytes, mapped, sizeof mapped) == 0) {
+    g->family = 4;
+    g->bits = c.bits - 96u;
+    memcpy(g->net, c.addr.bytes + 12, 4);
+  } else {
+    memcpy(g->net, c.addr.bytes, sizeof g->net);
+  }
   return MXR_OK;
 }
 
@@ -229,11 +251,40 @@ static int self_addr(const mxr_opts *o, const mxr_addr *a) {
   return 0;
 }
 
+static int is_v4mapped(const mxr_addr *a) {
+  static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return memcmp(a->bytes, prefix, sizeof prefix) == 0;
+}
+
+/* Whether a is in one of the guard's prefixes: what mxr_cidr_contains
+ * says for each, the address read once (an IPv4-mapped one as the IPv4
+ * address it carries). */
 static int ignored(const mxr_opts *o, const mxr_addr *a) {
+  const uint8_t *x = a->bytes;
+  int xf = a->family;
   size_t i;
-  for (i = 0; i < o->nignore; i++)
-    if (mxr_cidr_contains(&o->ignore[i], a))
-      return 1;
+  if (xf == 6 && is_v4mapped(a)) {
+    xf = 4;
+    x += 12;
+  } else if (xf != 4 && xf != 6) {
+    return 0;
+  }
+  for (i = 0; i < o->nignore; i++) {
+    const gcidr *g = &o->ignore[i];
+    unsigned k, full = g->bits / 8;
+    if (g->family != xf)
+      continue;
+    for (k = 0; k < full && g->net[k] == x[k]; k++)
+      ;
+    if (k < full)
+      continue;
+    if (g->bits % 8) {
+      uint8_t m = (uint8_t)(0xffu << (8 - g->bits % 8));
+      if ((g->net[k] & m) != (x[k] & m))
+        continue;
+    }
+    return 1;
+  }
   return 0;
 }
 
@@ -372,10 +423,6 @@ static int addr_cmp(const void *va, const void *vb) {
   return (int)a->family - (int)b->family;
 }
 
-static int is_v4mapped(const mxr_addr *a) {
-  static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  return memcmp(a->bytes, prefix, sizeof prefix) == 0;
-}
 
 /* Family f (0: A, 1: AAAA) gives usable addresses under the filter. */
 static int use_family(const mxr_plan *p, int f) {
