@@ -273,22 +273,19 @@ mxr_status mxr_query_wire(const char *name, uint16_t type, uint16_t id,
   w = mxr_put16(w, udp_size ? 1 : 0);
   lenp = w++;
   for (i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)name[i];
-    if (c == '.') {
-      if (label == 0)
-        return MXR_EBADNAME;
-      *lenp = (unsigned char)label;
-      lenp = w++;
-      label = 0;
-    } else if (c > 0x20 && c < 0x7f) {
-      if (++label > 63)
-        return MXR_EBADNAME;
-      *w++ = (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-    } else {
-      return MXR_EBADNAME;
+    unsigned char k = mxr_name_octet[(unsigned char)name[i]];
+    if (k > 1) {
+      *w++ = k;
+      continue;
     }
+    label = (size_t)(w - lenp) - 1;
+    if (k == 0 || label == 0 || label > 63)
+      return MXR_EBADNAME;
+    *lenp = (unsigned char)label;
+    lenp = w++;
   }
-  if (label == 0)
+  label = (size_t)(w - lenp) - 1;
+  if (label == 0 || label > 63)
     return MXR_EBADNAME;
   *lenp = (unsigned char)label;
   *w++ = 0;
