@@ -185,20 +185,22 @@ static int wire_name(const unsigned char *pkt, size_t len, size_t off,
       if (n + 4 * (size_t)c + 2 <= ESC_BUF) {
         /* the usual label: its text (4 octets at most per octet) and
          * what follows fit, no check per octet */
+        char *q = buf + n;
         for (; l < e; l++) {
-          unsigned k = esc_class[*l];
-          if (k == 0) {
-            buf[n++] = (char)*l;
-          } else if (k == 1) {
-            buf[n++] = '\\';
-            buf[n++] = (char)*l;
+          unsigned char o = *l;
+          if (esc_class[o] == 0) {
+            *q++ = (char)o;
+          } else if (esc_class[o] == 1) {
+            *q++ = '\\';
+            *q++ = (char)o;
           } else {
-            buf[n++] = '\\';
-            buf[n++] = (char)('0' + *l / 100);
-            buf[n++] = (char)('0' + (*l % 100) / 10);
-            buf[n++] = (char)('0' + *l % 10);
+            *q++ = '\\';
+            *q++ = (char)('0' + o / 100);
+            *q++ = (char)('0' + (o % 100) / 10);
+            *q++ = (char)('0' + o % 10);
           }
         }
+        n = (size_t)(q - buf);
       } else {
         for (; l < e && n + 5 < ESC_BUF; l++) {
           if (esc_class[*l] == 2) {
@@ -805,6 +807,46 @@ static mxr_status parse(walk *w, int id) {
   return decode(w, n);
 }
 
+/* The queried name normalised (qnorm, as mxr_name_normalize) and escaped
+ * (qesc, as esc_name), in one pass for a usual name; 0 for a bad name or
+ * the root. */
+static int prep_qname(walk *w, const char *qname) {
+  size_t n = strlen(qname), i, start = 0;
+  char *q = w->qesc;
+  if (n && qname[n - 1] == '.')
+    n--;
+  if (n > 0 && n <= MXR_NAME_MAX) {
+    for (i = 0; i < n; i++) {
+      unsigned char k = mxr_name_octet[(unsigned char)qname[i]];
+      if (k <= 1) {
+        if (k == 0 || i == start || i - start > 63)
+          break;
+        start = i + 1;
+        k = '.';
+      } else if (esc_class[k]) { /* only the reserved ones: printable */
+        *q++ = '\\';
+      }
+      w->qnorm[i] = (char)k;
+      *q++ = (char)k;
+    }
+    if (i == n && n > start && n - start <= 63) {
+      w->qnorm[n] = '\0';
+      *q = '\0';
+      w->qnorm_len = n;
+      w->qesc_len = (size_t)(q - w->qesc);
+      return 1;
+    }
+  }
+  /* anything else: the long way, the same answer */
+  if (mxr_name_normalize(qname, strlen(qname), w->qnorm, NULL, 0) !=
+          MXR_OK ||
+      w->qnorm[0] == '\0')
+    return 0;
+  w->qnorm_len = strlen(w->qnorm);
+  w->qesc_len = esc_name(w->qnorm, w->qesc);
+  return 1;
+}
+
 /* parse_answer zeroes an answer around its text buffers, canon first */
 typedef char canon_before_message[offsetof(mxr_answer, canon) <
                                           offsetof(mxr_answer, message)
@@ -836,9 +878,7 @@ static mxr_status parse_answer(const unsigned char *pkt, size_t len,
   w.qt = mxr_rrtype_of(qtype);
   w.out = out;
   w.check_only = check_only;
-  if (!qname ||
-      mxr_name_normalize(qname, strlen(qname), w.qnorm, NULL, 0) != MXR_OK ||
-      w.qnorm[0] == '\0') {
+  if (!qname || !prep_qname(&w, qname)) {
     snprintf(out->message, sizeof out->message, "bad query name");
     out->status = MXR_EBADOPT;
     return MXR_EBADOPT;
@@ -851,8 +891,6 @@ static mxr_status parse_answer(const unsigned char *pkt, size_t len,
   }
   if (id > 0xffff)
     return fail(&w, MXR_EBADOPT, "bad query ID %d", id);
-  w.qnorm_len = strlen(w.qnorm);
-  w.qesc_len = esc_name(w.qnorm, w.qesc);
   memcpy(out->canon, w.qnorm, w.qnorm_len + 1);
   st = parse(&w, id);
   free_rrs(&w);
