@@ -61,8 +61,8 @@ struct mxr_opts {
   size_t nself_names, cap_self_names;
   mxr_addr *self_addrs;
   size_t nself_addrs, cap_self_addrs;
-  gcidr *ignore;
-  size_t nignore, cap_ignore;
+  gcidr *ignore[2]; /* [0] IPv4 prefixes, [1] IPv6 */
+  size_t nignore[2], cap_ignore[2];
 };
 
 /* DESIGN rule 11, plus 240.0.0.0/4 (RFC 1112 "reserved for future use",
@@ -117,7 +117,8 @@ void mxr_opts_free(mxr_opts *o) {
     return;
   mxr_free(o->self_names);
   mxr_free(o->self_addrs);
-  mxr_free(o->ignore);
+  mxr_free(o->ignore[0]);
+  mxr_free(o->ignore[1]);
   mxr_free(o);
 }
 
@@ -189,32 +190,34 @@ mxr_status mxr_opts_add_self(mxr_opts *o, const char *s, size_t len,
 
 void mxr_opts_ignore_clear(mxr_opts *o) {
   if (o)
-    o->nignore = 0;
+    o->nignore[0] = o->nignore[1] = 0;
 }
 
 mxr_status mxr_opts_ignore_add(mxr_opts *o, const char *cidr, size_t len,
                                char *err, size_t errlen) {
   static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   mxr_cidr c;
-  gcidr *g;
+  gcidr g;
+  int f;
   if (o == NULL || cidr == NULL ||
       mxr_cidr_parse(cidr, len, &c) != MXR_OK)
     return opt_error(err, errlen, "ignore_targets: not a CIDR", cidr, len);
-  if (grow(&o->ignore, &o->cap_ignore, o->nignore + 1, sizeof *o->ignore) !=
-      0)
-    return MXR_ENOMEM;
-  g = &o->ignore[o->nignore++];
-  memset(g, 0, sizeof *g);
-  g->family = c.addr.family;
-  g->bits = c.bits;
+  memset(&g, 0, sizeof g);
+  g.family = c.addr.family;
+  g.bits = c.bits;
   if (c.addr.family == 6 && c.bits >= 96 &&
       memcmp(c.addr.bytes, mapped, sizeof mapped) == 0) {
-    g->family = 4;
-    g->bits = c.bits - 96u;
-    memcpy(g->net, c.addr.bytes + 12, 4);
+    g.family = 4;
+    g.bits = c.bits - 96u;
+    memcpy(g.net, c.addr.bytes + 12, 4);
   } else {
-    memcpy(g->net, c.addr.bytes, sizeof g->net);
+    memcpy(g.net, c.addr.bytes, sizeof g.net);
   }
+  f = g.family == 6;
+  if (grow(&o->ignore[f], &o->cap_ignore[f], o->nignore[f] + 1,
+           sizeof *o->ignore[f]) != 0)
+    return MXR_ENOMEM;
+  o->ignore[f][o->nignore[f]++] = g;
   return MXR_OK;
 }
 
@@ -272,7 +275,7 @@ static int is_v4mapped(const mxr_addr *a) {
 
 /* Whether a is in one of the guard's prefixes: what mxr_cidr_contains
  * says for each, the address read once (an IPv4-mapped one as the IPv4
- * address it carries). */
+ * address it carries) and compared with the prefixes of its family. */
 static int ignored(const mxr_opts *o, const mxr_addr *a) {
   const uint8_t *x = a->bytes;
   int xf = a->family;
@@ -283,11 +286,9 @@ static int ignored(const mxr_opts *o, const mxr_addr *a) {
   } else if (xf != 4 && xf != 6) {
     return 0;
   }
-  for (i = 0; i < o->nignore; i++) {
-    const gcidr *g = &o->ignore[i];
+  for (i = 0; i < o->nignore[xf == 6]; i++) {
+    const gcidr *g = &o->ignore[xf == 6][i];
     unsigned k, full = g->bits / 8;
-    if (g->family != xf)
-      continue;
     for (k = 0; k < full && g->net[k] == x[k]; k++)
       ;
     if (k < full)
