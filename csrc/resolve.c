@@ -327,32 +327,32 @@ static int asked_before(const mxr_res *r, const slot *s, const char *name) {
 static void accept(mxr_res *r, slot *s, mxr_status st,
                    const mxr_answer *ap) {
   char msg[MXR_MSG_BUF];
-  mxr_answer a = *ap;
-  if (st == MXR_OK && a.truncated) {
+  const mxr_answer *a = ap; /* read only, never copied */
+  if (st == MXR_OK && a->truncated) {
     /* RFC 7766: the transport should have retried over TCP */
     snprintf(msg, sizeof msg,
              "%s %s: truncated reply (TC) and no retry over TCP", s->name,
              s->rt->name);
     feed_outcome(r, s, MXR_EFORMERR, NULL, msg);
-  } else if ((st == MXR_OK || st == MXR_ENXDOMAIN) && a.ncname &&
-             s->hops + a.ncname > MXR_CNAME_MAX) {
+  } else if ((st == MXR_OK || st == MXR_ENXDOMAIN) && a->ncname &&
+             s->hops + a->ncname > MXR_CNAME_MAX) {
     snprintf(msg, sizeof msg, "%s %s: CNAME chain longer than %d",
              origin(r, s), s->rt->name, MXR_CNAME_MAX);
     feed_outcome(r, s, MXR_ECNAMELOOP, NULL, msg);
-  } else if ((st == MXR_OK || st == MXR_ENXDOMAIN) && a.ncname &&
-             asked_before(r, s, a.canon)) {
+  } else if ((st == MXR_OK || st == MXR_ENXDOMAIN) && a->ncname &&
+             asked_before(r, s, a->canon)) {
     snprintf(msg, sizeof msg, "%s %s: CNAME loop at %s", origin(r, s),
-             s->rt->name, a.canon);
+             s->rt->name, a->canon);
     feed_outcome(r, s, MXR_ECNAMELOOP, NULL, msg);
-  } else if (st == MXR_OK && a.chased) {
+  } else if (st == MXR_OK && a->chased) {
     /* the chain's end is elsewhere: ask it, same type (RFC 1034 3.6.2) */
-    enqueue(r, s->rt, s->host, a.canon, s->hops + a.ncname,
+    enqueue(r, s->rt, s->host, a->canon, s->hops + a->ncname,
             (long)(s - r->slots));
   } else if (st == MXR_OK || st == MXR_ENXDOMAIN || st == MXR_ESERVFAIL ||
              st == MXR_EREFUSED) {
-    feed_outcome(r, s, st, &a, NULL);
+    feed_outcome(r, s, st, a, NULL);
   } else {
-    feed_outcome(r, s, st, NULL, a.message);
+    feed_outcome(r, s, st, NULL, a->message);
   }
 }
 
