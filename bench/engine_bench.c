@@ -68,7 +68,10 @@ static void expect_make(const char *domain, expect *x)
   x->ok = 1;
 }
 
-static int plan_ok(const expect *x, const mxr_result *res)
+/* Not inlined: bench/run's callgrind count leaves this check out
+ * (--toggle-collect=plan_ok inside resolve_all). */
+__attribute__((noinline)) static int plan_ok(const expect *x,
+                                             const mxr_result *res)
 {
   unsigned seen = 0, bit;
   size_t m;
@@ -101,17 +104,64 @@ static double cpu_s(void)
          (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
+static double now(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 typedef struct slot {
   const expect *want;
   mxr_res *r;
   mxr_job *job;
 } slot;
 
-static double now(void)
+typedef struct tally {
+  size_t done, failed, wrong, targets;
+} tally;
+
+/* The resolution loop: every domain to a full plan, conc plans in flight,
+ * each plan checked (plan_ok) as it is done. The only part bench/run's
+ * callgrind section counts (--toggle-collect='resolve_all*'). Returns 0, or
+ * -1 if a plan could not be started. */
+__attribute__((noinline)) static int
+resolve_all(mxr_engine *e, const mxr_opts *o, mxr_rng *rng, char **domains,
+            const expect *wants, size_t n, size_t conc, tally *t)
 {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+  size_t next = 0;
+  while (t->done < n) {
+    slot *sl;
+    while (next < n && next - t->done < conc) {
+      sl = malloc(sizeof *sl);
+      if (!sl)
+        return -1;
+      sl->want = &wants[next];
+      sl->r = mxr_res_new(domains[next], strlen(domains[next]), o, rng);
+      if (!sl->r || mxr_engine_add(e, sl->r, sl, &sl->job) != MXR_OK)
+        return -1;
+      next++;
+    }
+    {
+      double to = mxr_engine_timeout(e);
+      mxr_engine_step(e, to < 0 ? 1.0 : to);
+    }
+    while ((sl = mxr_engine_next_done(e)) != NULL) {
+      mxr_result res;
+      if (mxr_plan_result(mxr_res_plan(sl->r), &res) == MXR_OK &&
+          res.status == MXR_OK) {
+        t->targets += res.ntargets;
+        if (!plan_ok(sl->want, &res))
+          t->wrong++;
+      } else
+        t->failed++;
+      t->done++;
+      mxr_engine_remove(e, sl->job);
+      mxr_res_free(sl->r);
+      free(sl);
+    }
+  }
+  return 0;
 }
 
 int main(int argc, char **argv)
@@ -123,8 +173,8 @@ int main(int argc, char **argv)
   char err[MXR_MSG_BUF], line[512];
   char **domains = NULL;
   expect *wants;
-  size_t n = 0, cap = 0, next = 0, done = 0, failed = 0, wrong = 0;
-  size_t targets = 0, conc;
+  size_t n = 0, cap = 0, next = 0, conc;
+  tally tl = {0, 0, 0, 0};
   double t0, t1, c0;
   long rss0;
   long peak;
@@ -160,52 +210,23 @@ int main(int argc, char **argv)
     return 1;
   for (next = 0; next < n; next++)
     expect_make(domains[next], &wants[next]);
-  next = 0;
   mxr_rng_seed_os(&rng);
   rss0 = status_kib("VmRSS");
   c0 = cpu_s();
   t0 = now();
-  while (done < n) {
-    slot *sl;
-    while (next < n && next - done < conc) {
-      sl = malloc(sizeof *sl);
-      if (!sl)
-        return 1;
-      sl->want = &wants[next];
-      sl->r = mxr_res_new(domains[next], strlen(domains[next]), o, &rng);
-      if (!sl->r || mxr_engine_add(e, sl->r, sl, &sl->job) != MXR_OK)
-        return 1;
-      next++;
-    }
-    {
-      double t = mxr_engine_timeout(e);
-      mxr_engine_step(e, t < 0 ? 1.0 : t);
-    }
-    while ((sl = mxr_engine_next_done(e)) != NULL) {
-      mxr_result res;
-      if (mxr_plan_result(mxr_res_plan(sl->r), &res) == MXR_OK &&
-          res.status == MXR_OK) {
-        targets += res.ntargets;
-        if (!plan_ok(sl->want, &res))
-          wrong++;
-      } else
-        failed++;
-      done++;
-      mxr_engine_remove(e, sl->job);
-      mxr_res_free(sl->r);
-      free(sl);
-    }
-  }
+  if (resolve_all(e, o, &rng, domains, wants, n, conc, &tl) != 0)
+    return 1;
   t1 = now();
   peak = status_kib("VmHWM");
   printf("mxr engine: plans=%zu failed=%zu wrong=%zu seconds=%.3f "
          "plans_per_s=%.0f targets=%zu peak_kib=%ld bytes_per_plan=%.0f "
          "cpu_us_per_plan=%.1f\n",
-         done, failed, wrong, t1 - t0, (double)done / (t1 - t0), targets,
+         tl.done, tl.failed, tl.wrong, t1 - t0, (double)tl.done / (t1 - t0),
+         tl.targets,
          peak,
          (double)(peak - rss0) * 1024.0 /
              (double)(conc < n ? conc : n),
-         (cpu_s() - c0) * 1e6 / (double)done);
+         (cpu_s() - c0) * 1e6 / (double)tl.done);
   mxr_engine_free(e);
   mxr_opts_free(o);
   for (next = 0; next < n; next++)

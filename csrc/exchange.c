@@ -725,33 +725,32 @@ static void q_order(mxr_xch *x, xq *q, double now)
 
 static xq *q_new(mxr_xch *x, const mxr_query *mq, unsigned h, double now)
 {
-  unsigned char *pkt = NULL;
-  size_t plen = 0;
+  size_t plen = 0, nlen;
   xq *q = q_alloc(x);
   if (!q)
     return NULL;
-  snprintf(q->name, sizeof q->name, "%s", mq->name);
+  nlen = strnlen(mq->name, sizeof q->name - 1);
+  memcpy(q->name, mq->name, nlen);
+  q->name[nlen] = '\0';
   q->type = mq->type;
   q->hash = h;
   q->sock = -1;
   q->best_rank = RANK_NONE;
   q->best = MXR_ETIMEOUT;
-  if (mxr_packet_query_edns(q->name, q->type, 0, EDNS_SIZE, &pkt, &plen) !=
-          MXR_OK ||
-      plen + 2 > TCP_MAX)
-    goto fail;
-  if (q->bufcap < plen + 2) {
+  /* the packet is written in place, after the TCP length prefix; the
+   * buffer (kept on the free list) fits any query */
+  if (q->bufcap < MXR_QUERY_MAX + 2) {
     mxr_free(q->buf);
     q->bufcap = 0;
-    if (!(q->buf = mxr_malloc(plen + 2)))
+    if (!(q->buf = mxr_malloc(MXR_QUERY_MAX + 2)))
       goto fail;
-    q->bufcap = plen + 2;
+    q->bufcap = MXR_QUERY_MAX + 2;
   }
+  if (mxr_query_wire(q->name, q->type, 0, EDNS_SIZE, q->buf + 2, &plen) !=
+      MXR_OK)
+    goto fail;
   q->buf[0] = (unsigned char)(plen >> 8);
   q->buf[1] = (unsigned char)(plen & 0xff);
-  memcpy(q->buf + 2, pkt, plen);
-  mxr_packet_free(pkt);
-  pkt = NULL;
   q->len = plen;
   q->qname_len = qname_wire_len(q->buf + 2, plen);
   if (q->qname_len == 0)
@@ -762,7 +761,6 @@ static xq *q_new(mxr_xch *x, const mxr_query *mq, unsigned h, double now)
   q_order(x, q, now);
   return q;
 fail:
-  mxr_packet_free(pkt);
   q_release(x, q);
   return NULL;
 }
@@ -889,8 +887,10 @@ static int same_name(const unsigned char *a, const unsigned char *b,
                      size_t len, int exact)
 {
   size_t i;
+  if (memcmp(a, b, len) == 0)
+    return 1; /* the usual case, folded or not */
   if (exact)
-    return memcmp(a, b, len) == 0;
+    return 0;
   /* length octets are < 64 and never change under an ASCII fold */
   for (i = 0; i < len; i++)
     if (mxr_ascii_lower((char)a[i]) != mxr_ascii_lower((char)b[i]))

@@ -31,6 +31,11 @@ extern long mxr_test_alloc_count;
 extern long mxr_test_alloc_fail_at;
 #endif
 
+/* An octet as mxr_name_normalize writes it: printable ASCII but space,
+ * lower-cased; '.' (a label's end) is 1, any other octet 0 (never in a
+ * name). */
+extern const unsigned char mxr_name_octet[256];
+
 static inline char mxr_ascii_lower(char c) {
   return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
 }
@@ -42,11 +47,16 @@ static inline char mxr_ascii_lower(char c) {
 size_t mxr_escape(char *out, size_t outlen, const char *s, size_t len,
                   size_t maxshow);
 
-/* A normalised name as c-ares' query builders read it, into out (at
- * least 2 * MXR_NAME_BUF bytes): ares_create_query reads "\c" as a
- * literal c, and '.' never occurs inside a normalised label, so only the
- * backslash is doubled. Returns the end of what was written (its NUL). */
-char *mxr_ares_name(const char *name, char *out);
+/* A query (packet.c): header with ID id and RD, the question name (any
+ * name mxr_name_normalize accepts but the root, normalised on the way),
+ * type and class IN, and with udp_size an OPT RR advertising it (RFC
+ * 6891). Written to out (MXR_QUERY_MAX octets), its length to *len.
+ * MXR_EBADNAME for a bad name or the root, MXR_EBADOPT for a NULL name
+ * or a type with no entry in mxr_rrtypes[]. The question name occupies
+ * out[12..12 + strlen(normalised name) + 2). */
+#define MXR_QUERY_MAX (12 + 255 + 4 + 11)
+mxr_status mxr_query_wire(const char *name, uint16_t type, uint16_t id,
+                          uint16_t udp_size, unsigned char *out, size_t *len);
 
 /* ------------------------------------------------------------------ */
 /* Record types (rrtype.c): one table entry per type, read by every layer
@@ -69,6 +79,7 @@ int mxr_wire_unescape(const char *in, char *out);
  * queried type, bounds-checked, class IN. */
 typedef struct mxr_rr {
   const char *owner; /* escaped */
+  size_t owner_len;  /* its length */
   size_t owner_off;  /* in the walk's names, while they may move */
   uint16_t type;
   uint32_t ttl;

@@ -323,30 +323,34 @@ mxr_status mxr_cidr_parse(const char *s, size_t len, mxr_cidr *out) {
 /* An IPv4-mapped address, or a CIDR inside ::ffff:0:0/96, is judged as
  * the IPv4 address/prefix it carries (DESIGN rule 11). */
 int mxr_cidr_contains(const mxr_cidr *c, const mxr_addr *a) {
-  mxr_addr x, net;
+  const uint8_t *x, *net;
+  int xf, nf;
   unsigned bits, i;
   if (c == NULL || a == NULL)
     return 0;
-  x = *a;
-  if (is_mapped(&x)) {
-    x.family = 4;
-    memmove(x.bytes, x.bytes + 12, 4);
+  /* read in place, the mapped forms from their last four octets */
+  x = a->bytes;
+  xf = a->family;
+  if (is_mapped(a)) {
+    xf = 4;
+    x += 12;
   }
-  net = c->addr;
+  net = c->addr.bytes;
+  nf = c->addr.family;
   bits = c->bits;
-  if (is_mapped(&net) && bits >= 96) {
-    net.family = 4;
-    memmove(net.bytes, net.bytes + 12, 4);
+  if (bits >= 96 && is_mapped(&c->addr)) {
+    nf = 4;
+    net += 12;
     bits -= 96;
   }
-  if (net.family != x.family || (x.family != 4 && x.family != 6))
+  if (nf != xf || (xf != 4 && xf != 6))
     return 0;
   for (i = 0; i < bits / 8; i++)
-    if (net.bytes[i] != x.bytes[i])
+    if (net[i] != x[i])
       return 0;
   if (bits % 8) {
     uint8_t m = (uint8_t)(0xffu << (8 - bits % 8));
-    if ((net.bytes[i] & m) != (x.bytes[i] & m))
+    if ((net[i] & m) != (x[i] & m))
       return 0;
   }
   return 1;
@@ -359,9 +363,28 @@ int mxr_cidr_contains(const mxr_cidr *c, const mxr_addr *a) {
  * data may hold '_' and the like), ASCII lower case, one trailing dot
  * removed, 1..253 octets, labels 1..63. The root ("." or "") normalises
  * to "": that is how a null MX exchange (RFC 7505) is represented. */
+const unsigned char mxr_name_octet[256] = {
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+      0, '!', '"', '#', '$', '%', '&', '\'', '(', ')', '*', '+', ',', '-',   1, '/',
+    '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', ':', ';', '<', '=', '>', '?',
+    '@', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o',
+    'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z', '[', '\\', ']', '^', '_',
+    '`', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o',
+    'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z', '{', '|', '}', '~',   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+};
+
 mxr_status mxr_name_normalize(const char *in, size_t len, char *out,
                               char *err, size_t errlen) {
-  size_t i, label = 0, n = len;
+  size_t i, start = 0, label = 0, n = len;
   char c8[8];
   if (out)
     out[0] = '\0';
@@ -374,6 +397,24 @@ mxr_status mxr_name_normalize(const char *in, size_t len, char *out,
   if (n > MXR_NAME_MAX)
     return fail(err, errlen, in, len, "name longer than %d octets",
                 MXR_NAME_MAX);
+  /* A good name in one pass, checked and lower-cased into out (the label
+   * being read starts at start); at the first doubt, the loop below says
+   * what is wrong. */
+  for (i = 0; i < n; i++) {
+    unsigned char k = mxr_name_octet[(unsigned char)in[i]];
+    if (k <= 1) {
+      if (k == 0 || i == start || i - start > LABEL_MAX)
+        break;
+      start = i + 1;
+      k = '.';
+    }
+    out[i] = (char)k;
+  }
+  if (i == n && n > start && n - start <= LABEL_MAX) {
+    out[n] = '\0';
+    return MXR_OK;
+  }
+  out[0] = '\0';
   for (i = 0; i < n; i++) {
     unsigned char c = (unsigned char)in[i];
     if (c == '.') {
@@ -389,12 +430,7 @@ mxr_status mxr_name_normalize(const char *in, size_t len, char *out,
                   show_char(c, c8));
     }
   }
-  if (label == 0)
-    return fail(err, errlen, in, len, "empty label");
-  for (i = 0; i < n; i++)
-    out[i] = mxr_ascii_lower(in[i]);
-  out[n] = '\0';
-  return MXR_OK;
+  return fail(err, errlen, in, len, "empty label");
 }
 
 int mxr_name_equal(const char *a, const char *b) {

@@ -1,14 +1,15 @@
 /*
  * packet.c — distrustful DNS answer handling (DESIGN rule 14).
  *
- * c-ares 1.18 builds queries and decodes RDATA, but it accepts replies
+ * c-ares 1.18 can build queries and decode RDATA, but it accepts replies
  * with QR=0, returns unassigned rcodes as success and hands out MX
  * records owned by any name. So every reply first goes through a small
  * RR walker that checks the header, the question, the answer section's
  * bounds, class and owners, and follows the CNAME chain from the queried
  * name. Only a reply that passes is decoded, from the records the walker
- * validated (c-ares builds the queries). What differs between record
- * types (RDATA checks, decoders) is in rrtype.c's table.
+ * validated. Queries are written here (mxr_query_wire), with the octets
+ * ares_create_query gives. What differs between record types (RDATA
+ * checks, decoders) is in rrtype.c's table.
  *
  * Names from the wire are compared in the escaped presentation form that
  * ares_expand_name produces (RFC 1035 5.1: "\." inside a label, "\DDD"
@@ -18,7 +19,6 @@
 #include "mxr_internal.h"
 #include "mxroute.h"
 
-#include <ares.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,6 +33,20 @@
 /* ------------------------------------------------------------------ */
 /* small helpers                                                       */
 
+/* How ares_expand_name writes an octet of a label (c-ares 1.18
+ * ares_expand_name.c): 0 as itself, 1 after a backslash (the reserved
+ * characters of RFC 1035 5.1, '.' among them), 2 as \DDD (unprintable). */
+static const unsigned char esc_class[256] = {
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    0, 0, 1, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0,
+    1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+};
+
 /* ASCII case-insensitive equality of two escaped names (RFC 4343). */
 static int esc_equal(const char *a, const char *b) {
   while (*a && *b) {
@@ -45,6 +59,25 @@ static int esc_equal(const char *a, const char *b) {
   return *a == *b;
 }
 
+/* The same for names of known lengths: eight octets at a time while
+ * they are equal (the usual case), folding only where they differ. */
+static int esc_eq(const char *a, size_t na, const char *b, size_t nb) {
+  size_t i = 0;
+  if (na != nb)
+    return 0;
+  for (; i + 8 <= na; i += 8) {
+    uint64_t x, y;
+    memcpy(&x, a + i, 8);
+    memcpy(&y, b + i, 8);
+    if (x != y)
+      break;
+  }
+  for (; i < na; i++)
+    if (a[i] != b[i] && mxr_ascii_lower(a[i]) != mxr_ascii_lower(b[i]))
+      return 0;
+  return 1;
+}
+
 static uint16_t get16(const unsigned char *p) {
   return (uint16_t)((unsigned)p[0] << 8 | p[1]);
 }
@@ -54,29 +87,26 @@ static uint32_t get32(const unsigned char *p) {
          (uint32_t)p[3];
 }
 
-/* The escaping ares_expand_name applies (c-ares 1.18 ares_expand_name.c):
- * reserved characters get a backslash, unprintable octets become \DDD.
- * in is a normalised name (labels separated by '.'). */
-static void esc_name(const char *in, char *out) {
+/* The escaping ares_expand_name applies (esc_class) to a normalised name
+ * in (labels separated by '.'); returns the length written to out. */
+static size_t esc_name(const char *in, char *out) {
   char *q = out;
   for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
-    if (*p < 0x20 || *p > 0x7e) {
+    unsigned k = *p == '.' ? 0 : esc_class[*p];
+    if (k == 0) {
+      *q++ = (char)*p;
+    } else if (k == 1) {
+      *q++ = '\\';
+      *q++ = (char)*p;
+    } else {
       *q++ = '\\';
       *q++ = (char)('0' + *p / 100);
       *q++ = (char)('0' + (*p % 100) / 10);
       *q++ = (char)('0' + *p % 10);
-    } else {
-      switch (*p) { /* a switch: strchr per octet was 3 % of a plan */
-      case '"': case ';': case '\\': case '(': case ')': case '@': case '$':
-        *q++ = '\\';
-        break;
-      default:
-        break;
-      }
-      *q++ = (char)*p;
     }
   }
   *q = '\0';
+  return (size_t)(q - out);
 }
 
 /* Undo esc_name into a plain name for mxr_name_normalize. Returns 0 when
@@ -120,8 +150,8 @@ int mxr_wire_unescape(const char *in, char *out) {
  * One deliberate difference: c-ares 1.18 copies a one-octet label 0x00
  * as a raw NUL (cutting its string short); here it is "\\000" like any
  * other unprintable octet, so such a name never equals a shorter one. */
-int mxr_wire_name(const unsigned char *pkt, size_t len, size_t off,
-                  char *buf, size_t *used) {
+static int wire_name(const unsigned char *pkt, size_t len, size_t off,
+                     char *buf, size_t *used, size_t *blen) {
   size_t p = off, n = 0, hops = 0, enclen = 0;
   if (off >= len)
     return 0;
@@ -152,32 +182,54 @@ int mxr_wire_name(const unsigned char *pkt, size_t len, size_t off,
         return 0;
       if (n && n + 1 < ESC_BUF)
         buf[n++] = '.';
-      for (; l < e && n + 5 < ESC_BUF; l++) {
-        if (*l < 0x20 || *l > 0x7e) {
-          buf[n++] = '\\';
-          buf[n++] = (char)('0' + *l / 100);
-          buf[n++] = (char)('0' + (*l % 100) / 10);
-          buf[n++] = (char)('0' + *l % 10);
-        } else {
-          switch (*l) {
-          case '"': case '.': case ';': case '\\':
-          case '(': case ')': case '@': case '$':
-            buf[n++] = '\\';
-            break;
-          default:
-            break;
+      if (n + 4 * (size_t)c + 2 <= ESC_BUF) {
+        /* the usual label: its text (4 octets at most per octet) and
+         * what follows fit, no check per octet */
+        char *q = buf + n;
+        for (; l < e; l++) {
+          unsigned char o = *l;
+          if (esc_class[o] == 0) {
+            *q++ = (char)o;
+          } else if (esc_class[o] == 1) {
+            *q++ = '\\';
+            *q++ = (char)o;
+          } else {
+            *q++ = '\\';
+            *q++ = (char)('0' + o / 100);
+            *q++ = (char)('0' + (o % 100) / 10);
+            *q++ = (char)('0' + o % 10);
           }
-          buf[n++] = (char)*l;
         }
+        n = (size_t)(q - buf);
+      } else {
+        for (; l < e && n + 5 < ESC_BUF; l++) {
+          if (esc_class[*l] == 2) {
+            buf[n++] = '\\';
+            buf[n++] = (char)('0' + *l / 100);
+            buf[n++] = (char)('0' + (*l % 100) / 10);
+            buf[n++] = (char)('0' + *l % 10);
+          } else {
+            if (esc_class[*l])
+              buf[n++] = '\\';
+            buf[n++] = (char)*l;
+          }
+        }
+        if (l < e || n + 1 >= ESC_BUF)
+          return 0; /* longer than any name the checks could accept */
       }
-      if (l < e || n + 1 >= ESC_BUF)
-        return 0; /* longer than any name the checks could accept */
       p += 1 + c;
     }
   }
   buf[n] = '\0';
   *used = enclen;
+  *blen = n;
   return 1;
+}
+
+int mxr_wire_name(const unsigned char *pkt, size_t len, size_t off,
+                  char *buf, size_t *used) {
+  size_t n;
+  return wire_name(pkt, len, off, buf, used, &n);
 }
 
 /* RFC 2181 8: a TTL with the top bit set is treated as zero. */
@@ -188,30 +240,79 @@ static uint32_t ttl_of(uint32_t raw) {
 /* ------------------------------------------------------------------ */
 /* queries                                                             */
 
-char *mxr_ares_name(const char *name, char *out) {
-  for (; *name; name++) {
-    if (*name == '\\')
-      *out++ = '\\';
-    *out++ = *name;
-  }
-  *out = '\0';
-  return out;
-}
-
 mxr_status mxr_packet_query(const char *name, uint16_t type, uint16_t id,
                             unsigned char **out, size_t *outlen) {
   return mxr_packet_query_edns(name, type, id, 0, out, outlen);
 }
 
+/* The name is normalised as mxr_name_normalize does (printable ASCII but
+ * space, lower case, one final dot dropped, 1..253 octets, labels 1..63)
+ * in the same pass that writes its labels: the octets are those
+ * ares_create_query gives for the normalised name with its backslashes
+ * doubled and a final dot (csrc/test/test_query_octets.c compares them). */
+mxr_status mxr_query_wire(const char *name, uint16_t type, uint16_t id,
+                          uint16_t udp_size, unsigned char *out,
+                          size_t *len) {
+  size_t n, i, label = 0;
+  unsigned char *w, *lenp;
+  *len = 0;
+  if (!name)
+    return MXR_EBADOPT;
+  if (!mxr_rrtype_of(type))
+    return MXR_EBADOPT;
+  n = strlen(name);
+  if (n && name[n - 1] == '.')
+    n--; /* the root ("" or ".") is never asked for */
+  if (n == 0 || n > MXR_NAME_MAX)
+    return MXR_EBADNAME;
+  /* RFC 1035 4.1.1: ID, RD set (opcode QUERY), one question, and with
+   * udp_size one additional record */
+  w = mxr_put16(out, id);
+  w = mxr_put16(w, 0x0100);
+  w = mxr_put16(w, 1);
+  w = mxr_put16(w, 0);
+  w = mxr_put16(w, 0);
+  w = mxr_put16(w, udp_size ? 1 : 0);
+  lenp = w++;
+  for (i = 0; i < n; i++) {
+    unsigned char k = mxr_name_octet[(unsigned char)name[i]];
+    if (k > 1) {
+      *w++ = k;
+      continue;
+    }
+    label = (size_t)(w - lenp) - 1;
+    if (k == 0 || label == 0 || label > 63)
+      return MXR_EBADNAME;
+    *lenp = (unsigned char)label;
+    lenp = w++;
+  }
+  label = (size_t)(w - lenp) - 1;
+  if (label == 0 || label > 63)
+    return MXR_EBADNAME;
+  *lenp = (unsigned char)label;
+  *w++ = 0;
+  w = mxr_put16(w, type);
+  w = mxr_put16(w, CLASS_IN);
+  if (udp_size) {
+    /* RFC 6891 6.1.2: OPT RR, root owner, CLASS the payload size, TTL 0
+     * (extended RCODE, version 0, no DO), no options */
+    *w++ = 0;
+    w = mxr_put16(w, 41);
+    w = mxr_put16(w, udp_size);
+    w = mxr_put16(w, 0);
+    w = mxr_put16(w, 0);
+    w = mxr_put16(w, 0);
+  }
+  *len = (size_t)(w - out);
+  return MXR_OK;
+}
+
 mxr_status mxr_packet_query_edns(const char *name, uint16_t type, uint16_t id,
                                  uint16_t udp_size, unsigned char **out,
                                  size_t *outlen) {
-  char norm[MXR_NAME_BUF];
-  char esc[2 * MXR_NAME_BUF + 2];
-  char *q;
-  unsigned char *buf = NULL;
-  int buflen = 0;
-  int rc;
+  unsigned char buf[MXR_QUERY_MAX];
+  size_t n;
+  mxr_status st;
 
   if (out)
     *out = NULL;
@@ -219,36 +320,17 @@ mxr_status mxr_packet_query_edns(const char *name, uint16_t type, uint16_t id,
     *outlen = 0;
   if (!name || !out || !outlen)
     return MXR_EBADOPT;
-  if (!mxr_rrtype_of(type))
-    return MXR_EBADOPT;
-  /* the root normalises to "": never asked for */
-  if (mxr_name_normalize(name, strlen(name), norm, NULL, 0) != MXR_OK ||
-      norm[0] == '\0')
-    return MXR_EBADNAME;
-  /* The final '.' makes the name absolute (no search list either way). */
-  q = mxr_ares_name(norm, esc);
-  *q++ = '.';
-  *q = '\0';
-  /* RFC 6891 6.1.1: with udp_size, an OPT RR in the additional section
-   * advertises that payload size (c-ares appends it). */
-  rc = ares_create_query(esc, CLASS_IN, type, id, 1, &buf, &buflen,
-                         (int)udp_size);
-  if (rc == ARES_ENOMEM)
+  st = mxr_query_wire(name, type, id, udp_size, buf, &n);
+  if (st != MXR_OK)
+    return st;
+  if (!(*out = mxr_malloc(n)))
     return MXR_ENOMEM;
-  if (rc != ARES_SUCCESS || !buf || buflen <= HDR_LEN) {
-    if (buf)
-      ares_free_string(buf);
-    return MXR_EBADNAME;
-  }
-  *out = buf;
-  *outlen = (size_t)buflen;
+  memcpy(*out, buf, n);
+  *outlen = n;
   return MXR_OK;
 }
 
-void mxr_packet_free(unsigned char *p) {
-  if (p)
-    ares_free_string(p);
-}
+void mxr_packet_free(unsigned char *p) { mxr_free(p); }
 
 /* ------------------------------------------------------------------ */
 /* answers                                                             */
@@ -261,8 +343,7 @@ typedef struct walk {
   size_t len;
   uint16_t qtype;
   const mxr_rrtype *qt; /* qtype's entry */
-  char qnorm[MXR_NAME_BUF]; /* normalised qname */
-  char qesc[ESC_BUF];       /* escaped qname */
+  size_t qnorm_len, qesc_len, qtext_len;
   rr *rrs;
   size_t nrr;
   size_t auth; /* offset of the authority section */
@@ -272,6 +353,10 @@ typedef struct walk {
    * (a usual reply: no allocation per record), else on the heap. */
   char *names;
   size_t nlen, ncap;
+  /* buffers from here on: written before they are read, never zeroed */
+  char qnorm[MXR_NAME_BUF]; /* normalised qname */
+  char qesc[ESC_BUF];       /* escaped qname */
+  char qtext[ESC_BUF];      /* the reply's question name (escaped) */
   char nbuf[1024];
   rr rbuf[16]; /* rrs while they fit */
 } walk;
@@ -307,9 +392,9 @@ static void free_rrs(walk *w) {
   w->nlen = w->ncap = 0;
 }
 
-/* Append an owner name to w->names; its offset in *off. 0 on OOM. */
-static int keep_name(walk *w, const char *name, size_t *off) {
-  size_t n = strlen(name) + 1;
+/* Append an owner name (n - 1 octets) to w->names; its offset in *off.
+ * 0 on OOM. */
+static int keep_name(walk *w, const char *name, size_t n, size_t *off) {
   if (!w->names) {
     w->names = w->nbuf;
     w->ncap = sizeof w->nbuf;
@@ -354,13 +439,13 @@ static mxr_status check_header(walk *w, int id, unsigned *rcode) {
 /* The single question must be the one asked (RFC 1035 7.3). *pos is set
  * past it. */
 static mxr_status check_question(walk *w, size_t *pos) {
-  char name[ESC_BUF];
-  size_t used = 0, off = HDR_LEN;
+  char *name = w->qtext;
+  size_t used = 0, off = HDR_LEN, nlen = 0;
   unsigned qd = get16(w->pkt + 4);
   uint16_t t, c;
   if (qd != 1)
     return fail(w, MXR_EFORMERR, "reply has %u questions, expected 1", qd);
-  if (!mxr_wire_name(w->pkt, w->len, off, name, &used))
+  if (!wire_name(w->pkt, w->len, off, name, &used, &nlen))
     return fail(w, MXR_EFORMERR, "bad question name");
   off += used;
   if (w->len - off < 4)
@@ -368,7 +453,8 @@ static mxr_status check_question(walk *w, size_t *pos) {
   t = get16(w->pkt + off);
   c = get16(w->pkt + off + 2);
   off += 4;
-  if (!esc_equal(name, w->qesc))
+  w->qtext_len = nlen;
+  if (!esc_eq(name, nlen, w->qesc, w->qesc_len))
     return fail(w, MXR_EFORMERR, "reply is for another name (%s)",
                 name[0] ? name : ".");
   if (t != w->qtype)
@@ -391,11 +477,19 @@ static mxr_status scan_answers(walk *w, size_t pos) {
   if (!w->rrs)
     return fail(w, MXR_ENOMEM, "out of memory");
   for (unsigned i = 0; i < an; i++) {
-    size_t used = 0;
+    size_t used = 0, nlen = 0;
     uint16_t type, klass, rdlen;
     uint32_t ttl;
-    if (!mxr_wire_name(w->pkt, w->len, pos, name, &used))
+    const char *owner = name;
+    if (w->len - pos >= 2 && w->pkt[pos] == 0xC0 && w->pkt[pos + 1] == HDR_LEN) {
+      /* a pointer to the question's name (the usual owner): the text
+       * check_question decoded from there */
+      owner = w->qtext;
+      nlen = w->qtext_len;
+      used = 2;
+    } else if (!wire_name(w->pkt, w->len, pos, name, &used, &nlen)) {
       return fail(w, MXR_EFORMERR, "bad owner name in answer %u", i + 1);
+    }
     pos += used;
     if (w->len - pos < 10)
       return fail(w, MXR_EFORMERR, "reply truncated in answer %u", i + 1);
@@ -414,9 +508,10 @@ static mxr_status scan_answers(walk *w, size_t pos) {
       if (w->nrr >= cap) /* cannot happen: cap bounds what fits */
         return fail(w, MXR_EFORMERR, "too many answers");
       r = &w->rrs[w->nrr];
-      if (!keep_name(w, name, &r->owner_off))
+      if (!keep_name(w, owner, nlen + 1, &r->owner_off))
         return fail(w, MXR_ENOMEM, "out of memory");
       w->nrr++;
+      r->owner_len = nlen;
       r->type = type;
       r->ttl = ttl;
       r->rdata = pos;
@@ -525,21 +620,31 @@ static void find_soa(walk *w, const char *canon) {
   }
 }
 
-/* Follow the CNAME chain from qname (RFC 1034 3.6.2). cur receives its
- * end (escaped); *hops the CNAMEs followed; *ttl is lowered. */
-static mxr_status follow_chain(walk *w, char *cur, unsigned *hops,
+/* The names of a CNAME chain: the queried name (the walk's qesc), then
+ * each target in store. */
+typedef struct chain {
+  const char *name[MXR_CNAME_MAX + 2];
+  size_t len[MXR_CNAME_MAX + 2];
+  size_t n;
+  char store[MXR_CNAME_MAX + 1][ESC_BUF];
+} chain;
+
+/* Follow the CNAME chain from qname (RFC 1034 3.6.2): ch->name[ch->n - 1]
+ * is its end (escaped); *hops the CNAMEs followed; *ttl is lowered. */
+static mxr_status follow_chain(walk *w, chain *ch, unsigned *hops,
                                uint32_t *ttl) {
-  char chain[MXR_CNAME_MAX + 1][ESC_BUF];
-  size_t nchain = 1;
-  strcpy(chain[0], w->qesc);
-  strcpy(cur, w->qesc);
+  ch->name[0] = w->qesc;
+  ch->len[0] = w->qesc_len;
+  ch->n = 1;
   *hops = 0;
   for (;;) {
     const rr *c = NULL;
-    char target[ESC_BUF];
-    size_t used = 0;
+    const char *cur = ch->name[ch->n - 1];
+    size_t curlen = ch->len[ch->n - 1], used = 0, tlen = 0;
+    char *target = ch->store[ch->n - 1];
     for (size_t i = 0; i < w->nrr; i++) {
-      if (w->rrs[i].type != MXR_TYPE_CNAME || !esc_equal(w->rrs[i].owner, cur))
+      if (w->rrs[i].type != MXR_TYPE_CNAME ||
+          !esc_eq(w->rrs[i].owner, w->rrs[i].owner_len, cur, curlen))
         continue;
       /* RFC 2181 10.1: one CNAME per name */
       if (c)
@@ -549,11 +654,12 @@ static mxr_status follow_chain(walk *w, char *cur, unsigned *hops,
     if (!c)
       return MXR_OK;
     if (c->rdlen == 0 ||
-        !mxr_wire_name(w->pkt, c->rdata + c->rdlen, c->rdata, target, &used) ||
+        !wire_name(w->pkt, c->rdata + c->rdlen, c->rdata, target, &used,
+                   &tlen) ||
         used != c->rdlen)
       return fail(w, MXR_EFORMERR, "bad CNAME record for %s", cur);
-    for (size_t i = 0; i < nchain; i++)
-      if (esc_equal(chain[i], target))
+    for (size_t i = 0; i < ch->n; i++)
+      if (esc_eq(ch->name[i], ch->len[i], target, tlen))
         return fail(w, MXR_ECNAMELOOP, "CNAME loop at %s",
                     target[0] ? target : ".");
     if (*hops >= MXR_CNAME_MAX)
@@ -562,14 +668,15 @@ static mxr_status follow_chain(walk *w, char *cur, unsigned *hops,
     (*hops)++;
     if (c->ttl < *ttl)
       *ttl = c->ttl;
-    strcpy(chain[nchain++], target);
-    strcpy(cur, target);
+    ch->name[ch->n] = target;
+    ch->len[ch->n] = tlen;
+    ch->n++;
   }
 }
 
 /* Records of qtype: all owned by canon, well-formed RDATA. */
-static mxr_status check_records(walk *w, const char *canon, size_t *n,
-                                uint32_t *ttl) {
+static mxr_status check_records(walk *w, const char *canon,
+                                size_t canon_len, size_t *n, uint32_t *ttl) {
   char err[MXR_MSG_BUF];
   mxr_status st;
   *n = 0;
@@ -577,7 +684,7 @@ static mxr_status check_records(walk *w, const char *canon, size_t *n,
     const rr *r = &w->rrs[i];
     if (r->type != w->qtype)
       continue;
-    if (!esc_equal(r->owner, canon))
+    if (!esc_eq(r->owner, r->owner_len, canon, canon_len))
       return fail(w, MXR_EFORMERR, "record owned by %s",
                   r->owner[0] ? r->owner : ".");
     if ((st = w->qt->check(w->qt, w->pkt, r, err, sizeof err)) != MXR_OK)
@@ -608,10 +715,12 @@ static mxr_status decode(walk *w, size_t n) {
 }
 
 /* The chain's end as a normalised name for out->canon. */
-static mxr_status set_canon(walk *w, const char *canon_esc) {
+static mxr_status set_canon(walk *w, const char *canon_esc,
+                            size_t canon_len) {
   char plain[ESC_BUF], err[128];
-  if (esc_equal(canon_esc, w->qesc)) {
-    strcpy(w->out->canon, w->qnorm);
+  if (canon_esc == w->qesc || esc_eq(canon_esc, canon_len, w->qesc,
+                                     w->qesc_len)) {
+    memcpy(w->out->canon, w->qnorm, w->qnorm_len + 1);
     return MXR_OK;
   }
   if (!mxr_wire_unescape(canon_esc, plain) || plain[0] == '\0' ||
@@ -626,7 +735,9 @@ static mxr_status set_canon(walk *w, const char *canon_esc) {
 
 static mxr_status parse(walk *w, int id) {
   mxr_answer *out = w->out;
-  char canon[ESC_BUF];
+  chain ch;
+  const char *canon;
+  size_t canon_len;
   unsigned rcode = 0, hops = 0;
   size_t pos = 0, n = 0;
   uint32_t ttl = UINT32_MAX;
@@ -661,11 +772,13 @@ static mxr_status parse(walk *w, int id) {
     return fail(w, MXR_EREFUSED, "query refused (REFUSED)");
   if ((st = scan_answers(w, pos)) != MXR_OK)
     return st;
-  if ((st = follow_chain(w, canon, &hops, &ttl)) != MXR_OK)
+  if ((st = follow_chain(w, &ch, &hops, &ttl)) != MXR_OK)
     return st;
-  if ((st = check_records(w, canon, &n, &ttl)) != MXR_OK)
+  canon = ch.name[ch.n - 1];
+  canon_len = ch.len[ch.n - 1];
+  if ((st = check_records(w, canon, canon_len, &n, &ttl)) != MXR_OK)
     return st;
-  if ((st = set_canon(w, canon)) != MXR_OK)
+  if ((st = set_canon(w, canon, canon_len)) != MXR_OK)
     return st;
   out->ncname = hops;
   out->ttl = ttl == UINT32_MAX ? 0 : ttl;
@@ -694,6 +807,52 @@ static mxr_status parse(walk *w, int id) {
   return decode(w, n);
 }
 
+/* The queried name normalised (qnorm, as mxr_name_normalize) and escaped
+ * (qesc, as esc_name), in one pass for a usual name; 0 for a bad name or
+ * the root. */
+static int prep_qname(walk *w, const char *qname) {
+  size_t n = strlen(qname), i, start = 0;
+  char *q = w->qesc;
+  if (n && qname[n - 1] == '.')
+    n--;
+  if (n > 0 && n <= MXR_NAME_MAX) {
+    for (i = 0; i < n; i++) {
+      unsigned char k = mxr_name_octet[(unsigned char)qname[i]];
+      if (k <= 1) {
+        if (k == 0 || i == start || i - start > 63)
+          break;
+        start = i + 1;
+        k = '.';
+      } else if (esc_class[k]) { /* only the reserved ones: printable */
+        *q++ = '\\';
+      }
+      w->qnorm[i] = (char)k;
+      *q++ = (char)k;
+    }
+    if (i == n && n > start && n - start <= 63) {
+      w->qnorm[n] = '\0';
+      *q = '\0';
+      w->qnorm_len = n;
+      w->qesc_len = (size_t)(q - w->qesc);
+      return 1;
+    }
+  }
+  /* anything else: the long way, the same answer */
+  if (mxr_name_normalize(qname, strlen(qname), w->qnorm, NULL, 0) !=
+          MXR_OK ||
+      w->qnorm[0] == '\0')
+    return 0;
+  w->qnorm_len = strlen(w->qnorm);
+  w->qesc_len = esc_name(w->qnorm, w->qesc);
+  return 1;
+}
+
+/* parse_answer zeroes an answer around its text buffers, canon first */
+typedef char canon_before_message[offsetof(mxr_answer, canon) <
+                                          offsetof(mxr_answer, message)
+                                      ? 1
+                                      : -1];
+
 static mxr_status parse_answer(const unsigned char *pkt, size_t len,
                                const char *qname, uint16_t qtype, int id,
                                mxr_answer *out, int check_only) {
@@ -701,17 +860,25 @@ static mxr_status parse_answer(const unsigned char *pkt, size_t len,
   mxr_status st;
   if (!out)
     return MXR_EBADOPT;
-  memset(out, 0, sizeof *out);
-  memset(&w, 0, sizeof w);
+  /* *out zeroed but for its two text buffers, which are emptied */
+  {
+    char *o = (char *)out;
+    size_t c0 = offsetof(mxr_answer, canon) + sizeof out->canon,
+           m0 = offsetof(mxr_answer, message) + sizeof out->message;
+    memset(o, 0, offsetof(mxr_answer, canon));
+    memset(o + c0, 0, offsetof(mxr_answer, message) - c0);
+    memset(o + m0, 0, sizeof *out - m0);
+    out->canon[0] = '\0';
+    out->message[0] = '\0';
+  }
+  memset(&w, 0, offsetof(walk, qnorm));
   w.pkt = pkt;
   w.len = pkt ? len : 0;
   w.qtype = qtype;
   w.qt = mxr_rrtype_of(qtype);
   w.out = out;
   w.check_only = check_only;
-  if (!qname ||
-      mxr_name_normalize(qname, strlen(qname), w.qnorm, NULL, 0) != MXR_OK ||
-      w.qnorm[0] == '\0') {
+  if (!qname || !prep_qname(&w, qname)) {
     snprintf(out->message, sizeof out->message, "bad query name");
     out->status = MXR_EBADOPT;
     return MXR_EBADOPT;
@@ -724,8 +891,7 @@ static mxr_status parse_answer(const unsigned char *pkt, size_t len,
   }
   if (id > 0xffff)
     return fail(&w, MXR_EBADOPT, "bad query ID %d", id);
-  esc_name(w.qnorm, w.qesc);
-  strcpy(out->canon, w.qnorm);
+  memcpy(out->canon, w.qnorm, w.qnorm_len + 1);
   st = parse(&w, id);
   free_rrs(&w);
   out->status = st;

@@ -17,6 +17,8 @@
  *   - hosts[] is never reallocated after set_mx, so names handed out
  *     stay put until the plan is freed.
  */
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +27,30 @@
 #include "mxroute.h"
 
 #define NO_SELF 0x10000u /* self_pref when we are not an MX */
+/* The least taken at once for plan parts (set_mx takes what the plan
+ * will likely need, PLAN_ADDRS octets of addresses per host). */
+#define PLAN_BLOCK 512
+#define PLAN_ADDRS 128
+
+/* Alignment of plan parts. */
+union palign {
+  void *p;
+  long double d;
+  uint64_t u;
+  size_t z;
+};
 
 /* ------------------------------------------------------------------ */
 /* opts                                                                */
+
+/* A target-guard prefix as mxr_cidr_contains reads it: one inside
+ * ::ffff:0:0/96 as the IPv4 prefix it carries (rule 11); made once, when
+ * the option is set, instead of for every address checked. */
+typedef struct gcidr {
+  int family;
+  unsigned bits;
+  uint8_t net[16];
+} gcidr;
 
 struct mxr_opts {
   mxr_family family;
@@ -38,8 +61,8 @@ struct mxr_opts {
   size_t nself_names, cap_self_names;
   mxr_addr *self_addrs;
   size_t nself_addrs, cap_self_addrs;
-  mxr_cidr *ignore;
-  size_t nignore, cap_ignore;
+  gcidr *ignore[2]; /* [0] IPv4 prefixes, [1] IPv6 */
+  size_t nignore[2], cap_ignore[2];
 };
 
 /* DESIGN rule 11, plus 240.0.0.0/4 (RFC 1112 "reserved for future use",
@@ -94,7 +117,8 @@ void mxr_opts_free(mxr_opts *o) {
     return;
   mxr_free(o->self_names);
   mxr_free(o->self_addrs);
-  mxr_free(o->ignore);
+  mxr_free(o->ignore[0]);
+  mxr_free(o->ignore[1]);
   mxr_free(o);
 }
 
@@ -166,19 +190,34 @@ mxr_status mxr_opts_add_self(mxr_opts *o, const char *s, size_t len,
 
 void mxr_opts_ignore_clear(mxr_opts *o) {
   if (o)
-    o->nignore = 0;
+    o->nignore[0] = o->nignore[1] = 0;
 }
 
 mxr_status mxr_opts_ignore_add(mxr_opts *o, const char *cidr, size_t len,
                                char *err, size_t errlen) {
+  static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   mxr_cidr c;
+  gcidr g;
+  int f;
   if (o == NULL || cidr == NULL ||
       mxr_cidr_parse(cidr, len, &c) != MXR_OK)
     return opt_error(err, errlen, "ignore_targets: not a CIDR", cidr, len);
-  if (grow(&o->ignore, &o->cap_ignore, o->nignore + 1, sizeof *o->ignore) !=
-      0)
+  memset(&g, 0, sizeof g);
+  g.family = c.addr.family;
+  g.bits = c.bits;
+  if (c.addr.family == 6 && c.bits >= 96 &&
+      memcmp(c.addr.bytes, mapped, sizeof mapped) == 0) {
+    g.family = 4;
+    g.bits = c.bits - 96u;
+    memcpy(g.net, c.addr.bytes + 12, 4);
+  } else {
+    memcpy(g.net, c.addr.bytes, sizeof g.net);
+  }
+  f = g.family == 6;
+  if (grow(&o->ignore[f], &o->cap_ignore[f], o->nignore[f] + 1,
+           sizeof *o->ignore[f]) != 0)
     return MXR_ENOMEM;
-  o->ignore[o->nignore++] = c;
+  o->ignore[f][o->nignore[f]++] = g;
   return MXR_OK;
 }
 
@@ -229,11 +268,38 @@ static int self_addr(const mxr_opts *o, const mxr_addr *a) {
   return 0;
 }
 
+static int is_v4mapped(const mxr_addr *a) {
+  static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return memcmp(a->bytes, prefix, sizeof prefix) == 0;
+}
+
+/* Whether a is in one of the guard's prefixes: what mxr_cidr_contains
+ * says for each, the address read once (an IPv4-mapped one as the IPv4
+ * address it carries) and compared with the prefixes of its family. */
 static int ignored(const mxr_opts *o, const mxr_addr *a) {
+  const uint8_t *x = a->bytes;
+  int xf = a->family;
   size_t i;
-  for (i = 0; i < o->nignore; i++)
-    if (mxr_cidr_contains(&o->ignore[i], a))
-      return 1;
+  if (xf == 6 && is_v4mapped(a)) {
+    xf = 4;
+    x += 12;
+  } else if (xf != 4 && xf != 6) {
+    return 0;
+  }
+  for (i = 0; i < o->nignore[xf == 6]; i++) {
+    const gcidr *g = &o->ignore[xf == 6][i];
+    unsigned k, full = g->bits / 8;
+    for (k = 0; k < full && g->net[k] == x[k]; k++)
+      ;
+    if (k < full)
+      continue;
+    if (g->bits % 8) {
+      uint8_t m = (uint8_t)(0xffu << (8 - g->bits % 8));
+      if ((g->net[k] & m) != (x[k] & m))
+        continue;
+    }
+    return 1;
+  }
   return 0;
 }
 
@@ -243,7 +309,7 @@ static int ignored(const mxr_opts *o, const mxr_addr *a) {
 enum { PS_NOINPUT, PS_WAIT_MX, PS_ADDRS, PS_DONE };
 
 typedef struct ihost {
-  char name[MXR_NAME_BUF];
+  const char *name; /* normalised, in the plan's parts */
   uint16_t pref;
   size_t level;          /* index in p->levels */
   unsigned char lookup;  /* wants A/AAAA lookups (index in p->lk) */
@@ -281,14 +347,19 @@ typedef struct pskip {
   mxr_status code;
 } pskip;
 
+/* A block of plan parts (palloc). */
+typedef struct pblock {
+  struct pblock *next;
+  size_t cap, used;
+  union palign data[]; /* cap octets */
+} pblock;
+
 struct mxr_plan {
   const mxr_opts *opts;
   int state;
   int complete;
   char *input;
-  char domain[MXR_NAME_BUF];
   mxr_status status;
-  char message[MXR_MSG_BUF];
   int implicit;
   ihost *hosts;
   size_t nhosts;
@@ -309,7 +380,85 @@ struct mxr_plan {
   size_t nrhosts;
   mxr_skip *rskip;
   size_t nrskip;
+  /* Plan parts (hosts, names, addresses, levels, the result's lists)
+   * come from blocks freed with the plan: usually one, taken in set_mx
+   * for what the plan will likely need. */
+  pblock *blocks;
+  /* from here on: not zeroed when the plan is made */
+  char domain[MXR_NAME_BUF];
+  char message[MXR_MSG_BUF];
+  /* then the input text (input points there) */
 };
+
+/* Make sure the current block has size octets free: else a block of
+ * that size (at least PLAN_BLOCK) becomes the current one. -1 on OOM. */
+static int preserve(mxr_plan *p, size_t size) {
+  pblock *b = p->blocks, *nb;
+  size_t cap = size > PLAN_BLOCK ? size : PLAN_BLOCK;
+  if (b != NULL && size <= b->cap - b->used)
+    return 0;
+  if (cap > SIZE_MAX - offsetof(pblock, data))
+    return -1;
+  nb = mxr_malloc(offsetof(pblock, data) + cap);
+  if (nb == NULL)
+    return -1;
+  nb->cap = cap;
+  nb->used = 0;
+  /* the block with more room left is the one to draw from next */
+  if (b == NULL || cap - size > b->cap - b->used) {
+    nb->next = b;
+    p->blocks = nb;
+  } else {
+    nb->next = b->next;
+    b->next = nb;
+  }
+  return 0;
+}
+
+/* size octets of plan parts, aligned for any of them; NULL on OOM. Freed
+ * with the plan only: what a plan holds is bounded by what it was fed. */
+static void *palloc(mxr_plan *p, size_t size) {
+  pblock *b;
+  void *r;
+  if (size > SIZE_MAX - sizeof(union palign))
+    return NULL;
+  size = (size + sizeof(union palign) - 1) / sizeof(union palign) *
+         sizeof(union palign);
+  if (preserve(p, size) != 0)
+    return NULL;
+  b = p->blocks;
+  if (size > b->cap - b->used)
+    b = b->next; /* the new block, placed second */
+  r = (char *)b->data + b->used;
+  b->used += size;
+  return r;
+}
+
+/* n elements of size octets, zeroed; NULL on OOM or overflow. */
+static void *pcalloc(mxr_plan *p, size_t n, size_t size) {
+  void *r;
+  if (size && n > SIZE_MAX / size)
+    return NULL;
+  r = palloc(p, n * size);
+  if (r)
+    memset(r, 0, n * size);
+  return r;
+}
+
+static void *parray(mxr_plan *p, size_t n, size_t size) {
+  if (size && n > SIZE_MAX / size)
+    return NULL;
+  return palloc(p, n * size);
+}
+
+/* A copy of the string s among the plan's parts. */
+static char *pstrdup(mxr_plan *p, const char *s) {
+  size_t n = strlen(s) + 1;
+  char *r = palloc(p, n);
+  if (r)
+    memcpy(r, s, n);
+  return r;
+}
 
 /* "<domain>: <text>" into the message buffer. */
 static void set_message(mxr_plan *p, mxr_status st, const char *detail) {
@@ -338,24 +487,40 @@ static mxr_status oom(mxr_plan *p) {
 }
 
 void mxr_plan_free(mxr_plan *p) {
-  size_t i;
+  pblock *b;
   if (p == NULL)
     return;
-  for (i = 0; i < p->nhosts; i++) {
-    mxr_free(p->hosts[i].raw[0]);
-    mxr_free(p->hosts[i].raw[1]);
-    mxr_free(p->hosts[i].addrs);
-  }
-  mxr_free(p->hosts);
-  mxr_free(p->lk);
-  mxr_free(p->pre);
-  mxr_free(p->levels);
   mxr_free(p->targets);
   mxr_free(p->cb);
-  mxr_free(p->rhosts);
-  mxr_free(p->rskip);
-  mxr_free(p->input);
+  while ((b = p->blocks) != NULL) {
+    p->blocks = b->next;
+    mxr_free(b);
+  }
   mxr_free(p);
+}
+
+/* Sort base[0..n): by insertion for the short lists of a usual plan,
+ * qsort beyond (n log n for large inputs). Each order used is total up
+ * to equal elements (equal in every field), so both give the same list.
+ * tmp: size octets. */
+#define SHORT_SORT 12
+static void sort(void *base, size_t n, size_t size,
+                 int (*cmp)(const void *, const void *), void *tmp) {
+  char *b = base;
+  size_t i, j;
+  if (n > SHORT_SORT) {
+    qsort(base, n, size, cmp);
+    return;
+  }
+  for (i = 1; i < n; i++) {
+    if (cmp(b + (i - 1) * size, b + i * size) <= 0)
+      continue;
+    memcpy(tmp, b + i * size, size);
+    for (j = i - 1; j > 0 && cmp(b + (j - 1) * size, tmp) > 0; j--)
+      ;
+    memmove(b + (j + 1) * size, b + j * size, (i - j) * size);
+    memcpy(b + j * size, tmp, size);
+  }
 }
 
 /* Canonical address order: by identity key, an IPv4 address before its
@@ -372,10 +537,6 @@ static int addr_cmp(const void *va, const void *vb) {
   return (int)a->family - (int)b->family;
 }
 
-static int is_v4mapped(const mxr_addr *a) {
-  static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  return memcmp(a->bytes, prefix, sizeof prefix) == 0;
-}
 
 /* Family f (0: A, 1: AAAA) gives usable addresses under the filter. */
 static int use_family(const mxr_plan *p, int f) {
@@ -432,7 +593,10 @@ static mxr_status stage_dedup(const mxr_plan *p, ihost *h, alist *a) {
   (void)h;
   if (a->n == 0)
     return MXR_OK;
-  qsort(a->v, a->n, sizeof *a->v, addr_cmp);
+  {
+    mxr_addr tmp;
+    sort(a->v, a->n, sizeof *a->v, addr_cmp, &tmp);
+  }
   for (i = 1, k = 1; i < a->n; i++)
     if (!mxr_addr_equal(&a->v[i], &a->v[k - 1]))
       a->v[k++] = a->v[i];
@@ -551,7 +715,7 @@ static mxr_status settle(mxr_plan *p, ihost *h) {
   int f;
   a.n = h->nraw[0] + h->nraw[1];
   if (a.n > 0) {
-    a.v = mxr_reallocarray(NULL, a.n, sizeof *a.v);
+    a.v = parray(p, a.n, sizeof *a.v);
     if (a.v == NULL)
       return MXR_ENOMEM;
     if (h->nraw[0])
@@ -560,16 +724,13 @@ static mxr_status settle(mxr_plan *p, ihost *h) {
       memcpy(a.v + h->nraw[0], h->raw[1], h->nraw[1] * sizeof *a.v);
   }
   for (s = 0; s < sizeof settle_pipeline / sizeof settle_pipeline[0]; s++) {
-    if (settle_pipeline[s](p, h, &a) != MXR_OK) {
-      mxr_free(a.v);
+    if (settle_pipeline[s](p, h, &a) != MXR_OK)
       return MXR_ENOMEM;
-    }
   }
   h->addrs = a.v;
   h->naddrs = a.n;
   h->skip = a.n > 0 ? MXR_OK : skip_code(p, h, a.nfam);
   for (f = 0; f < 2; f++) {
-    mxr_free(h->raw[f]);
     h->raw[f] = NULL;
     h->nraw[f] = 0;
   }
@@ -696,8 +857,9 @@ static mxr_status finish(mxr_plan *p) {
   size_t i, q = 0, nbelow = 0, ntemp = 0;
   p->complete = 1;
   p->state = PS_DONE;
-  p->rhosts = mxr_reallocarray(NULL, p->nhosts, sizeof *p->rhosts);
-  p->rskip = mxr_reallocarray(NULL, p->nhosts + p->npre, sizeof *p->rskip);
+  p->rhosts = parray(p, p->nhosts ? p->nhosts : 1, sizeof *p->rhosts);
+  p->rskip = parray(p, p->nhosts + p->npre ? p->nhosts + p->npre : 1,
+                    sizeof *p->rskip);
   if (p->rhosts == NULL || p->rskip == NULL)
     return oom(p);
   p->nrhosts = p->nrskip = 0;
@@ -760,7 +922,7 @@ static mxr_status finish(mxr_plan *p) {
  * preference levels and count what each still waits for. */
 static mxr_status make_levels(mxr_plan *p) {
   size_t i;
-  p->levels = mxr_calloc(p->nhosts ? p->nhosts : 1, sizeof *p->levels);
+  p->levels = pcalloc(p, p->nhosts ? p->nhosts : 1, sizeof *p->levels);
   if (p->levels == NULL)
     return MXR_ENOMEM;
   for (i = 0; i < p->nhosts; i++) {
@@ -806,19 +968,20 @@ mxr_plan *mxr_plan_new(const mxr_input *in, const char *input_text,
   mxr_plan *p;
   if (in != NULL && opts == NULL)
     return NULL;
-  p = mxr_calloc(1, sizeof *p);
+  if (input_text == NULL)
+    input_len = 0;
+  if (input_len > SIZE_MAX - sizeof *p - 1)
+    return NULL;
+  p = mxr_malloc(sizeof *p + input_len + 1);
   if (p == NULL)
     return NULL;
+  memset(p, 0, offsetof(mxr_plan, domain));
+  p->domain[0] = '\0';
+  p->message[0] = '\0';
   p->opts = opts;
   p->self_pref = NO_SELF;
   p->status = MXR_OK;
-  if (input_text == NULL)
-    input_len = 0;
-  p->input = mxr_malloc(input_len + 1);
-  if (p->input == NULL) {
-    mxr_free(p);
-    return NULL;
-  }
+  p->input = (char *)(p + 1);
   if (input_len)
     memcpy(p->input, input_text, input_len);
   p->input[input_len] = '\0';
@@ -832,13 +995,13 @@ mxr_plan *mxr_plan_new(const mxr_input *in, const char *input_text,
     /* RFC 5321 5.1: a literal is the one host, no DNS. */
     ihost *h;
     int f = in->addr.family == 6;
-    p->hosts = mxr_calloc(1, sizeof *p->hosts);
+    p->hosts = pcalloc(p, 1, sizeof *p->hosts);
     if (p->hosts == NULL)
       goto nomem;
     p->nhosts = 1;
     h = &p->hosts[0];
-    memcpy(h->name, p->domain, sizeof h->name);
-    h->raw[f] = mxr_malloc(sizeof *h->raw[f]);
+    h->name = p->domain;
+    h->raw[f] = palloc(p, sizeof *h->raw[f]);
     if (h->raw[f] == NULL)
       goto nomem;
     h->raw[f][0] = in->addr;
@@ -878,26 +1041,32 @@ static int host_pref_cmp(const void *va, const void *vb) {
 static mxr_status collect_mx(mxr_plan *p, const mxr_mx *mx, size_t n) {
   size_t i, k = 0, ndots = 0, nbad = 0;
   uint16_t dotpref = 0;
-  p->hosts = mxr_calloc(n, sizeof *p->hosts);
-  p->pre = mxr_calloc(n, sizeof *p->pre);
-  if (p->hosts == NULL || p->pre == NULL)
+  ihost tmp;
+  char nm[MXR_NAME_BUF];
+  p->hosts = pcalloc(p, n, sizeof *p->hosts);
+  if (p->hosts == NULL)
     return MXR_ENOMEM;
+  /* p->pre (n entries, enough for every record) is made when needed */
   for (i = 0; i < n; i++) {
     ihost *h = &p->hosts[k];
     if (mx[i].name == NULL || memchr(mx[i].name, '\0', mx[i].len) != NULL ||
-        mxr_name_normalize(mx[i].name, mx[i].len, h->name, NULL, 0) !=
-            MXR_OK) {
+        mxr_name_normalize(mx[i].name, mx[i].len, nm, NULL, 0) != MXR_OK) {
       /* Broken DNS data: reported, treated as a failed answer. */
-      pskip *s = &p->pre[p->npre++];
+      pskip *s;
+      if (p->pre == NULL && (p->pre = parray(p, n, sizeof *p->pre)) == NULL)
+        return MXR_ENOMEM;
+      s = &p->pre[p->npre++];
       mxr_escape(s->name, sizeof s->name, mx[i].name ? mx[i].name : "",
                  mx[i].name ? mx[i].len : 0, 200);
       s->pref = mx[i].pref;
       s->code = MXR_EFORMERR;
       nbad++;
-    } else if (h->name[0] == '\0') {
+    } else if (nm[0] == '\0') {
       if (ndots++ == 0 || mx[i].pref < dotpref)
         dotpref = mx[i].pref;
     } else {
+      if ((h->name = pstrdup(p, nm)) == NULL)
+        return MXR_ENOMEM;
       h->pref = mx[i].pref;
       k++;
     }
@@ -909,12 +1078,15 @@ static mxr_status collect_mx(mxr_plan *p, const mxr_mx *mx, size_t n) {
   }
   if (ndots > 0) {
     /* RFC 7505 3: "." beside real MX records is just an unusable one. */
-    pskip *s = &p->pre[p->npre++];
+    pskip *s;
+    if (p->pre == NULL && (p->pre = parray(p, n, sizeof *p->pre)) == NULL)
+      return MXR_ENOMEM;
+    s = &p->pre[p->npre++];
     strcpy(s->name, ".");
     s->pref = dotpref;
     s->code = MXR_ENULLMX;
   }
-  qsort(p->hosts, k, sizeof *p->hosts, host_name_cmp);
+  sort(p->hosts, k, sizeof *p->hosts, host_name_cmp, &tmp);
   p->nhosts = 0;
   for (i = 0; i < k; i++)
     if (p->nhosts == 0 ||
@@ -943,18 +1115,36 @@ mxr_status mxr_plan_set_mx(mxr_plan *p, mxr_status st, const char *canon,
   }
   if (rng == NULL || (n > 0 && mx == NULL))
     return MXR_EBADOPT;
+  /* One block for what the plan will likely need: its hosts, their
+   * names, lookups, levels, result lists and PLAN_ADDRS octets of
+   * addresses each (more is taken as needed). */
+  if (n <= 65535) {
+    size_t m = n ? n : 1, need, k;
+    need = m * (sizeof(ihost) + sizeof(size_t) + sizeof(plevel) +
+                sizeof(mxr_host) + sizeof(mxr_skip) + PLAN_ADDRS) +
+           8 * sizeof(union palign);
+    if (n == 0)
+      need += MXR_NAME_BUF;
+    for (k = 0; k < n; k++)
+      need += (mx[k].len < MXR_NAME_BUF ? mx[k].len : MXR_NAME_BUF) +
+              sizeof(union palign);
+    if (preserve(p, need) != 0)
+      return oom(p);
+  }
   if (st == MXR_ENODATA || n == 0) {
     /* Rule 3: the implicit MX, the domain (after CNAMEs) at pref 0. */
     const char *c = canon ? canon : p->domain;
-    p->hosts = mxr_calloc(1, sizeof *p->hosts);
+    char nm[MXR_NAME_BUF];
+    p->hosts = pcalloc(p, 1, sizeof *p->hosts);
     if (p->hosts == NULL)
       return oom(p);
-    if (mxr_name_normalize(c, strlen(c), p->hosts[0].name, NULL, 0) !=
-            MXR_OK ||
-        p->hosts[0].name[0] == '\0') {
+    if (mxr_name_normalize(c, strlen(c), nm, NULL, 0) != MXR_OK ||
+        nm[0] == '\0') {
       plan_fail(p, MXR_EFORMERR, "bad canonical name in the answer");
       return MXR_OK;
     }
+    if ((p->hosts[0].name = pstrdup(p, nm)) == NULL)
+      return oom(p);
     p->nhosts = 1;
     p->implicit = 1;
   } else {
@@ -963,12 +1153,18 @@ mxr_status mxr_plan_set_mx(mxr_plan *p, mxr_status st, const char *canon,
       return oom(p);
     if (p->complete)
       return MXR_OK; /* null MX */
-    qsort(p->pre, p->npre, sizeof *p->pre, pskip_cmp);
+    {
+      pskip tmp;
+      sort(p->pre, p->npre, sizeof *p->pre, pskip_cmp, &tmp);
+    }
   }
   /* Rule 6: ascending preference; a canonical order first so the input
    * order of the records does not matter, then Fisher-Yates within each
    * preference. */
-  qsort(p->hosts, p->nhosts, sizeof *p->hosts, host_pref_cmp);
+  {
+    ihost tmp;
+    sort(p->hosts, p->nhosts, sizeof *p->hosts, host_pref_cmp, &tmp);
+  }
   for (i = 0; i < p->nhosts; i = j) {
     size_t m;
     for (j = i; j < p->nhosts && p->hosts[j].pref == p->hosts[i].pref; j++)
@@ -989,7 +1185,7 @@ mxr_status mxr_plan_set_mx(mxr_plan *p, mxr_status st, const char *canon,
     }
   while (p->nhosts > 0 && p->hosts[p->nhosts - 1].pref >= p->self_pref)
     p->nhosts--;
-  p->lk = mxr_reallocarray(NULL, p->nhosts ? p->nhosts : 1, sizeof *p->lk);
+  p->lk = parray(p, p->nhosts ? p->nhosts : 1, sizeof *p->lk);
   if (p->lk == NULL)
     return oom(p);
   p->need[0] = need_family(p, 0);
@@ -1006,7 +1202,7 @@ mxr_status mxr_plan_set_mx(mxr_plan *p, mxr_status st, const char *canon,
                mxr_addr_parse(h->name, strlen(h->name), &a) == MXR_OK) {
       /* Rule 10: the exchange is used as the address. */
       int f = a.family == 6;
-      h->raw[f] = mxr_malloc(sizeof *h->raw[f]);
+      h->raw[f] = palloc(p, sizeof *h->raw[f]);
       if (h->raw[f] == NULL)
         return oom(p);
       h->raw[f][0] = a;
@@ -1068,7 +1264,7 @@ mxr_status mxr_plan_set_addrs(mxr_plan *p, size_t i, int family,
   if (p->complete || h->settled || h->pref >= p->self_pref || !p->need[f])
     return MXR_OK;
   if (st == MXR_OK && n > 0) {
-    h->raw[f] = mxr_reallocarray(NULL, n, sizeof *a);
+    h->raw[f] = parray(p, n, sizeof *a);
     if (h->raw[f] == NULL)
       return oom(p);
     memcpy(h->raw[f], a, n * sizeof *a);

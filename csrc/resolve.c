@@ -17,19 +17,33 @@
 #include "mxr_internal.h"
 #include "mxroute.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 enum { S_QUEUED = 1, S_SENT, S_DONE };
 
+/* A usual resolution (an MX query, A and AAAA of two or three hosts)
+ * keeps its slots and their names in itself; more go to the heap. */
+#define RES_SLOTS 8
+#define RES_NAMES 128
+#define NAME_BLOCK 256 /* the least taken at once for names */
+
+/* Names of slots beyond those held in the resolution. */
+typedef struct nblock {
+  struct nblock *next;
+  size_t cap, used;
+  char data[]; /* cap octets */
+} nblock;
+
 typedef struct slot {
-  unsigned char state;
   const mxr_rrtype *rt; /* what is asked; its role says what for */
-  unsigned hops;        /* CNAMEs followed before this query was asked */
+  const char *name;     /* in the resolution's names */
   long prev;            /* the slot this one re-asks for (CNAME), or -1 */
   size_t host;          /* MXR_ROLE_ADDR: plan host index */
-  char *name;
+  unsigned hops;        /* CNAMEs followed before this query was asked */
+  unsigned char state;
 } slot;
 
 struct mxr_res {
@@ -44,7 +58,38 @@ struct mxr_res {
   int has_ttl;
   int stale;        /* some data was served stale (RFC 8767) */
   mxr_route *route; /* a routed resolution (route.c) runs that instead */
+  nblock *nblocks;  /* names beyond nbuf, newest first */
+  size_t nused;     /* octets of nbuf in use */
+  /* from here on: not zeroed when the resolution is made */
+  slot sbuf[RES_SLOTS]; /* slots while they fit */
+  char nbuf[RES_NAMES]; /* their names while they fit */
 };
+
+/* A copy of name (len octets) among the resolution's names, which stay
+ * put until it is freed; NULL on OOM. */
+static const char *keep_name(mxr_res *r, const char *name, size_t len) {
+  nblock *b = r->nblocks;
+  char *d;
+  if (len + 1 <= RES_NAMES - r->nused) {
+    d = r->nbuf + r->nused;
+    r->nused += len + 1;
+  } else {
+    if (!b || len + 1 > b->cap - b->used) {
+      size_t cap = len + 1 > NAME_BLOCK ? len + 1 : NAME_BLOCK;
+      if (!(b = mxr_malloc(offsetof(nblock, data) + cap)))
+        return NULL;
+      b->cap = cap;
+      b->used = 0;
+      b->next = r->nblocks;
+      r->nblocks = b;
+    }
+    d = b->data + b->used;
+    b->used += len + 1;
+  }
+  memcpy(d, name, len);
+  d[len] = '\0';
+  return d;
+}
 
 static int from_cache(mxr_res *r, size_t n);
 
@@ -57,20 +102,22 @@ static void fail_plan(mxr_res *r, mxr_status st, const char *msg) {
 static int enqueue(mxr_res *r, const mxr_rrtype *rt, size_t host,
                    const char *name, unsigned hops, long prev) {
   slot *s;
-  size_t len = strlen(name);
+  const char *kept;
   if (r->nslots == r->cap) {
-    size_t cap = r->cap ? r->cap * 2 : 8;
-    slot *n = mxr_reallocarray(r->slots, cap, sizeof *n);
+    size_t cap = r->cap * 2;
+    slot *n = mxr_reallocarray(r->slots == r->sbuf ? NULL : r->slots, cap,
+                               sizeof *n);
     if (!n)
       goto oom;
+    if (r->slots == r->sbuf)
+      memcpy(n, r->sbuf, sizeof r->sbuf);
     r->slots = n;
     r->cap = cap;
   }
-  s = &r->slots[r->nslots];
-  s->name = mxr_malloc(len + 1);
-  if (!s->name)
+  if (!(kept = keep_name(r, name, strlen(name))))
     goto oom;
-  memcpy(s->name, name, len + 1);
+  s = &r->slots[r->nslots];
+  s->name = kept;
   s->state = S_QUEUED;
   s->rt = rt;
   s->hops = hops;
@@ -106,9 +153,12 @@ mxr_res *mxr_res_new(const char *input, size_t len, const mxr_opts *opts,
   char err[MXR_MSG_BUF];
   mxr_input in;
   mxr_status st;
-  mxr_res *r = mxr_calloc(1, sizeof *r);
+  mxr_res *r = mxr_malloc(sizeof *r);
   if (!r)
     return NULL;
+  memset(r, 0, offsetof(mxr_res, sbuf));
+  r->slots = r->sbuf;
+  r->cap = RES_SLOTS;
   r->rng = rng;
   err[0] = '\0';
   st = input ? mxr_input_parse(input, len, &in, err, sizeof err)
@@ -139,9 +189,13 @@ void mxr_res_free(mxr_res *r) {
   if (!r)
     return;
   mxr_route_free(r->route);
-  for (size_t i = 0; i < r->nslots; i++)
-    mxr_free(r->slots[i].name);
-  mxr_free(r->slots);
+  while (r->nblocks) {
+    nblock *b = r->nblocks;
+    r->nblocks = b->next;
+    mxr_free(b);
+  }
+  if (r->slots != r->sbuf)
+    mxr_free(r->slots);
   mxr_plan_free(r->plan);
   mxr_free(r);
 }
@@ -273,32 +327,32 @@ static int asked_before(const mxr_res *r, const slot *s, const char *name) {
 static void accept(mxr_res *r, slot *s, mxr_status st,
                    const mxr_answer *ap) {
   char msg[MXR_MSG_BUF];
-  mxr_answer a = *ap;
-  if (st == MXR_OK && a.truncated) {
+  const mxr_answer *a = ap; /* read only, never copied */
+  if (st == MXR_OK && a->truncated) {
     /* RFC 7766: the transport should have retried over TCP */
     snprintf(msg, sizeof msg,
              "%s %s: truncated reply (TC) and no retry over TCP", s->name,
              s->rt->name);
     feed_outcome(r, s, MXR_EFORMERR, NULL, msg);
-  } else if ((st == MXR_OK || st == MXR_ENXDOMAIN) && a.ncname &&
-             s->hops + a.ncname > MXR_CNAME_MAX) {
+  } else if ((st == MXR_OK || st == MXR_ENXDOMAIN) && a->ncname &&
+             s->hops + a->ncname > MXR_CNAME_MAX) {
     snprintf(msg, sizeof msg, "%s %s: CNAME chain longer than %d",
              origin(r, s), s->rt->name, MXR_CNAME_MAX);
     feed_outcome(r, s, MXR_ECNAMELOOP, NULL, msg);
-  } else if ((st == MXR_OK || st == MXR_ENXDOMAIN) && a.ncname &&
-             asked_before(r, s, a.canon)) {
+  } else if ((st == MXR_OK || st == MXR_ENXDOMAIN) && a->ncname &&
+             asked_before(r, s, a->canon)) {
     snprintf(msg, sizeof msg, "%s %s: CNAME loop at %s", origin(r, s),
-             s->rt->name, a.canon);
+             s->rt->name, a->canon);
     feed_outcome(r, s, MXR_ECNAMELOOP, NULL, msg);
-  } else if (st == MXR_OK && a.chased) {
+  } else if (st == MXR_OK && a->chased) {
     /* the chain's end is elsewhere: ask it, same type (RFC 1034 3.6.2) */
-    enqueue(r, s->rt, s->host, a.canon, s->hops + a.ncname,
+    enqueue(r, s->rt, s->host, a->canon, s->hops + a->ncname,
             (long)(s - r->slots));
   } else if (st == MXR_OK || st == MXR_ENXDOMAIN || st == MXR_ESERVFAIL ||
              st == MXR_EREFUSED) {
-    feed_outcome(r, s, st, &a, NULL);
+    feed_outcome(r, s, st, a, NULL);
   } else {
-    feed_outcome(r, s, st, NULL, a.message);
+    feed_outcome(r, s, st, NULL, a->message);
   }
 }
 

@@ -1321,10 +1321,11 @@ static void test_abort(void) {
 
 #ifdef MXR_TESTING
 /* Every allocation of a full plan fails in turn: the call reports
- * MXR_ENOMEM (or _new gives NULL) and the plan stays safe to use/free. */
-static void test_oom(void) {
-  const fake f[] = {OKA("a.test", "192.0.2.1 192.0.2.2", "2001:db8::1"),
-                    OKA("b.test", "192.0.2.3", ""), END};
+ * MXR_ENOMEM (or _new gives NULL) and the plan stays safe to use/free.
+ * The plan's parts come from blocks (the plan's own first), so a plan of
+ * a few hosts makes few allocations: at least min_nomem must fail. */
+static void oom_case(const char *what, const char *mxspec, const fake *f,
+                     size_t want_targets, int min_nomem) {
   long n;
   int nomem = 0, clean = 0, wrong = 0;
   for (n = 1; n < 500; n++) {
@@ -1350,7 +1351,7 @@ static void test_oom(void) {
       continue;
     }
     mxr_rng_seed(&rng, 1);
-    k = parse_mx("10:a.test 20:b.test 20:.");
+    k = parse_mx(mxspec);
     if (mxr_plan_set_mx(p, MXR_OK, NULL, mxs, k, &rng) == MXR_ENOMEM)
       nomem++;
     feed(p, f, 0);
@@ -1358,7 +1359,7 @@ static void test_oom(void) {
       wrong++;
     else if (r.status == MXR_ENOMEM)
       nomem++;
-    else if (r.status == MXR_OK && r.ntargets == 4)
+    else if (r.status == MXR_OK && r.ntargets == want_targets)
       clean++;
     else
       wrong++;
@@ -1368,9 +1369,37 @@ static void test_oom(void) {
       break; /* no allocation left to fail */
   }
   mxr_test_alloc_fail_at = 0;
-  ok(nomem > 10, "allocation failures reported as NOMEM (%d)", nomem);
-  is_int(clean, 1, "the run past the last allocation succeeds");
-  is_int(wrong, 0, "no other outcome");
+  ok(nomem >= min_nomem, "%s: allocation failures reported as NOMEM (%d)",
+     what, nomem);
+  is_int(clean, 1, "%s: the run past the last allocation succeeds", what);
+  is_int(wrong, 0, "%s: no other outcome", what);
+}
+
+static void test_oom(void) {
+  const fake f[] = {OKA("a.test", "192.0.2.1 192.0.2.2", "2001:db8::1"),
+                    OKA("b.test", "192.0.2.3", ""), END};
+  /* 24 hosts of five addresses: more than the plan's first block holds */
+  static fake many[25];
+  static char names[24][16], a4[24][64], a6[24][64];
+  char spec[600];
+  size_t i, o = 0;
+  oom_case("two hosts", "10:a.test 20:b.test 20:.", f, 4, 8);
+  for (i = 0; i < 24; i++) {
+    snprintf(names[i], sizeof names[i], "h%zu.test", i);
+    snprintf(a4[i], sizeof a4[i], "192.0.2.%zu 198.51.100.%zu 203.0.113.%zu",
+             i + 1, i + 1, i + 1);
+    snprintf(a6[i], sizeof a6[i], "2001:db8::%zx 2001:db8::1:%zx", i + 1,
+             i + 1);
+    many[i].name = names[i];
+    many[i].st4 = MXR_OK;
+    many[i].a4 = a4[i];
+    many[i].st6 = MXR_OK;
+    many[i].a6 = a6[i];
+    o += (size_t)snprintf(spec + o, sizeof spec - o, "%s%zu:%s",
+                          i ? " " : "", 10 * (i % 3), names[i]);
+  }
+  many[24].name = NULL;
+  oom_case("24 hosts", spec, many, 120, 30);
 }
 #endif
 
