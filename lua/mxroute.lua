@@ -34,6 +34,7 @@ local options = require "mxroute.options"
 
 local need_opt = options.need
 local routes = require "mxroute.routes"
+local iterate = require("mxroute.targets").iterate
 local cqueues = require "mxroute.cqueues" -- never loads cqueues itself
 M.routes = routes -- DESIGN 7: mxroute.routes.postfix(text), .new(spec)
 
@@ -377,40 +378,25 @@ function Resolver:resolve(input, call)
   return q:result()
 end
 
-local Targets = {}
-Targets.__index = Targets
+-- The targets() driver of a resolver (mxroute.targets): waits with a
+-- need, the next target's index.
+local TargetsDriver = {}
+TargetsDriver.__index = TargetsDriver
 
---- st:close() ends a targets() iteration early and cancels the lookups
--- still in flight. Idempotent; also the state's __close (Lua 5.4).
-function Targets:close()
-  if self.finished then return end
-  self.finished, self.closed = true, true
-  local q, r = self.query, self.resolver
+function TargetsDriver:over(q)
+  return self.r._eng == nil or q:done()
+end
+
+function TargetsDriver:wait(q, need)
+  await(self.r, q, need)
+end
+
+function TargetsDriver:leave(q, cancel)
+  if not cancel then return end
   q:cancel()
+  local r = self.r
   local w = r._parked[q] -- another coroutine iterating this state
   if w then wake(r, q, w) end
-end
-Targets.__close = Targets.close
-
--- The generic-for iterator of targets(): the next target once it is
--- final, else ends (nil, message, code on failure).
-local function targets_next(st)
-  if st.finished then return nil end
-  local q, i = st.query, st.n + 1
-  if q:ready() < i and not q:done() then await(st.resolver, q, i) end
-  if not st.finished and q:ready() >= i then
-    st.n = i
-    return q:target(i)
-  end
-  if st.finished then return nil end
-  st.finished = true
-  local plan, msg, code, info = q:result()
-  if plan then
-    st.plan = plan
-    return nil
-  end
-  st.message, st.code, st.info = msg, code, info
-  return nil, msg, code
 end
 
 --- r:targets(input) -> iterator, state, nil, state. A generic-for
@@ -427,8 +413,12 @@ function Resolver:targets(input, call)
   end
   call = need_opt(options.call(call, "mxroute: targets"))
   local q = self:submit(input, nil, call)
-  local st = setmetatable({ query = q, resolver = self, n = 0, finished = false }, Targets)
-  return targets_next, st, nil, st
+  local d = self._targets
+  if not d then
+    d = setmetatable({ r = self }, TargetsDriver)
+    self._targets = d
+  end
+  return iterate(q, d)
 end
 
 --- r:close() cancels every pending query (CANCELLED): waiting coroutines
