@@ -225,6 +225,7 @@ int luaopen_mxroute_core(lua_State *L)
     lua_setfield(L, LUA_REGISTRYINDEX, ARRAY_MT);
   }
   lua_pop(L, 1);
+  mxr_lua_open_result(L);
   luaL_newlib(L, funcs);
   /* every class file (csrc/l*.c) adds its constructors here:
    * mxr_lua_open_<class>(L, lua_gettop(L)); */

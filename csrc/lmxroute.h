@@ -74,8 +74,11 @@ const char *mxr_lua_check_nul(lua_State *L, int idx, size_t *len,
  * error. */
 mxr_status mxr_lua_check_code(lua_State *L, int idx, const char *where);
 
-/* Results -> Lua (lresult.c). A plan table, or nil, message, code,
- * info (DESIGN 2); each returns how many values it pushed. */
+/* Results -> Lua (lresult.c). mxr_lua_open_result makes the key
+ * strings they use (once, before any result). A plan table, or nil,
+ * message, code, info (DESIGN 2); each returns how many values it
+ * pushed. */
+void mxr_lua_open_result(lua_State *L);
 int mxr_lua_push_result(lua_State *L, const mxr_result *r);
 /* A failure without a plan: nil, message (msg, else the code's text),
  * code, info. */
