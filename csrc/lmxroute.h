@@ -26,7 +26,8 @@ typedef struct lopts {
 } lopts;
 
 typedef struct lengine {
-  mxr_engine *e; /* NULL once closed */
+  mxr_engine *e;   /* NULL once closed */
+  size_t unreaped; /* queries reported done by step, not yet collected */
 } lengine;
 
 struct lxch;
@@ -38,6 +39,11 @@ typedef struct lres {
   struct lxch *xch; /* set once added to a core.xch (lxch.c); kept alive
                        by the uservalue */
   mxr_xjob *xjob;   /* attached while non-NULL */
+  int reported;     /* counted in eng->unreaped until collected */
+  int finish;       /* its route has a finish function (the uservalue's
+                       "finish", lroute.c) */
+  char input[];     /* the input as given (for the result of a closed
+                       query), NUL-terminated */
 } lres;
 
 typedef struct lcache {
@@ -115,7 +121,8 @@ void mxr_lua_forget_queries(lua_State *L, int tidx);
 /* The engine class (lengine.c): core.engine. */
 void mxr_lua_open_engine(lua_State *L, int lib);
 /* Event ev of a traced exchange (mxr_xch_event) as the table on_query
- * gets: { name, type = "MX"|"A"|"AAAA", server = "IP:PORT", tcp,
+ * gets: { name, type = the type's name in csrc/rrtype.c ("MX", "A",
+ * "AAAA"; "TYPEn" for another), server = "IP:PORT", tcp,
  * status = code token ("OK" for an accepted reply), rcode = "NOERROR"...
  * or nil without a reply, rtt = seconds }. sv: that server. */
 void mxr_lua_push_event(lua_State *L, const mxr_xch_event *ev,

@@ -29,6 +29,7 @@ M.array_mt = core.array_mt()
 
 local type, error, pairs, ipairs, tostring = type, error, pairs, ipairs, tostring
 local setmetatable, getmetatable, next = setmetatable, getmetatable, next
+local core_res = core.res
 
 local options = require "mxroute.options"
 
@@ -95,8 +96,13 @@ function Resolver:submit(input, callback, call)
   if callback ~= nil and type(callback) ~= "function" then
     error("mxroute: submit: callback must be a function", 2)
   end
-  call = need_opt(options.call(call, "mxroute: submit"))
-  local q = routes.res(input, self._opts, self._routes, call, self._cache)
+  local q
+  if call == nil and self._routes == nil then -- nobody sees call options
+    q = core_res(input, self._opts, nil, self._cache)
+  else
+    call = need_opt(options.call(call, "mxroute: submit"))
+    q = routes.res(input, self._opts, self._routes, call, self._cache)
+  end
   eng:submit(q)
   if q:done() then -- no query needed (bad input, a literal, the cache):
     -- counted now, not by the step that reports it (r:stats())
@@ -372,7 +378,7 @@ function Resolver:resolve(input, call)
   if type(input) ~= "string" then
     error("mxroute: resolve: input must be a string", 2)
   end
-  call = need_opt(options.call(call, "mxroute: resolve"))
+  if call ~= nil then call = need_opt(options.call(call, "mxroute: resolve")) end
   local q = self:submit(input, nil, call)
   await(self, q)
   return q:result()
@@ -411,7 +417,7 @@ function Resolver:targets(input, call)
   if type(input) ~= "string" then
     error("mxroute: targets: input must be a string", 2)
   end
-  call = need_opt(options.call(call, "mxroute: targets"))
+  if call ~= nil then call = need_opt(options.call(call, "mxroute: targets")) end
   local q = self:submit(input, nil, call)
   local d = self._targets
   if not d then
