@@ -11,7 +11,7 @@
 
 static lengine *check_engine(lua_State *L, int idx)
 {
-  lengine *e = luaL_checkudata(L, idx, ENG_MT);
+  lengine *e = mxr_lua_checkudata(L, idx, ENG_MT);
   if (!e->e)
     luaL_error(L, "mxroute: resolver is closed");
   return e;
@@ -20,7 +20,7 @@ static lengine *check_engine(lua_State *L, int idx)
 /* close, __gc and __close share this path: cancel everything. */
 static int engine_close(lua_State *L)
 {
-  lengine *e = luaL_checkudata(L, 1, ENG_MT);
+  lengine *e = mxr_lua_checkudata(L, 1, ENG_MT);
   if (!e->e)
     return 0;
   mxr_lua_forget_queries(L, 1);

@@ -72,6 +72,11 @@ mxr_cache *mxr_lua_opt_cache(lua_State *L, int idx);
  * __close. */
 void mxr_lua_new_class(lua_State *L, const char *name, const luaL_Reg *m,
                        lua_CFunction gc);
+/* luaL_checkudata(L, idx, name) for idx > 0, quicker: the class's
+ * metatable is also in the registry under the light pointer name (the
+ * one given to mxr_lua_new_class; another pointer to the same text
+ * falls back to the lookup by name). */
+void *mxr_lua_checkudata(lua_State *L, int idx, const char *name);
 /* The string at idx (which is a string); raises "<what> '<shown>'
  * contains a NUL byte" if it holds one. */
 const char *mxr_lua_check_nul(lua_State *L, int idx, size_t *len,

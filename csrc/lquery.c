@@ -10,7 +10,7 @@
 
 lres *mxr_lua_check_res(lua_State *L, int idx)
 {
-  lres *r = luaL_checkudata(L, idx, RES_MT);
+  lres *r = mxr_lua_checkudata(L, idx, RES_MT);
   if (!r->res)
     luaL_error(L, "mxroute: query is closed");
   return r;
@@ -23,7 +23,7 @@ static int engine_open(const lres *r)
 
 static int res_gc(lua_State *L)
 {
-  lres *r = luaL_checkudata(L, 1, RES_MT);
+  lres *r = mxr_lua_checkudata(L, 1, RES_MT);
   if (r->reported) {
     r->reported = 0;
     r->eng->unreaped--;
@@ -94,7 +94,7 @@ static int l_res(lua_State *L)
  * cancelled, so that whoever still holds it gets an answer. */
 static int res_done(lua_State *L)
 {
-  lres *r = luaL_checkudata(L, 1, RES_MT);
+  lres *r = mxr_lua_checkudata(L, 1, RES_MT);
   lua_pushboolean(L, !r->res || mxr_res_done(r->res));
   return 1;
 }
@@ -102,7 +102,7 @@ static int res_done(lua_State *L)
 /* q:result() -> plan | nil, message, code, info; raises if not done */
 static int res_result(lua_State *L)
 {
-  lres *r = luaL_checkudata(L, 1, RES_MT);
+  lres *r = mxr_lua_checkudata(L, 1, RES_MT);
   if (!r->res)
     return mxr_lua_push_failure(L, r->input, "query was closed",
                                 MXR_ECANCELLED);
@@ -122,7 +122,7 @@ static int res_result(lua_State *L)
  * counts plans with it, without building the plan). */
 static int res_class(lua_State *L)
 {
-  lres *r = luaL_checkudata(L, 1, RES_MT);
+  lres *r = mxr_lua_checkudata(L, 1, RES_MT);
   mxr_status st = MXR_ECANCELLED;
   mxr_result out;
   if (r->res) {

@@ -151,7 +151,7 @@ static void push_addr_of(const ctx *c, const mxr_result *r,
   push_addr(c->L, a);
 }
 
-static void push_target_with(const ctx *c, const mxr_target *t, int addr,
+static void push_target(const ctx *c, const mxr_target *t, int addr,
                              int host)
 {
   lua_State *L = c->L;
@@ -301,7 +301,7 @@ static int push_result_in(ctx *c, const mxr_result *r)
   hint = 0;
   for (i = 0; i < r->ntargets; i++) {
     const mxr_target *t = &r->targets[i];
-    push_target_with(c, t, (int)i < c->naddrs ? c->addrs + (int)i : 0,
+    push_target(c, t, (int)i < c->naddrs ? c->addrs + (int)i : 0,
                      host_of(c, r, t, &hint));
     lua_rawseti(L, -2, (int)i + 1);
   }
@@ -377,6 +377,6 @@ void mxr_lua_push_target(lua_State *L, const mxr_target *t)
 {
   ctx c;
   ctx_open(L, &c);
-  push_target_with(&c, t, 0, 0);
+  push_target(&c, t, 0, 0);
   ctx_close(&c, 1);
 }
