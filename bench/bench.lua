@@ -6,7 +6,10 @@
 -- callback submits the next), r:step() in a plain loop; then the pure
 -- planner. MODE "cqueues": CONCURRENCY cqueues threads, each resolving
 -- domains one after the other with r:resolve(). MODE "quick": "loop"
--- without the planner (for callgrind). Every plan of dN.bench.test is
+-- without the planner (for callgrind). MODE "setup": everything before
+-- the loop (the domains, the expected plans, the resolver, the clock),
+-- then stop: under callgrind, "quick" minus "setup" counts the loop
+-- alone. Every plan of dN.bench.test is
 -- checked against the zone bench/run generates; a plan with any other
 -- target set counts as wrong. bytes_per_plan: growth of the peak RSS over
 -- the RSS before the first plan, divided by the plans in flight.
@@ -93,6 +96,10 @@ end
 local rss0 = status_kib("VmRSS")
 local c0 = os.clock()
 local t0 = now()
+if mode == "setup" then
+  r:close()
+  return
+end
 if mode == "cqueues" then
   local cq = cqueues.new()
   for _ = 1, conc do
