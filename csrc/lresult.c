@@ -58,6 +58,11 @@ static void ctx_open(lua_State *L, ctx *c)
 {
   c->L = L;
   lua_getfield(L, LUA_REGISTRYINDEX, KEYS);
+  if (!lua_istable(L, -1)) { /* made by luaopen; again if it went away */
+    lua_pop(L, 1);
+    mxr_lua_open_result(L);
+    lua_getfield(L, LUA_REGISTRYINDEX, KEYS);
+  }
   c->base = lua_gettop(L);
   lua_getfield(L, LUA_REGISTRYINDEX, ARRAY_MT);
   c->mt = lua_istable(L, -1) ? lua_gettop(L) : 0;
