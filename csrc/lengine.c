@@ -207,9 +207,9 @@ static int engine_pending(lua_State *L)
  * collected, each one more pays a step of collection. Lua 5.4 counts a
  * step against the next ones unless it is given a size: 2 KB, about such
  * a resolution. LuaJIT's step (of 0) is one incremental step on top of
- * its own pace, dearer in a long bulk loop: it starts later. Measured
- * with bench/bench.lua, 10,000 domains: D = 10, instructions per plan;
- * all 10,000 in flight, peak memory. */
+ * its own pace, dearer in a long bulk loop: it starts later. (Bounds
+ * chosen with bench/bench.lua and 10,000 domains: instructions per plan
+ * at D = 10, peak memory with all of them in flight.) */
 #if LUA_VERSION_NUM >= 502
 #define UNREAPED_MAX 256
 #define GC_STEP_KB 2
