@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -204,7 +205,26 @@ void mxr_lua_new_class(lua_State *L, const char *name, const luaL_Reg *m,
   }
   lua_pushstring(L, name);
   lua_setfield(L, -2, "__name");
+  /* also under the light pointer name, for mxr_lua_checkudata */
+  lua_pushlightuserdata(L, (void *)(uintptr_t)name);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, LUA_REGISTRYINDEX);
   lua_pop(L, 1);
+}
+
+void *mxr_lua_checkudata(lua_State *L, int idx, const char *name)
+{
+  void *p = lua_touserdata(L, idx);
+  if (p && lua_getmetatable(L, idx)) {
+    int same;
+    lua_pushlightuserdata(L, (void *)(uintptr_t)name);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    if (same)
+      return p;
+  }
+  return luaL_checkudata(L, idx, name); /* by name, or the error */
 }
 
 #if defined(__GNUC__)
@@ -225,6 +245,7 @@ int luaopen_mxroute_core(lua_State *L)
     lua_setfield(L, LUA_REGISTRYINDEX, ARRAY_MT);
   }
   lua_pop(L, 1);
+  mxr_lua_open_result(L);
   luaL_newlib(L, funcs);
   /* every class file (csrc/l*.c) adds its constructors here:
    * mxr_lua_open_<class>(L, lua_gettop(L)); */

@@ -26,7 +26,8 @@ typedef struct lopts {
 } lopts;
 
 typedef struct lengine {
-  mxr_engine *e; /* NULL once closed */
+  mxr_engine *e;   /* NULL once closed */
+  size_t unreaped; /* queries reported done by step, not yet collected */
 } lengine;
 
 struct lxch;
@@ -38,6 +39,11 @@ typedef struct lres {
   struct lxch *xch; /* set once added to a core.xch (lxch.c); kept alive
                        by the uservalue */
   mxr_xjob *xjob;   /* attached while non-NULL */
+  int reported;     /* counted in eng->unreaped until collected */
+  int finish;       /* its route has a finish function (the uservalue's
+                       "finish", lroute.c) */
+  char input[];     /* the input as given (for the result of a closed
+                       query), NUL-terminated */
 } lres;
 
 typedef struct lcache {
@@ -66,6 +72,11 @@ mxr_cache *mxr_lua_opt_cache(lua_State *L, int idx);
  * __close. */
 void mxr_lua_new_class(lua_State *L, const char *name, const luaL_Reg *m,
                        lua_CFunction gc);
+/* luaL_checkudata(L, idx, name) for idx > 0, quicker: the class's
+ * metatable is also in the registry under the light pointer name (the
+ * one given to mxr_lua_new_class; another pointer to the same text
+ * falls back to the lookup by name). */
+void *mxr_lua_checkudata(lua_State *L, int idx, const char *name);
 /* The string at idx (which is a string); raises "<what> '<shown>'
  * contains a NUL byte" if it holds one. */
 const char *mxr_lua_check_nul(lua_State *L, int idx, size_t *len,
@@ -74,8 +85,11 @@ const char *mxr_lua_check_nul(lua_State *L, int idx, size_t *len,
  * error. */
 mxr_status mxr_lua_check_code(lua_State *L, int idx, const char *where);
 
-/* Results -> Lua (lresult.c). A plan table, or nil, message, code,
- * info (DESIGN 2); each returns how many values it pushed. */
+/* Results -> Lua (lresult.c). mxr_lua_open_result makes the key
+ * strings they use (once, before any result). A plan table, or nil,
+ * message, code, info (DESIGN 2); each returns how many values it
+ * pushed. */
+void mxr_lua_open_result(lua_State *L);
 int mxr_lua_push_result(lua_State *L, const mxr_result *r);
 /* A failure without a plan: nil, message (msg, else the code's text),
  * code, info. */
@@ -112,7 +126,8 @@ void mxr_lua_forget_queries(lua_State *L, int tidx);
 /* The engine class (lengine.c): core.engine. */
 void mxr_lua_open_engine(lua_State *L, int lib);
 /* Event ev of a traced exchange (mxr_xch_event) as the table on_query
- * gets: { name, type = "MX"|"A"|"AAAA", server = "IP:PORT", tcp,
+ * gets: { name, type = the type's name in csrc/rrtype.c ("MX", "A",
+ * "AAAA"; "TYPEn" for another), server = "IP:PORT", tcp,
  * status = code token ("OK" for an accepted reply), rcode = "NOERROR"...
  * or nil without a reply, rtt = seconds }. sv: that server. */
 void mxr_lua_push_event(lua_State *L, const mxr_xch_event *ev,

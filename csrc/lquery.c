@@ -6,9 +6,11 @@
  */
 #include "lmxroute.h"
 
+#include <string.h>
+
 lres *mxr_lua_check_res(lua_State *L, int idx)
 {
-  lres *r = luaL_checkudata(L, idx, RES_MT);
+  lres *r = mxr_lua_checkudata(L, idx, RES_MT);
   if (!r->res)
     luaL_error(L, "mxroute: query is closed");
   return r;
@@ -21,7 +23,11 @@ static int engine_open(const lres *r)
 
 static int res_gc(lua_State *L)
 {
-  lres *r = luaL_checkudata(L, 1, RES_MT);
+  lres *r = mxr_lua_checkudata(L, 1, RES_MT);
+  if (r->reported) {
+    r->reported = 0;
+    r->eng->unreaped--;
+  }
   if (engine_open(r))
     mxr_engine_remove(r->eng->e, r->job);
   r->job = NULL;
@@ -32,32 +38,45 @@ static int res_gc(lua_State *L)
 }
 
 /* core.res(input, opts [, route [, cache]]); route.finish, a function,
- * rewrites the result once (routes.lua: route annotation and hooks) */
+ * rewrites the result once (routes.lua: route annotation and hooks).
+ * The uservalue keeps what the resolution needs alive (opts, cache), the
+ * finish function, and then the transport (mxr_lua_link_query) and the
+ * final result (lroute.c). */
 static int l_res(lua_State *L)
 {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
   lopts *lo = mxr_lua_check_opts(L, 2);
   mxr_cache *cache = mxr_lua_opt_cache(L, 4);
+  int finish = 0;
   lres *r;
-  if (!lua_isnoneornil(L, 3))
+  if (!lua_isnoneornil(L, 3)) {
     luaL_checktype(L, 3, LUA_TTABLE);
+    lua_getfield(L, 3, "finish");
+    finish = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+  }
   lua_settop(L, 4);
-  r = mxr_newud(L, sizeof *r);
+  r = mxr_newud(L, sizeof *r + len + 1);
   r->res = NULL;
   r->eng = NULL;
   r->job = NULL;
   r->xch = NULL;
   r->xjob = NULL;
+  r->reported = 0;
+  r->finish = finish;
+  memcpy(r->input, s, len);
+  r->input[len] = '\0';
   luaL_setmetatable(L, RES_MT);
-  lua_createtable(L, 0, 2);
+  /* opts, cache, transport; finish and final too with a finish */
+  lua_createtable(L, 0, finish ? 5 : 3);
   lua_pushvalue(L, 2);
   lua_setfield(L, -2, "opts"); /* keeps opts and its rng alive */
-  lua_pushvalue(L, 1);
-  lua_setfield(L, -2, "input"); /* for the result of a closed query */
-  lua_pushvalue(L, 4);
-  lua_setfield(L, -2, "cache"); /* the cache outlives the resolution */
-  if (lua_istable(L, 3)) {
+  if (cache) {
+    lua_pushvalue(L, 4);
+    lua_setfield(L, -2, "cache"); /* the cache outlives the resolution */
+  }
+  if (finish) {
     lua_getfield(L, 3, "finish");
     lua_setfield(L, -2, "finish");
   }
@@ -75,7 +94,7 @@ static int l_res(lua_State *L)
  * cancelled, so that whoever still holds it gets an answer. */
 static int res_done(lua_State *L)
 {
-  lres *r = luaL_checkudata(L, 1, RES_MT);
+  lres *r = mxr_lua_checkudata(L, 1, RES_MT);
   lua_pushboolean(L, !r->res || mxr_res_done(r->res));
   return 1;
 }
@@ -83,18 +102,13 @@ static int res_done(lua_State *L)
 /* q:result() -> plan | nil, message, code, info; raises if not done */
 static int res_result(lua_State *L)
 {
-  lres *r = luaL_checkudata(L, 1, RES_MT);
-  if (!r->res) {
-    const char *input;
-    mxr_getuv(L, 1);
-    lua_getfield(L, -1, "input");
-    input = lua_tostring(L, -1); /* kept alive by the uservalue */
-    return mxr_lua_push_failure(L, input ? input : "", "query was closed",
-                        MXR_ECANCELLED);
-  }
+  lres *r = mxr_lua_checkudata(L, 1, RES_MT);
+  if (!r->res)
+    return mxr_lua_push_failure(L, r->input, "query was closed",
+                                MXR_ECANCELLED);
   if (!mxr_res_done(r->res))
     return luaL_error(L, "mxroute: query is not done");
-  if (mxr_lua_final_result(L, 1, r)) {
+  if (r->finish && mxr_lua_final_result(L, 1, r)) {
     int i;
     for (i = 1; i <= 4; i++)
       lua_rawgeti(L, -i, i);
@@ -108,13 +122,13 @@ static int res_result(lua_State *L)
  * counts plans with it, without building the plan). */
 static int res_class(lua_State *L)
 {
-  lres *r = luaL_checkudata(L, 1, RES_MT);
+  lres *r = mxr_lua_checkudata(L, 1, RES_MT);
   mxr_status st = MXR_ECANCELLED;
   mxr_result out;
   if (r->res) {
     if (!mxr_res_done(r->res))
       return luaL_error(L, "mxroute: query is not done");
-    if (mxr_lua_final_result(L, 1, r)) {
+    if (r->finish && mxr_lua_final_result(L, 1, r)) {
       const char *code;
       lua_rawgeti(L, -1, 1);
       lua_rawgeti(L, -2, 3);
@@ -134,7 +148,7 @@ static int res_class(lua_State *L)
 static int res_ready(lua_State *L)
 {
   lres *r = mxr_lua_check_res(L, 1);
-  if (mxr_lua_final_targets(L, r)) {
+  if (r->finish && mxr_lua_final_targets(L, r)) {
     lua_pushinteger(L, (lua_Integer)mxr_rawlen(L, -1));
     return 1;
   }
@@ -150,7 +164,7 @@ static int res_target(lua_State *L)
   const mxr_target *t;
   if (i < 1)
     return 0;
-  if (mxr_lua_final_targets(L, r)) {
+  if (r->finish && mxr_lua_final_targets(L, r)) {
     lua_rawgeti(L, -1, (int)i);
     return lua_isnil(L, -1) ? 0 : 1;
   }

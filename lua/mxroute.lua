@@ -29,11 +29,13 @@ M.array_mt = core.array_mt()
 
 local type, error, pairs, ipairs, tostring = type, error, pairs, ipairs, tostring
 local setmetatable, getmetatable, next = setmetatable, getmetatable, next
+local core_res = core.res
 
 local options = require "mxroute.options"
 
 local need_opt = options.need
 local routes = require "mxroute.routes"
+local iterate = require("mxroute.targets").iterate
 local cqueues = require "mxroute.cqueues" -- never loads cqueues itself
 M.routes = routes -- DESIGN 7: mxroute.routes.postfix(text), .new(spec)
 
@@ -94,8 +96,13 @@ function Resolver:submit(input, callback, call)
   if callback ~= nil and type(callback) ~= "function" then
     error("mxroute: submit: callback must be a function", 2)
   end
-  call = need_opt(options.call(call, "mxroute: submit"))
-  local q = routes.res(input, self._opts, self._routes, call, self._cache)
+  local q
+  if call == nil and self._routes == nil then -- nobody sees call options
+    q = core_res(input, self._opts, nil, self._cache)
+  else
+    call = need_opt(options.call(call, "mxroute: submit"))
+    q = routes.res(input, self._opts, self._routes, call, self._cache)
+  end
   eng:submit(q)
   if q:done() then -- no query needed (bad input, a literal, the cache):
     -- counted now, not by the step that reports it (r:stats())
@@ -371,46 +378,31 @@ function Resolver:resolve(input, call)
   if type(input) ~= "string" then
     error("mxroute: resolve: input must be a string", 2)
   end
-  call = need_opt(options.call(call, "mxroute: resolve"))
+  if call ~= nil then call = need_opt(options.call(call, "mxroute: resolve")) end
   local q = self:submit(input, nil, call)
   await(self, q)
   return q:result()
 end
 
-local Targets = {}
-Targets.__index = Targets
+-- The targets() driver of a resolver (mxroute.targets): waits with a
+-- need, the next target's index.
+local TargetsDriver = {}
+TargetsDriver.__index = TargetsDriver
 
---- st:close() ends a targets() iteration early and cancels the lookups
--- still in flight. Idempotent; also the state's __close (Lua 5.4).
-function Targets:close()
-  if self.finished then return end
-  self.finished, self.closed = true, true
-  local q, r = self.query, self.resolver
+function TargetsDriver:over(q)
+  return self.r._eng == nil or q:done()
+end
+
+function TargetsDriver:wait(q, need)
+  await(self.r, q, need)
+end
+
+function TargetsDriver:leave(q, cancel)
+  if not cancel then return end
   q:cancel()
+  local r = self.r
   local w = r._parked[q] -- another coroutine iterating this state
   if w then wake(r, q, w) end
-end
-Targets.__close = Targets.close
-
--- The generic-for iterator of targets(): the next target once it is
--- final, else ends (nil, message, code on failure).
-local function targets_next(st)
-  if st.finished then return nil end
-  local q, i = st.query, st.n + 1
-  if q:ready() < i and not q:done() then await(st.resolver, q, i) end
-  if not st.finished and q:ready() >= i then
-    st.n = i
-    return q:target(i)
-  end
-  if st.finished then return nil end
-  st.finished = true
-  local plan, msg, code, info = q:result()
-  if plan then
-    st.plan = plan
-    return nil
-  end
-  st.message, st.code, st.info = msg, code, info
-  return nil, msg, code
 end
 
 --- r:targets(input) -> iterator, state, nil, state. A generic-for
@@ -425,10 +417,14 @@ function Resolver:targets(input, call)
   if type(input) ~= "string" then
     error("mxroute: targets: input must be a string", 2)
   end
-  call = need_opt(options.call(call, "mxroute: targets"))
+  if call ~= nil then call = need_opt(options.call(call, "mxroute: targets")) end
   local q = self:submit(input, nil, call)
-  local st = setmetatable({ query = q, resolver = self, n = 0, finished = false }, Targets)
-  return targets_next, st, nil, st
+  local d = self._targets
+  if not d then
+    d = setmetatable({ r = self }, TargetsDriver)
+    self._targets = d
+  end
+  return iterate(q, d)
 end
 
 --- r:close() cancels every pending query (CANCELLED): waiting coroutines

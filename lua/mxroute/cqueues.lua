@@ -94,13 +94,27 @@ local function new_scheduler(cq)
     return d
   end
 
+  -- condition variables of waits that are over, for the next ones
+  local spare, nspare = {}, 0
+
   function S.wait(_, r, w)
     local d = driver(r)
-    w.cond = condition.new()
+    local cond = spare[nspare]
+    if cond then
+      spare[nspare], nspare = nil, nspare - 1
+    else
+      cond = condition.new()
+    end
+    w.cond = cond
     d.n, d.waiting[w] = d.n + 1, true
-    cq.poll(w.cond)
+    cq.poll(cond)
+    -- a wake from now on finds no cond: the next waiter on it hears
+    -- nothing of this one
+    w.cond = nil
     d.n, d.waiting[w] = d.n - 1, nil
     if d.n == 0 then d.cond:signal() end
+    nspare = nspare + 1
+    spare[nspare] = cond
   end
 
   function S.wake(_, _, w)

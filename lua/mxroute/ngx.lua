@@ -53,6 +53,7 @@ end
 local ngx = ngx -- luacheck: ignore 113
 local semaphore = require "ngx.semaphore"
 local options = require "mxroute.options"
+local iterate = require("mxroute.targets").iterate
 
 local M = {
   version = core.version,
@@ -734,22 +735,21 @@ function Resolver:resolve(input, call)
   return q:result()
 end
 
-local Targets = {}
-Targets.__index = Targets
+-- The targets() drivers (mxroute.targets): a query that needed no I/O
+-- is over at once; else its waiter w steps session s.
+local DONE = {}
+function DONE.over() return true end
+function DONE.leave(_, q, cancel) if cancel then q:cancel() end end
 
---- st:close() cancels the rest of a targets() iteration.
-function Targets:close()
-  if not self.finished then
-    self.finished = true
-    self.closed = true
-    if self._s then
-      leave(self._s, self.query, self._w)
-    else
-      self.query:cancel()
-    end
-  end
+local Driver = {}
+Driver.__index = Driver
+function Driver:over() return self.w.done end
+function Driver:wait(q)
+  local w = self.w
+  w.seen = q:ready()
+  step(self.s, w)
 end
-Targets.__close = Targets.close
+function Driver:leave(q) leave(self.s, q, self.w) end
 
 --- r:targets(input [, call]) -> iterator, state, nil, state. Yields targets in
 -- delivery order as soon as their preference level is final. The same
@@ -760,36 +760,7 @@ Targets.__close = Targets.close
 -- has no to-be-closed variables).
 function Resolver:targets(input, call)
   local q, s, w = start(self, input, "targets", true, call)
-  local st = setmetatable({ query = q, n = 0, finished = false, _s = s, _w = w }, Targets)
-  local function iter(t)
-    if t.finished then return nil end
-    local i = t.n + 1
-    while true do
-      if q:ready() >= i then
-        t.n = i
-        return q:target(i)
-      end
-      if not s or w.done then
-        t.finished = true
-        if s then leave(s, q, w) end
-        local plan, msg, code, info = q:result()
-        t.plan = plan
-        if not plan then
-          t.message, t.code, t.info = msg, code, info
-          return nil, msg, code
-        end
-        return nil
-      end
-      w.seen = q:ready()
-      local ok, err = pcall(step, s, w)
-      if not ok then
-        t.finished = true
-        leave(s, q, w)
-        error(err, 0)
-      end
-    end
-  end
-  return iter, st, nil, st
+  return iterate(q, s and setmetatable({ s = s, w = w }, Driver) or DONE)
 end
 
 --- r:close() cancels every resolution in progress (CANCELLED): their
