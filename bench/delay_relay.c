@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "measure.h"
+
 #define QMAX (1 << 16)
 #define FDMAX (1 << 20)
 
@@ -38,13 +40,6 @@ static pkt *queue[QMAX];
 static size_t qhead, qtail;
 static int up_of_port[65536];          /* client port -> upstream fd + 1 */
 static unsigned short *port_of_fd;     /* upstream fd -> client port */
-
-static double now(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void enqueue(double due, int fd, unsigned short to_port,
                     const unsigned char *data, size_t len)

@@ -21,21 +21,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-/* VmRSS or VmHWM (the peak) of /proc/self/status, in KiB */
-static long status_kib(const char *field)
-{
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  long v = 0;
-  size_t n = strlen(field);
-  if (!f)
-    return 0;
-  while (fgets(line, sizeof line, f))
-    if (strncmp(line, field, n) == 0 && line[n] == ':')
-      v = strtol(line + n + 1, NULL, 10);
-  fclose(f);
-  return v;
-}
+#include "measure.h"
 
 /* The four targets the generated zone gives dN: mx1.dN A 198.51.b.a and
  * AAAA 2001:db8:N::N, mx2.dN A 203.0.b.a and AAAA 2001:db8:N::1:N (hex);
@@ -93,22 +79,6 @@ __attribute__((noinline)) static int plan_ok(const expect *x,
     seen |= bit;
   }
   return 1;
-}
-
-/* user + system CPU seconds of this process */
-static double cpu_s(void)
-{
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static double now(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 typedef struct slot {

@@ -16,11 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "measure.h"
 
 /* One plan of n hosts, 8 hosts per preference level, 2 A + 2 AAAA each,
  * answers in delivery order or shuffled; returns seconds from set_mx to

@@ -19,6 +19,8 @@
 #include <sys/epoll.h>
 #include <time.h>
 
+#include "measure.h"
+
 typedef struct plan {
   int outstanding; /* host queries not yet answered */
   int failed;
@@ -28,38 +30,6 @@ static ares_channel ch;
 static int epfd;
 static char **domains;
 static size_t ndomains, next_domain, done_plans, failed_plans;
-
-/* VmRSS or VmHWM (the peak) of /proc/self/status, in KiB */
-static long status_kib(const char *field)
-{
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  long v = 0;
-  size_t n = strlen(field);
-  if (!f)
-    return 0;
-  while (fgets(line, sizeof line, f))
-    if (strncmp(line, field, n) == 0 && line[n] == ':')
-      v = strtol(line + n + 1, NULL, 10);
-  fclose(f);
-  return v;
-}
-
-/* user + system CPU seconds of this process */
-static double cpu_s(void)
-{
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static double now(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void sock_cb(void *data, ares_socket_t fd, int r, int w)
 {
