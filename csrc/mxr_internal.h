@@ -308,6 +308,11 @@ int mxr_route_stale(const mxr_route *rt);
 void mxr_res_set_route(mxr_res *r, mxr_route *rt);
 void mxr_res_skip_mx(mxr_res *r);
 
+/* plan.c: the plan's normalised domain ("" without one), which stays put
+ * until the plan is freed (resolve.c asks it without a copy, as it asks
+ * the hosts' names). */
+const char *mxr_plan_domain(const mxr_plan *p);
+
 /* engine.c: MXR_OK when the resolver configuration at path may be read
  * (missing, or a regular file); MXR_EBADOPT with err for anything else
  * (a FIFO or a device could block the reader forever). */

@@ -1263,6 +1263,10 @@ mxr_status mxr_plan_set_mx(mxr_plan *p, mxr_status st, const char *canon,
 
 size_t mxr_plan_host_count(const mxr_plan *p) { return p ? p->nlk : 0; }
 
+const char *mxr_plan_domain(const mxr_plan *p) {
+  return p ? p->domain : NULL;
+}
+
 const char *mxr_plan_host_name(const mxr_plan *p, size_t i) {
   if (p == NULL || i >= p->nlk)
     return NULL;

@@ -25,12 +25,13 @@
 enum { S_QUEUED = 1, S_SENT, S_DONE };
 
 /* A usual resolution (an MX query, A and AAAA of two or three hosts)
- * keeps its slots and their names in itself; more go to the heap. */
+ * keeps its slots in itself; more go to the heap. The names they ask
+ * are the plan's (its domain, its hosts' names: they stay put until it
+ * is freed); only the end of a CNAME chain is copied, to a block. */
 #define RES_SLOTS 8
-#define RES_NAMES 128
 #define NAME_BLOCK 256 /* the least taken at once for names */
 
-/* Names of slots beyond those held in the resolution. */
+/* Names of slots that are not the plan's (CNAME targets). */
 typedef struct nblock {
   struct nblock *next;
   size_t cap, used;
@@ -39,10 +40,11 @@ typedef struct nblock {
 
 typedef struct slot {
   const mxr_rrtype *rt; /* what is asked; its role says what for */
-  const char *name;     /* in the resolution's names */
-  long prev;            /* the slot this one re-asks for (CNAME), or -1 */
+  const char *name;     /* the plan's, or in the resolution's names */
   size_t host;          /* MXR_ROLE_ADDR: plan host index */
-  unsigned hops;        /* CNAMEs followed before this query was asked */
+  int32_t prev;         /* the slot this one re-asks for (CNAME), or -1 */
+  uint16_t hops;        /* CNAMEs followed before this query was asked
+                           (at most MXR_CNAME_MAX) */
   unsigned char state;
 } slot;
 
@@ -58,11 +60,9 @@ struct mxr_res {
   int has_ttl;
   int stale;        /* some data was served stale (RFC 8767) */
   mxr_route *route; /* a routed resolution (route.c) runs that instead */
-  nblock *nblocks;  /* names beyond nbuf, newest first */
-  size_t nused;     /* octets of nbuf in use */
+  nblock *nblocks;  /* names of CNAME targets, newest block first */
   /* from here on: not zeroed when the resolution is made */
   slot sbuf[RES_SLOTS]; /* slots while they fit */
-  char nbuf[RES_NAMES]; /* their names while they fit */
 };
 
 /* A copy of name (len octets) among the resolution's names, which stay
@@ -70,22 +70,17 @@ struct mxr_res {
 static const char *keep_name(mxr_res *r, const char *name, size_t len) {
   nblock *b = r->nblocks;
   char *d;
-  if (len + 1 <= RES_NAMES - r->nused) {
-    d = r->nbuf + r->nused;
-    r->nused += len + 1;
-  } else {
-    if (!b || len + 1 > b->cap - b->used) {
-      size_t cap = len + 1 > NAME_BLOCK ? len + 1 : NAME_BLOCK;
-      if (!(b = mxr_malloc(offsetof(nblock, data) + cap)))
-        return NULL;
-      b->cap = cap;
-      b->used = 0;
-      b->next = r->nblocks;
-      r->nblocks = b;
-    }
-    d = b->data + b->used;
-    b->used += len + 1;
+  if (!b || len + 1 > b->cap - b->used) {
+    size_t cap = len + 1 > NAME_BLOCK ? len + 1 : NAME_BLOCK;
+    if (!(b = mxr_malloc(offsetof(nblock, data) + cap)))
+      return NULL;
+    b->cap = cap;
+    b->used = 0;
+    b->next = r->nblocks;
+    r->nblocks = b;
   }
+  d = b->data + b->used;
+  b->used += len + 1;
   memcpy(d, name, len);
   d[len] = '\0';
   return d;
@@ -98,11 +93,15 @@ static void fail_plan(mxr_res *r, mxr_status st, const char *msg) {
     mxr_plan_abort(r->plan, st, msg);
 }
 
-/* Queue a query; on OOM the plan fails (ENOMEM is temporary). */
+/* Queue a query of name: the plan's own (stays put), or, for a CNAME's
+ * end (prev >= 0), copied among the resolution's names. On OOM the plan
+ * fails (ENOMEM is temporary). */
 static int enqueue(mxr_res *r, const mxr_rrtype *rt, size_t host,
                    const char *name, unsigned hops, long prev) {
   slot *s;
-  const char *kept;
+  const char *kept = name;
+  if (r->nslots >= INT32_MAX)
+    goto oom;
   if (r->nslots == r->cap) {
     size_t cap = r->cap * 2;
     slot *n = mxr_reallocarray(r->slots == r->sbuf ? NULL : r->slots, cap,
@@ -114,14 +113,14 @@ static int enqueue(mxr_res *r, const mxr_rrtype *rt, size_t host,
     r->slots = n;
     r->cap = cap;
   }
-  if (!(kept = keep_name(r, name, strlen(name))))
+  if (prev >= 0 && !(kept = keep_name(r, name, strlen(name))))
     goto oom;
   s = &r->slots[r->nslots];
   s->name = kept;
   s->state = S_QUEUED;
   s->rt = rt;
-  s->hops = hops;
-  s->prev = prev;
+  s->hops = (uint16_t)hops;
+  s->prev = (int32_t)prev;
   s->host = host;
   r->nslots++;
   return 1;
@@ -179,7 +178,8 @@ mxr_res *mxr_res_new(const char *input, size_t len, const mxr_opts *opts,
     mxr_plan_abort(r->plan, MXR_EBADOPT, "no options or no random source");
   } else if (in.kind == MXR_INPUT_DOMAIN) {
     /* Rule 1: MX for the domain, always absolute */
-    enqueue(r, mxr_rrtype_of(MXR_TYPE_MX), 0, in.domain, 0, -1);
+    enqueue(r, mxr_rrtype_of(MXR_TYPE_MX), 0, mxr_plan_domain(r->plan), 0,
+            -1);
   }
   /* a literal needs no DNS: the plan is complete already */
   return r;
