@@ -356,8 +356,10 @@ typedef struct pblock {
 
 struct mxr_plan {
   const mxr_opts *opts;
-  int state;
-  int complete;
+  unsigned char own; /* mxr_plan_new's: freed with the plan; else its
+                        memory is the caller's (mxr_plan_init) */
+  unsigned char state;
+  unsigned char complete;
   char *input;
   mxr_status status;
   int implicit;
@@ -529,7 +531,8 @@ void mxr_plan_free(mxr_plan *p) {
     p->blocks = b->next;
     mxr_free(b);
   }
-  mxr_free(p);
+  if (p->own)
+    mxr_free(p);
 }
 
 /* Sort base[0..n): by insertion for the short lists of a usual plan,
@@ -999,22 +1002,20 @@ static mxr_status refresh(mxr_plan *p) {
   return finish(p);
 }
 
-mxr_plan *mxr_plan_new(const mxr_input *in, const char *input_text,
-                       size_t input_len, const mxr_opts *opts) {
-  mxr_plan *p;
-  size_t dlen = 0;
-  if (in != NULL && opts == NULL)
-    return NULL;
-  if (input_text == NULL)
-    input_len = 0;
-  if (in != NULL)
-    dlen = strnlen(in->domain, MXR_NAME_BUF - 1);
-  if (input_len > SIZE_MAX - sizeof *p - dlen - 2)
-    return NULL;
-  p = mxr_malloc(sizeof *p + input_len + 1 + dlen + 1);
-  if (p == NULL)
-    return NULL;
+size_t mxr_plan_size(const mxr_input *in, size_t input_len) {
+  size_t dlen = in != NULL ? strnlen(in->domain, MXR_NAME_BUF - 1) : 0;
+  if (input_len > SIZE_MAX - sizeof(mxr_plan) - dlen - 2)
+    return 0;
+  return sizeof(mxr_plan) + input_len + 1 + dlen + 1;
+}
+
+/* The plan in p (mxr_plan_size octets; own: p is the plan's to free). */
+static mxr_plan *plan_setup(mxr_plan *p, int own, const mxr_input *in,
+                            const char *input_text, size_t input_len,
+                            const mxr_opts *opts) {
+  size_t dlen = in != NULL ? strnlen(in->domain, MXR_NAME_BUF - 1) : 0;
   memset(p, 0, sizeof *p);
+  p->own = (unsigned char)(own != 0);
   p->message = "";
   p->opts = opts;
   p->self_pref = NO_SELF;
@@ -1059,6 +1060,30 @@ mxr_plan *mxr_plan_new(const mxr_input *in, const char *input_text,
 nomem:
   mxr_plan_free(p);
   return NULL;
+}
+
+mxr_plan *mxr_plan_new(const mxr_input *in, const char *input_text,
+                       size_t input_len, const mxr_opts *opts) {
+  size_t size;
+  mxr_plan *p;
+  if (in != NULL && opts == NULL)
+    return NULL;
+  if (input_text == NULL)
+    input_len = 0;
+  if ((size = mxr_plan_size(in, input_len)) == 0 ||
+      (p = mxr_malloc(size)) == NULL)
+    return NULL;
+  return plan_setup(p, 1, in, input_text, input_len, opts);
+}
+
+mxr_plan *mxr_plan_init(void *mem, const mxr_input *in,
+                        const char *input_text, size_t input_len,
+                        const mxr_opts *opts) {
+  if (mem == NULL || (in != NULL && opts == NULL))
+    return NULL;
+  if (input_text == NULL)
+    input_len = 0;
+  return plan_setup(mem, 0, in, input_text, input_len, opts);
 }
 
 static int host_name_cmp(const void *va, const void *vb) {

@@ -147,18 +147,24 @@ static void enqueue_hosts(mxr_res *r) {
   }
 }
 
+/* Where the plan starts in a resolution's allocation: after it, aligned
+ * for anything the plan holds (mxr_plan_init). */
+union ralign {
+  void *p;
+  uint64_t u;
+  size_t z;
+};
+#define RES_AT                                                              \
+  ((sizeof(mxr_res) + sizeof(union ralign) - 1) / sizeof(union ralign) *     \
+   sizeof(union ralign))
+
 mxr_res *mxr_res_new(const char *input, size_t len, const mxr_opts *opts,
                      mxr_rng *rng) {
   char err[MXR_MSG_BUF];
   mxr_input in;
   mxr_status st;
-  mxr_res *r = mxr_malloc(sizeof *r);
-  if (!r)
-    return NULL;
-  memset(r, 0, offsetof(mxr_res, sbuf));
-  r->slots = r->sbuf;
-  r->cap = RES_SLOTS;
-  r->rng = rng;
+  mxr_res *r;
+  size_t psize;
   err[0] = '\0';
   st = input ? mxr_input_parse(input, len, &in, err, sizeof err)
              : MXR_EBADNAME;
@@ -166,8 +172,17 @@ mxr_res *mxr_res_new(const char *input, size_t len, const mxr_opts *opts,
     snprintf(err, sizeof err, "no input");
     len = 0;
   }
-  r->plan = mxr_plan_new(st == MXR_OK ? &in : NULL, input ? input : "", len,
-                         opts);
+  /* one allocation: the resolution, then its plan */
+  psize = mxr_plan_size(st == MXR_OK ? &in : NULL, len);
+  if (psize == 0 || psize > SIZE_MAX - RES_AT ||
+      !(r = mxr_malloc(RES_AT + psize)))
+    return NULL;
+  memset(r, 0, offsetof(mxr_res, sbuf));
+  r->slots = r->sbuf;
+  r->cap = RES_SLOTS;
+  r->rng = rng;
+  r->plan = mxr_plan_init((char *)r + RES_AT, st == MXR_OK ? &in : NULL,
+                          input ? input : "", len, opts);
   if (!r->plan) {
     mxr_free(r);
     return NULL;
