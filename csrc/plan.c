@@ -499,8 +499,18 @@ static void set_message(mxr_plan *p, mxr_status st, const char *detail) {
   keep_message(p, buf);
 }
 
+/* The plan is complete: the crit-bit tree of its targets is not needed
+ * any more (no target is appended after), and a complete plan may be
+ * kept long after (until a collector frees its Lua query). */
+static void drop_cb(mxr_plan *p) {
+  mxr_free(p->cb);
+  p->cb = NULL;
+  p->ncb = p->cap_cb = 0;
+}
+
 /* A hard failure: no hosts, no targets; the message is the caller's. */
 static void plan_end(mxr_plan *p, mxr_status st) {
+  drop_cb(p);
   p->status = st;
   p->complete = 1;
   p->state = PS_DONE;
@@ -894,6 +904,7 @@ static mxr_status finish(mxr_plan *p) {
   size_t i, q = 0, nbelow = 0, ntemp = 0;
   p->complete = 1;
   p->state = PS_DONE;
+  drop_cb(p);
   p->rhosts = parray(p, p->nhosts ? p->nhosts : 1, sizeof *p->rhosts);
   p->rskip = parray(p, p->nhosts + p->npre ? p->nhosts + p->npre : 1,
                     sizeof *p->rskip);
