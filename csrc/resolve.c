@@ -39,14 +39,18 @@ typedef struct nblock {
 } nblock;
 
 typedef struct slot {
-  const mxr_rrtype *rt; /* what is asked; its role says what for */
   const char *name;     /* the plan's, or in the resolution's names */
   size_t host;          /* MXR_ROLE_ADDR: plan host index */
   int32_t prev;         /* the slot this one re-asks for (CNAME), or -1 */
   uint16_t hops;        /* CNAMEs followed before this query was asked
                            (at most MXR_CNAME_MAX) */
   unsigned char state;
+  unsigned char rt;     /* what is asked: its index in mxr_rrtypes[] (see
+                           RT); its role says what for */
 } slot;
+
+/* The entry of mxr_rrtypes[] slot s asks for. */
+#define RT(s) (&mxr_rrtypes[(s)->rt])
 
 struct mxr_res {
   mxr_plan *plan;
@@ -118,7 +122,7 @@ static int enqueue(mxr_res *r, const mxr_rrtype *rt, size_t host,
   s = &r->slots[r->nslots];
   s->name = kept;
   s->state = S_QUEUED;
-  s->rt = rt;
+  s->rt = (unsigned char)(rt - mxr_rrtypes);
   s->hops = (uint16_t)hops;
   s->prev = (int32_t)prev;
   s->host = host;
@@ -246,7 +250,7 @@ int mxr_res_next(mxr_res *r, mxr_query *q) {
       s->state = S_SENT;
       r->inflight++;
       q->slot = (unsigned)r->cursor;
-      q->type = s->rt->type;
+      q->type = RT(s)->type;
       {
         size_t len = strlen(s->name); /* a normalised name: < MXR_NAME_BUF */
         if (len >= sizeof q->name)
@@ -293,7 +297,7 @@ static void feed_outcome(mxr_res *r, slot *s, mxr_status st,
                          const mxr_answer *a, const char *msg) {
   if (mxr_plan_complete(r->plan))
     return;
-  if (s->rt->role == MXR_ROLE_MX) {
+  if (RT(s)->role == MXR_ROLE_MX) {
     if (st == MXR_OK) {
       if (mxr_plan_set_mx(r->plan, MXR_OK, a->canon, a->mx, a->nmx,
                           r->rng) == MXR_OK)
@@ -309,13 +313,13 @@ static void feed_outcome(mxr_res *r, slot *s, mxr_status st,
     return;
   }
   /* MXR_ROLE_ADDR */
-  if (!mxr_plan_host_wants(r->plan, s->host, s->rt->family))
+  if (!mxr_plan_host_wants(r->plan, s->host, RT(s)->family))
     return;
   if (st == MXR_OK)
-    mxr_plan_set_addrs(r->plan, s->host, s->rt->family, MXR_OK, a->addrs,
+    mxr_plan_set_addrs(r->plan, s->host, RT(s)->family, MXR_OK, a->addrs,
                        a->naddrs);
   else
-    mxr_plan_set_addrs(r->plan, s->host, s->rt->family, st, NULL, 0);
+    mxr_plan_set_addrs(r->plan, s->host, RT(s)->family, st, NULL, 0);
 }
 
 /* The name the lookup of slot s started from (before any CNAME). */
@@ -347,21 +351,21 @@ static void accept(mxr_res *r, slot *s, mxr_status st,
     /* RFC 7766: the transport should have retried over TCP */
     snprintf(msg, sizeof msg,
              "%s %s: truncated reply (TC) and no retry over TCP", s->name,
-             s->rt->name);
+             RT(s)->name);
     feed_outcome(r, s, MXR_EFORMERR, NULL, msg);
   } else if ((st == MXR_OK || st == MXR_ENXDOMAIN) && a->ncname &&
              s->hops + a->ncname > MXR_CNAME_MAX) {
     snprintf(msg, sizeof msg, "%s %s: CNAME chain longer than %d",
-             origin(r, s), s->rt->name, MXR_CNAME_MAX);
+             origin(r, s), RT(s)->name, MXR_CNAME_MAX);
     feed_outcome(r, s, MXR_ECNAMELOOP, NULL, msg);
   } else if ((st == MXR_OK || st == MXR_ENXDOMAIN) && a->ncname &&
              asked_before(r, s, a->canon)) {
     snprintf(msg, sizeof msg, "%s %s: CNAME loop at %s", origin(r, s),
-             s->rt->name, a->canon);
+             RT(s)->name, a->canon);
     feed_outcome(r, s, MXR_ECNAMELOOP, NULL, msg);
   } else if (st == MXR_OK && a->chased) {
     /* the chain's end is elsewhere: ask it, same type (RFC 1034 3.6.2) */
-    enqueue(r, s->rt, s->host, a->canon, s->hops + a->ncname,
+    enqueue(r, RT(s), s->host, a->canon, s->hops + a->ncname,
             (long)(s - r->slots));
   } else if (st == MXR_OK || st == MXR_ENXDOMAIN || st == MXR_ESERVFAIL ||
              st == MXR_EREFUSED) {
@@ -438,8 +442,8 @@ static void feed_rrset(mxr_res *r, slot *s, const mxr_rrset *rr) {
   a.canon[len] = '\0';
   a.chased = rr->chased;
   a.ncname = rr->ncname;
-  recs = mxr_rrset_records(rr, s->rt, &n); /* read only: the plan copies */
-  mxr_answer_set_records(&a, s->rt, recs, n);
+  recs = mxr_rrset_records(rr, RT(s), &n); /* read only: the plan copies */
+  mxr_answer_set_records(&a, RT(s), recs, n);
   if (rr->stale) {
     /* RFC 8767 4: a stale answer is given a short TTL (30 s) */
     r->stale = 1;
@@ -454,7 +458,7 @@ static void feed_rrset(mxr_res *r, slot *s, const mxr_rrset *rr) {
 static int from_cache(mxr_res *r, size_t n) {
   mxr_rrset rr;
   slot *s = &r->slots[n];
-  if (!mxr_cache_get(r->cache, s->name, s->rt->type, 0, &rr))
+  if (!mxr_cache_get(r->cache, s->name, RT(s)->type, 0, &rr))
     return 0;
   s->state = S_DONE;
   feed_rrset(r, s, &rr);
@@ -477,7 +481,7 @@ static int serve_stale(mxr_res *r, slot *s, mxr_status st) {
   default:
     return 0;
   }
-  if (!mxr_cache_get(r->cache, s->name, s->rt->type, 1, &rr))
+  if (!mxr_cache_get(r->cache, s->name, RT(s)->type, 1, &rr))
     return 0;
   feed_rrset(r, s, &rr);
   return 1;
@@ -490,11 +494,11 @@ static void feed_answer(mxr_res *r, slot *s, mxr_status st,
                         const mxr_answer *a) {
   uint32_t ttl;
   if ((st == MXR_OK || st == MXR_ENXDOMAIN) && !a->truncated) {
-    ttl = answer_ttl(a, s->rt);
+    ttl = answer_ttl(a, RT(s));
     if (r->cache) {
       /* a late answer is still good data for the next plan */
-      mxr_cache_put(r->cache, s->name, s->rt->type, a, &ttl);
-      if (!answer_ttl(a, s->rt))
+      mxr_cache_put(r->cache, s->name, RT(s)->type, a, &ttl);
+      if (!answer_ttl(a, RT(s)))
         ttl = 0;
     }
     note_ttl(r, ttl);
@@ -517,7 +521,7 @@ void mxr_res_answer(mxr_res *r, unsigned slotn, const unsigned char *pkt,
   s = take(r, slotn);
   if (!s || (mxr_plan_complete(r->plan) && !r->cache))
     return;
-  st = mxr_packet_parse(pkt, len, s->name, s->rt->type, -1, &a);
+  st = mxr_packet_parse(pkt, len, s->name, RT(s)->type, -1, &a);
   feed_answer(r, s, st, &a);
   mxr_answer_clear(&a);
 }
@@ -580,7 +584,8 @@ void mxr_res_set_route(mxr_res *r, mxr_route *rt) {
 
 void mxr_res_skip_mx(mxr_res *r) {
   if (r->route || r->nslots != 1 || r->cursor != 0 ||
-      r->slots[0].rt->role != MXR_ROLE_MX || r->slots[0].state != S_QUEUED)
+      RT(&r->slots[0])->role != MXR_ROLE_MX ||
+      r->slots[0].state != S_QUEUED)
     return;
   r->slots[0].state = S_DONE;
   r->cursor = 1;
