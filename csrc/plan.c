@@ -395,7 +395,8 @@ struct mxr_plan {
 };
 
 /* Make sure the current block has size octets free: else a block of
- * that size (at least least) becomes the current one. -1 on OOM. */
+ * that size, or of least octets if more, becomes the current one. -1 on
+ * OOM. */
 static int preserve(mxr_plan *p, size_t size, size_t least) {
   pblock *b = p->blocks, *nb;
   size_t cap = size > least ? size : least;
@@ -419,8 +420,8 @@ static int preserve(mxr_plan *p, size_t size, size_t least) {
   return 0;
 }
 
-/* size octets of plan parts, aligned for any of them, from a block of
- * at least least octets when a new one is needed; NULL on OOM. Freed
+/* size octets of plan parts, aligned for any of them (a new block, when
+ * one is needed, of least octets if more); NULL on OOM. Freed
  * with the plan only: what a plan holds is bounded by what it was fed. */
 static void *palloc_in(mxr_plan *p, size_t size, size_t least) {
   pblock *b;
