@@ -68,8 +68,9 @@ static int l_res(lua_State *L)
   memcpy(r->input, s, len);
   r->input[len] = '\0';
   luaL_setmetatable(L, RES_MT);
-  /* opts, cache, transport; finish and final too with a finish */
-  lua_createtable(L, 0, finish ? 5 : 3);
+  /* opts, the cache if any, the transport; finish and final too with a
+   * finish: sized for those alone (no room for a cache it has not) */
+  lua_createtable(L, 0, 2 + (cache != NULL) + (finish ? 2 : 0));
   lua_pushvalue(L, 2);
   lua_setfield(L, -2, "opts"); /* keeps opts and its rng alive */
   if (cache) {

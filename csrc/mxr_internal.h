@@ -308,6 +308,20 @@ int mxr_route_stale(const mxr_route *rt);
 void mxr_res_set_route(mxr_res *r, mxr_route *rt);
 void mxr_res_skip_mx(mxr_res *r);
 
+/* plan.c: the plan's normalised domain ("" without one), which stays put
+ * until the plan is freed (resolve.c asks it without a copy, as it asks
+ * the hosts' names). */
+const char *mxr_plan_domain(const mxr_plan *p);
+/* A plan in memory of the caller's (resolve.c: one allocation with the
+ * resolution): mxr_plan_size octets for in and input_len (0 on
+ * overflow), aligned for a pointer; mxr_plan_init makes there what
+ * mxr_plan_new would (NULL as it would, mem then holding nothing to
+ * free); mxr_plan_free frees what the plan took, never mem. */
+size_t mxr_plan_size(const mxr_input *in, size_t input_len);
+mxr_plan *mxr_plan_init(void *mem, const mxr_input *in,
+                        const char *input_text, size_t input_len,
+                        const mxr_opts *opts);
+
 /* engine.c: MXR_OK when the resolver configuration at path may be read
  * (missing, or a regular file); MXR_EBADOPT with err for anything else
  * (a FIFO or a device could block the reader forever). */

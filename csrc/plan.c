@@ -356,8 +356,10 @@ typedef struct pblock {
 
 struct mxr_plan {
   const mxr_opts *opts;
-  int state;
-  int complete;
+  unsigned char own; /* mxr_plan_new's: freed with the plan; else its
+                        memory is the caller's (mxr_plan_init) */
+  unsigned char state;
+  unsigned char complete;
   char *input;
   mxr_status status;
   int implicit;
@@ -380,21 +382,24 @@ struct mxr_plan {
   size_t nrhosts;
   mxr_skip *rskip;
   size_t nrskip;
-  /* Plan parts (hosts, names, addresses, levels, the result's lists)
-   * come from blocks freed with the plan: usually one, taken in set_mx
-   * for what the plan will likely need. */
+  /* Plan parts (hosts, names, addresses, levels, the result's lists,
+   * a failure's message) come from blocks freed with the plan: usually
+   * one, taken in set_mx for what the plan will likely need. */
   pblock *blocks;
-  /* from here on: not zeroed when the plan is made */
-  char domain[MXR_NAME_BUF];
-  char message[MXR_MSG_BUF];
-  /* then the input text (input points there) */
+  /* "" until the plan fails: then the message, at its length, among the
+   * plan's parts (or, when even that is out of memory, the status's
+   * constant text), so that a plan in flight holds no message buffer */
+  const char *message;
+  char *domain; /* normalised, after the input text */
+  /* then the input text (input points there), then the domain */
 };
 
 /* Make sure the current block has size octets free: else a block of
- * that size (at least PLAN_BLOCK) becomes the current one. -1 on OOM. */
-static int preserve(mxr_plan *p, size_t size) {
+ * that size, or of least octets if more, becomes the current one. -1 on
+ * OOM. */
+static int preserve(mxr_plan *p, size_t size, size_t least) {
   pblock *b = p->blocks, *nb;
-  size_t cap = size > PLAN_BLOCK ? size : PLAN_BLOCK;
+  size_t cap = size > least ? size : least;
   if (b != NULL && size <= b->cap - b->used)
     return 0;
   if (cap > SIZE_MAX - offsetof(pblock, data))
@@ -415,16 +420,17 @@ static int preserve(mxr_plan *p, size_t size) {
   return 0;
 }
 
-/* size octets of plan parts, aligned for any of them; NULL on OOM. Freed
+/* size octets of plan parts, aligned for any of them (a new block, when
+ * one is needed, of least octets if more); NULL on OOM. Freed
  * with the plan only: what a plan holds is bounded by what it was fed. */
-static void *palloc(mxr_plan *p, size_t size) {
+static void *palloc_in(mxr_plan *p, size_t size, size_t least) {
   pblock *b;
   void *r;
   if (size > SIZE_MAX - sizeof(union palign))
     return NULL;
   size = (size + sizeof(union palign) - 1) / sizeof(union palign) *
          sizeof(union palign);
-  if (preserve(p, size) != 0)
+  if (preserve(p, size, least) != 0)
     return NULL;
   b = p->blocks;
   if (size > b->cap - b->used)
@@ -432,6 +438,10 @@ static void *palloc(mxr_plan *p, size_t size) {
   r = (char *)b->data + b->used;
   b->used += size;
   return r;
+}
+
+static void *palloc(mxr_plan *p, size_t size) {
+  return palloc_in(p, size, PLAN_BLOCK);
 }
 
 /* n elements of size octets, zeroed; NULL on OOM or overflow. */
@@ -460,25 +470,61 @@ static char *pstrdup(mxr_plan *p, const char *s) {
   return r;
 }
 
-/* "<domain>: <text>" into the message buffer. */
-static void set_message(mxr_plan *p, mxr_status st, const char *detail) {
-  if (p->domain[0])
-    snprintf(p->message, sizeof p->message, "%s: %s", p->domain,
-             detail ? detail : mxr_status_text(st));
-  else
-    snprintf(p->message, sizeof p->message, "%s",
-             detail ? detail : mxr_status_text(st));
+/* The message text (at most MXR_MSG_BUF octets with its NUL), kept at
+ * its length among the plan's parts. Set after p->status: out of memory
+ * for it, the message is that status's constant text. */
+static void keep_message(mxr_plan *p, const char *text) {
+  size_t n = strlen(text) + 1;
+  char *m;
+  if (n == 1) {
+    p->message = "";
+    return;
+  }
+  m = palloc_in(p, n, 0);
+  if (m == NULL) {
+    p->message = mxr_status_text(p->status);
+    return;
+  }
+  memcpy(m, text, n);
+  p->message = m;
 }
 
-/* A hard failure: no hosts, no targets. Never allocates. */
-static void plan_fail(mxr_plan *p, mxr_status st, const char *detail) {
+/* "<domain>: <text>" as the message. */
+static void set_message(mxr_plan *p, mxr_status st, const char *detail) {
+  char buf[MXR_MSG_BUF];
+  if (p->domain[0])
+    snprintf(buf, sizeof buf, "%s: %s", p->domain,
+             detail ? detail : mxr_status_text(st));
+  else
+    snprintf(buf, sizeof buf, "%s", detail ? detail : mxr_status_text(st));
+  keep_message(p, buf);
+}
+
+/* The plan is complete: the crit-bit tree of its targets is not needed
+ * any more (no target is appended after), and a complete plan may be
+ * kept long after (until a collector frees its Lua query). */
+static void drop_cb(mxr_plan *p) {
+  mxr_free(p->cb);
+  p->cb = NULL;
+  p->ncb = p->cap_cb = 0;
+}
+
+/* A hard failure: no hosts, no targets; the message is the caller's. */
+static void plan_end(mxr_plan *p, mxr_status st) {
+  drop_cb(p);
   p->status = st;
-  set_message(p, st, detail);
   p->complete = 1;
   p->state = PS_DONE;
   p->ntargets = 0;
   p->nrhosts = 0;
   p->nrskip = 0;
+}
+
+/* A hard failure with its message. Needs no allocation to report it
+ * (see keep_message). */
+static void plan_fail(mxr_plan *p, mxr_status st, const char *detail) {
+  plan_end(p, st);
+  set_message(p, st, detail);
 }
 
 static mxr_status oom(mxr_plan *p) {
@@ -496,7 +542,8 @@ void mxr_plan_free(mxr_plan *p) {
     p->blocks = b->next;
     mxr_free(b);
   }
-  mxr_free(p);
+  if (p->own)
+    mxr_free(p);
 }
 
 /* Sort base[0..n): by insertion for the short lists of a usual plan,
@@ -829,27 +876,28 @@ static void add_skip(mxr_plan *p, const char *name, uint16_t pref,
 
 /* The NOHOSTS message: why each host was skipped, as far as fits. */
 static void nohosts_message(mxr_plan *p) {
+  char m[MXR_MSG_BUF];
   size_t i, o;
   int r;
   if (p->nrskip == 0) {
     set_message(p, MXR_ENOHOSTS, NULL);
     return;
   }
-  r = snprintf(p->message, sizeof p->message, "%s: %s (", p->domain,
+  r = snprintf(m, sizeof m, "%s: %s (", p->domain,
                mxr_status_text(MXR_ENOHOSTS));
   o = (size_t)r;
   for (i = 0; i < p->nrskip; i++) {
     const mxr_skip *s = &p->rskip[i];
     size_t need = strlen(s->name) + strlen(mxr_status_name(s->code)) + 4;
-    if (o + need + 8 >= sizeof p->message) {
-      o += (size_t)snprintf(p->message + o, sizeof p->message - o, "%s...",
-                            i ? ", " : "");
+    if (o + need + 8 >= sizeof m) {
+      o += (size_t)snprintf(m + o, sizeof m - o, "%s...", i ? ", " : "");
       break;
     }
-    o += (size_t)snprintf(p->message + o, sizeof p->message - o, "%s%s: %s",
-                          i ? ", " : "", s->name, mxr_status_name(s->code));
+    o += (size_t)snprintf(m + o, sizeof m - o, "%s%s: %s", i ? ", " : "",
+                          s->name, mxr_status_name(s->code));
   }
-  snprintf(p->message + o, sizeof p->message - o, ")");
+  snprintf(m + o, sizeof m - o, ")");
+  keep_message(p, m);
 }
 
 /* Everything needed is settled: the result (rules 8, 9). */
@@ -857,6 +905,7 @@ static mxr_status finish(mxr_plan *p) {
   size_t i, q = 0, nbelow = 0, ntemp = 0;
   p->complete = 1;
   p->state = PS_DONE;
+  drop_cb(p);
   p->rhosts = parray(p, p->nhosts ? p->nhosts : 1, sizeof *p->rhosts);
   p->rskip = parray(p, p->nhosts + p->npre ? p->nhosts + p->npre : 1,
                     sizeof *p->rskip);
@@ -897,7 +946,7 @@ static mxr_status finish(mxr_plan *p) {
   }
   if (p->ntargets > 0) {
     p->status = MXR_OK;
-    p->message[0] = '\0';
+    p->message = "";
     return MXR_OK;
   }
   /* Rule 9: no usable host. Temporary beats permanent. */
@@ -905,9 +954,11 @@ static mxr_status finish(mxr_plan *p) {
     const mxr_skip *s = &p->rskip[i];
     if (mxr_status_class(s->code) == MXR_CLASS_TEMPORARY) {
       if (ntemp++ == 0) {
+        char m[MXR_MSG_BUF];
         p->status = s->code;
-        snprintf(p->message, sizeof p->message, "%s: %s: %s", p->domain,
-                 s->name, mxr_status_text(s->code));
+        snprintf(m, sizeof m, "%s: %s: %s", p->domain, s->name,
+                 mxr_status_text(s->code));
+        keep_message(p, m);
       }
     }
   }
@@ -963,21 +1014,21 @@ static mxr_status refresh(mxr_plan *p) {
   return finish(p);
 }
 
-mxr_plan *mxr_plan_new(const mxr_input *in, const char *input_text,
-                       size_t input_len, const mxr_opts *opts) {
-  mxr_plan *p;
-  if (in != NULL && opts == NULL)
-    return NULL;
-  if (input_text == NULL)
-    input_len = 0;
-  if (input_len > SIZE_MAX - sizeof *p - 1)
-    return NULL;
-  p = mxr_malloc(sizeof *p + input_len + 1);
-  if (p == NULL)
-    return NULL;
-  memset(p, 0, offsetof(mxr_plan, domain));
-  p->domain[0] = '\0';
-  p->message[0] = '\0';
+size_t mxr_plan_size(const mxr_input *in, size_t input_len) {
+  size_t dlen = in != NULL ? strnlen(in->domain, MXR_NAME_BUF - 1) : 0;
+  if (input_len > SIZE_MAX - sizeof(mxr_plan) - dlen - 2)
+    return 0;
+  return sizeof(mxr_plan) + input_len + 1 + dlen + 1;
+}
+
+/* The plan in p (mxr_plan_size octets; own: p is the plan's to free). */
+static mxr_plan *plan_setup(mxr_plan *p, int own, const mxr_input *in,
+                            const char *input_text, size_t input_len,
+                            const mxr_opts *opts) {
+  size_t dlen = in != NULL ? strnlen(in->domain, MXR_NAME_BUF - 1) : 0;
+  memset(p, 0, sizeof *p);
+  p->own = (unsigned char)(own != 0);
+  p->message = "";
   p->opts = opts;
   p->self_pref = NO_SELF;
   p->status = MXR_OK;
@@ -985,12 +1036,14 @@ mxr_plan *mxr_plan_new(const mxr_input *in, const char *input_text,
   if (input_len)
     memcpy(p->input, input_text, input_len);
   p->input[input_len] = '\0';
+  /* the domain at its length after the input ("" without input) */
+  p->domain = p->input + input_len + 1;
+  memcpy(p->domain, in != NULL ? in->domain : "", dlen);
+  p->domain[dlen] = '\0';
   if (in == NULL) {
     p->state = PS_NOINPUT;
     return p;
   }
-  memcpy(p->domain, in->domain, sizeof p->domain);
-  p->domain[MXR_NAME_BUF - 1] = '\0';
   if (in->kind == MXR_INPUT_LITERAL) {
     /* RFC 5321 5.1: a literal is the one host, no DNS. */
     ihost *h;
@@ -1019,6 +1072,30 @@ mxr_plan *mxr_plan_new(const mxr_input *in, const char *input_text,
 nomem:
   mxr_plan_free(p);
   return NULL;
+}
+
+mxr_plan *mxr_plan_new(const mxr_input *in, const char *input_text,
+                       size_t input_len, const mxr_opts *opts) {
+  size_t size;
+  mxr_plan *p;
+  if (in != NULL && opts == NULL)
+    return NULL;
+  if (input_text == NULL)
+    input_len = 0;
+  if ((size = mxr_plan_size(in, input_len)) == 0 ||
+      (p = mxr_malloc(size)) == NULL)
+    return NULL;
+  return plan_setup(p, 1, in, input_text, input_len, opts);
+}
+
+mxr_plan *mxr_plan_init(void *mem, const mxr_input *in,
+                        const char *input_text, size_t input_len,
+                        const mxr_opts *opts) {
+  if (mem == NULL || (in != NULL && opts == NULL))
+    return NULL;
+  if (input_text == NULL)
+    input_len = 0;
+  return plan_setup(mem, 0, in, input_text, input_len, opts);
 }
 
 static int host_name_cmp(const void *va, const void *vb) {
@@ -1128,7 +1205,7 @@ mxr_status mxr_plan_set_mx(mxr_plan *p, mxr_status st, const char *canon,
     for (k = 0; k < n; k++)
       need += (mx[k].len < MXR_NAME_BUF ? mx[k].len : MXR_NAME_BUF) +
               sizeof(union palign);
-    if (preserve(p, need) != 0)
+    if (preserve(p, need, PLAN_BLOCK) != 0)
       return oom(p);
   }
   if (st == MXR_ENODATA || n == 0) {
@@ -1223,6 +1300,10 @@ mxr_status mxr_plan_set_mx(mxr_plan *p, mxr_status st, const char *canon,
 
 size_t mxr_plan_host_count(const mxr_plan *p) { return p ? p->nlk : 0; }
 
+const char *mxr_plan_domain(const mxr_plan *p) {
+  return p ? p->domain : NULL;
+}
+
 const char *mxr_plan_host_name(const mxr_plan *p, size_t i) {
   if (p == NULL || i >= p->nlk)
     return NULL;
@@ -1316,8 +1397,12 @@ void mxr_plan_abort(mxr_plan *p, mxr_status st, const char *message) {
     return;
   if (st == MXR_OK)
     st = MXR_ECANCELLED;
-  plan_fail(p, st, NULL);
-  if (message)
-    mxr_escape(p->message, sizeof p->message, message, strlen(message),
-               sizeof p->message);
+  if (message) {
+    char m[MXR_MSG_BUF];
+    plan_end(p, st);
+    mxr_escape(m, sizeof m, message, strlen(message), sizeof m);
+    keep_message(p, m);
+  } else {
+    plan_fail(p, st, NULL);
+  }
 }

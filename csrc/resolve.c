@@ -25,12 +25,13 @@
 enum { S_QUEUED = 1, S_SENT, S_DONE };
 
 /* A usual resolution (an MX query, A and AAAA of two or three hosts)
- * keeps its slots and their names in itself; more go to the heap. */
+ * keeps its slots in itself; more go to the heap. The names they ask
+ * are the plan's (its domain, its hosts' names: they stay put until it
+ * is freed); only the end of a CNAME chain is copied, to a block. */
 #define RES_SLOTS 8
-#define RES_NAMES 128
 #define NAME_BLOCK 256 /* the least taken at once for names */
 
-/* Names of slots beyond those held in the resolution. */
+/* Names of slots that are not the plan's (CNAME targets). */
 typedef struct nblock {
   struct nblock *next;
   size_t cap, used;
@@ -38,13 +39,18 @@ typedef struct nblock {
 } nblock;
 
 typedef struct slot {
-  const mxr_rrtype *rt; /* what is asked; its role says what for */
-  const char *name;     /* in the resolution's names */
-  long prev;            /* the slot this one re-asks for (CNAME), or -1 */
+  const char *name;     /* the plan's, or in the resolution's names */
   size_t host;          /* MXR_ROLE_ADDR: plan host index */
-  unsigned hops;        /* CNAMEs followed before this query was asked */
+  int32_t prev;         /* the slot this one re-asks for (CNAME), or -1 */
+  uint16_t hops;        /* CNAMEs followed before this query was asked
+                           (at most MXR_CNAME_MAX) */
   unsigned char state;
+  unsigned char rt;     /* what is asked: its index in mxr_rrtypes[] (see
+                           RT); its role says what for */
 } slot;
+
+/* The entry of mxr_rrtypes[] slot s asks for. */
+#define RT(s) (&mxr_rrtypes[(s)->rt])
 
 struct mxr_res {
   mxr_plan *plan;
@@ -58,11 +64,9 @@ struct mxr_res {
   int has_ttl;
   int stale;        /* some data was served stale (RFC 8767) */
   mxr_route *route; /* a routed resolution (route.c) runs that instead */
-  nblock *nblocks;  /* names beyond nbuf, newest first */
-  size_t nused;     /* octets of nbuf in use */
+  nblock *nblocks;  /* names of CNAME targets, newest block first */
   /* from here on: not zeroed when the resolution is made */
   slot sbuf[RES_SLOTS]; /* slots while they fit */
-  char nbuf[RES_NAMES]; /* their names while they fit */
 };
 
 /* A copy of name (len octets) among the resolution's names, which stay
@@ -70,22 +74,17 @@ struct mxr_res {
 static const char *keep_name(mxr_res *r, const char *name, size_t len) {
   nblock *b = r->nblocks;
   char *d;
-  if (len + 1 <= RES_NAMES - r->nused) {
-    d = r->nbuf + r->nused;
-    r->nused += len + 1;
-  } else {
-    if (!b || len + 1 > b->cap - b->used) {
-      size_t cap = len + 1 > NAME_BLOCK ? len + 1 : NAME_BLOCK;
-      if (!(b = mxr_malloc(offsetof(nblock, data) + cap)))
-        return NULL;
-      b->cap = cap;
-      b->used = 0;
-      b->next = r->nblocks;
-      r->nblocks = b;
-    }
-    d = b->data + b->used;
-    b->used += len + 1;
+  if (!b || len + 1 > b->cap - b->used) {
+    size_t cap = len + 1 > NAME_BLOCK ? len + 1 : NAME_BLOCK;
+    if (!(b = mxr_malloc(offsetof(nblock, data) + cap)))
+      return NULL;
+    b->cap = cap;
+    b->used = 0;
+    b->next = r->nblocks;
+    r->nblocks = b;
   }
+  d = b->data + b->used;
+  b->used += len + 1;
   memcpy(d, name, len);
   d[len] = '\0';
   return d;
@@ -98,11 +97,15 @@ static void fail_plan(mxr_res *r, mxr_status st, const char *msg) {
     mxr_plan_abort(r->plan, st, msg);
 }
 
-/* Queue a query; on OOM the plan fails (ENOMEM is temporary). */
+/* Queue a query of name: the plan's own (stays put), or, for a CNAME's
+ * end (prev >= 0), copied among the resolution's names. On OOM the plan
+ * fails (ENOMEM is temporary). */
 static int enqueue(mxr_res *r, const mxr_rrtype *rt, size_t host,
                    const char *name, unsigned hops, long prev) {
   slot *s;
-  const char *kept;
+  const char *kept = name;
+  if (r->nslots >= INT32_MAX)
+    goto oom;
   if (r->nslots == r->cap) {
     size_t cap = r->cap * 2;
     slot *n = mxr_reallocarray(r->slots == r->sbuf ? NULL : r->slots, cap,
@@ -114,14 +117,14 @@ static int enqueue(mxr_res *r, const mxr_rrtype *rt, size_t host,
     r->slots = n;
     r->cap = cap;
   }
-  if (!(kept = keep_name(r, name, strlen(name))))
+  if (prev >= 0 && !(kept = keep_name(r, name, strlen(name))))
     goto oom;
   s = &r->slots[r->nslots];
   s->name = kept;
   s->state = S_QUEUED;
-  s->rt = rt;
-  s->hops = hops;
-  s->prev = prev;
+  s->rt = (unsigned char)(rt - mxr_rrtypes);
+  s->hops = (uint16_t)hops;
+  s->prev = (int32_t)prev;
   s->host = host;
   r->nslots++;
   return 1;
@@ -148,18 +151,24 @@ static void enqueue_hosts(mxr_res *r) {
   }
 }
 
+/* Where the plan starts in a resolution's allocation: after it, aligned
+ * for anything the plan holds (mxr_plan_init). */
+union ralign {
+  void *p;
+  uint64_t u;
+  size_t z;
+};
+#define RES_AT                                                              \
+  ((sizeof(mxr_res) + sizeof(union ralign) - 1) / sizeof(union ralign) *     \
+   sizeof(union ralign))
+
 mxr_res *mxr_res_new(const char *input, size_t len, const mxr_opts *opts,
                      mxr_rng *rng) {
   char err[MXR_MSG_BUF];
   mxr_input in;
   mxr_status st;
-  mxr_res *r = mxr_malloc(sizeof *r);
-  if (!r)
-    return NULL;
-  memset(r, 0, offsetof(mxr_res, sbuf));
-  r->slots = r->sbuf;
-  r->cap = RES_SLOTS;
-  r->rng = rng;
+  mxr_res *r;
+  size_t psize;
   err[0] = '\0';
   st = input ? mxr_input_parse(input, len, &in, err, sizeof err)
              : MXR_EBADNAME;
@@ -167,8 +176,17 @@ mxr_res *mxr_res_new(const char *input, size_t len, const mxr_opts *opts,
     snprintf(err, sizeof err, "no input");
     len = 0;
   }
-  r->plan = mxr_plan_new(st == MXR_OK ? &in : NULL, input ? input : "", len,
-                         opts);
+  /* one allocation: the resolution, then its plan */
+  psize = mxr_plan_size(st == MXR_OK ? &in : NULL, len);
+  if (psize == 0 || psize > SIZE_MAX - RES_AT ||
+      !(r = mxr_malloc(RES_AT + psize)))
+    return NULL;
+  memset(r, 0, offsetof(mxr_res, sbuf));
+  r->slots = r->sbuf;
+  r->cap = RES_SLOTS;
+  r->rng = rng;
+  r->plan = mxr_plan_init((char *)r + RES_AT, st == MXR_OK ? &in : NULL,
+                          input ? input : "", len, opts);
   if (!r->plan) {
     mxr_free(r);
     return NULL;
@@ -179,7 +197,8 @@ mxr_res *mxr_res_new(const char *input, size_t len, const mxr_opts *opts,
     mxr_plan_abort(r->plan, MXR_EBADOPT, "no options or no random source");
   } else if (in.kind == MXR_INPUT_DOMAIN) {
     /* Rule 1: MX for the domain, always absolute */
-    enqueue(r, mxr_rrtype_of(MXR_TYPE_MX), 0, in.domain, 0, -1);
+    enqueue(r, mxr_rrtype_of(MXR_TYPE_MX), 0, mxr_plan_domain(r->plan), 0,
+            -1);
   }
   /* a literal needs no DNS: the plan is complete already */
   return r;
@@ -231,7 +250,7 @@ int mxr_res_next(mxr_res *r, mxr_query *q) {
       s->state = S_SENT;
       r->inflight++;
       q->slot = (unsigned)r->cursor;
-      q->type = s->rt->type;
+      q->type = RT(s)->type;
       {
         size_t len = strlen(s->name); /* a normalised name: < MXR_NAME_BUF */
         if (len >= sizeof q->name)
@@ -278,7 +297,7 @@ static void feed_outcome(mxr_res *r, slot *s, mxr_status st,
                          const mxr_answer *a, const char *msg) {
   if (mxr_plan_complete(r->plan))
     return;
-  if (s->rt->role == MXR_ROLE_MX) {
+  if (RT(s)->role == MXR_ROLE_MX) {
     if (st == MXR_OK) {
       if (mxr_plan_set_mx(r->plan, MXR_OK, a->canon, a->mx, a->nmx,
                           r->rng) == MXR_OK)
@@ -294,13 +313,13 @@ static void feed_outcome(mxr_res *r, slot *s, mxr_status st,
     return;
   }
   /* MXR_ROLE_ADDR */
-  if (!mxr_plan_host_wants(r->plan, s->host, s->rt->family))
+  if (!mxr_plan_host_wants(r->plan, s->host, RT(s)->family))
     return;
   if (st == MXR_OK)
-    mxr_plan_set_addrs(r->plan, s->host, s->rt->family, MXR_OK, a->addrs,
+    mxr_plan_set_addrs(r->plan, s->host, RT(s)->family, MXR_OK, a->addrs,
                        a->naddrs);
   else
-    mxr_plan_set_addrs(r->plan, s->host, s->rt->family, st, NULL, 0);
+    mxr_plan_set_addrs(r->plan, s->host, RT(s)->family, st, NULL, 0);
 }
 
 /* The name the lookup of slot s started from (before any CNAME). */
@@ -332,21 +351,21 @@ static void accept(mxr_res *r, slot *s, mxr_status st,
     /* RFC 7766: the transport should have retried over TCP */
     snprintf(msg, sizeof msg,
              "%s %s: truncated reply (TC) and no retry over TCP", s->name,
-             s->rt->name);
+             RT(s)->name);
     feed_outcome(r, s, MXR_EFORMERR, NULL, msg);
   } else if ((st == MXR_OK || st == MXR_ENXDOMAIN) && a->ncname &&
              s->hops + a->ncname > MXR_CNAME_MAX) {
     snprintf(msg, sizeof msg, "%s %s: CNAME chain longer than %d",
-             origin(r, s), s->rt->name, MXR_CNAME_MAX);
+             origin(r, s), RT(s)->name, MXR_CNAME_MAX);
     feed_outcome(r, s, MXR_ECNAMELOOP, NULL, msg);
   } else if ((st == MXR_OK || st == MXR_ENXDOMAIN) && a->ncname &&
              asked_before(r, s, a->canon)) {
     snprintf(msg, sizeof msg, "%s %s: CNAME loop at %s", origin(r, s),
-             s->rt->name, a->canon);
+             RT(s)->name, a->canon);
     feed_outcome(r, s, MXR_ECNAMELOOP, NULL, msg);
   } else if (st == MXR_OK && a->chased) {
     /* the chain's end is elsewhere: ask it, same type (RFC 1034 3.6.2) */
-    enqueue(r, s->rt, s->host, a->canon, s->hops + a->ncname,
+    enqueue(r, RT(s), s->host, a->canon, s->hops + a->ncname,
             (long)(s - r->slots));
   } else if (st == MXR_OK || st == MXR_ENXDOMAIN || st == MXR_ESERVFAIL ||
              st == MXR_EREFUSED) {
@@ -423,8 +442,8 @@ static void feed_rrset(mxr_res *r, slot *s, const mxr_rrset *rr) {
   a.canon[len] = '\0';
   a.chased = rr->chased;
   a.ncname = rr->ncname;
-  recs = mxr_rrset_records(rr, s->rt, &n); /* read only: the plan copies */
-  mxr_answer_set_records(&a, s->rt, recs, n);
+  recs = mxr_rrset_records(rr, RT(s), &n); /* read only: the plan copies */
+  mxr_answer_set_records(&a, RT(s), recs, n);
   if (rr->stale) {
     /* RFC 8767 4: a stale answer is given a short TTL (30 s) */
     r->stale = 1;
@@ -439,7 +458,7 @@ static void feed_rrset(mxr_res *r, slot *s, const mxr_rrset *rr) {
 static int from_cache(mxr_res *r, size_t n) {
   mxr_rrset rr;
   slot *s = &r->slots[n];
-  if (!mxr_cache_get(r->cache, s->name, s->rt->type, 0, &rr))
+  if (!mxr_cache_get(r->cache, s->name, RT(s)->type, 0, &rr))
     return 0;
   s->state = S_DONE;
   feed_rrset(r, s, &rr);
@@ -462,7 +481,7 @@ static int serve_stale(mxr_res *r, slot *s, mxr_status st) {
   default:
     return 0;
   }
-  if (!mxr_cache_get(r->cache, s->name, s->rt->type, 1, &rr))
+  if (!mxr_cache_get(r->cache, s->name, RT(s)->type, 1, &rr))
     return 0;
   feed_rrset(r, s, &rr);
   return 1;
@@ -475,11 +494,11 @@ static void feed_answer(mxr_res *r, slot *s, mxr_status st,
                         const mxr_answer *a) {
   uint32_t ttl;
   if ((st == MXR_OK || st == MXR_ENXDOMAIN) && !a->truncated) {
-    ttl = answer_ttl(a, s->rt);
+    ttl = answer_ttl(a, RT(s));
     if (r->cache) {
       /* a late answer is still good data for the next plan */
-      mxr_cache_put(r->cache, s->name, s->rt->type, a, &ttl);
-      if (!answer_ttl(a, s->rt))
+      mxr_cache_put(r->cache, s->name, RT(s)->type, a, &ttl);
+      if (!answer_ttl(a, RT(s)))
         ttl = 0;
     }
     note_ttl(r, ttl);
@@ -502,7 +521,7 @@ void mxr_res_answer(mxr_res *r, unsigned slotn, const unsigned char *pkt,
   s = take(r, slotn);
   if (!s || (mxr_plan_complete(r->plan) && !r->cache))
     return;
-  st = mxr_packet_parse(pkt, len, s->name, s->rt->type, -1, &a);
+  st = mxr_packet_parse(pkt, len, s->name, RT(s)->type, -1, &a);
   feed_answer(r, s, st, &a);
   mxr_answer_clear(&a);
 }
@@ -565,7 +584,8 @@ void mxr_res_set_route(mxr_res *r, mxr_route *rt) {
 
 void mxr_res_skip_mx(mxr_res *r) {
   if (r->route || r->nslots != 1 || r->cursor != 0 ||
-      r->slots[0].rt->role != MXR_ROLE_MX || r->slots[0].state != S_QUEUED)
+      RT(&r->slots[0])->role != MXR_ROLE_MX ||
+      r->slots[0].state != S_QUEUED)
     return;
   r->slots[0].state = S_DONE;
   r->cursor = 1;

@@ -1401,6 +1401,42 @@ static void test_oom(void) {
   many[24].name = NULL;
   oom_case("24 hosts", spec, many, 120, 30);
 }
+
+/* A plan in flight holds no message: a failure's message is kept when
+ * it fails, at its length. Out of memory for it, the failure is still
+ * reported, with its status's constant text; both ways the plan and
+ * every message after it stay whole. */
+static void test_message_oom(void) {
+  mxr_opts *o = mxr_opts_new();
+  mxr_rng rng;
+  mxr_plan *p;
+  mxr_rng_seed(&rng, 1);
+  p = new_plan(o, "user@s5.test");
+  mxr_test_alloc_count = 0;
+  mxr_test_alloc_fail_at = 1; /* the message's block */
+  is_int(mxr_plan_set_mx(p, MXR_ENXDOMAIN, NULL, NULL, 0, &rng), MXR_OK,
+         "set_mx accepts a failure with no memory for its message");
+  mxr_test_alloc_fail_at = 0;
+  ok(mxr_test_alloc_count >= 1, "the message was asked for memory");
+  is_int(status_of(p), MXR_ENXDOMAIN, "the failure is reported");
+  is_str(message(p), mxr_status_text(MXR_ENXDOMAIN),
+         "its message is the status's constant text");
+  mxr_plan_free(p);
+  p = new_plan(o, "user@s5.test");
+  mxr_plan_abort(p, MXR_ENOMEM, "out of memory");
+  is_str(message(p), "out of memory", "an abort's message is kept");
+  mxr_plan_free(p);
+  p = new_plan(o, "user@s5.test");
+  mxr_test_alloc_count = 0;
+  mxr_test_alloc_fail_at = 1;
+  mxr_plan_abort(p, MXR_ENOMEM, "out of memory");
+  mxr_test_alloc_fail_at = 0;
+  is_int(status_of(p), MXR_ENOMEM, "ENOMEM is reported without memory");
+  is_str(message(p), mxr_status_text(MXR_ENOMEM),
+         "with the constant text of ENOMEM");
+  mxr_plan_free(p);
+  mxr_opts_free(o);
+}
 #endif
 
 int main(void) {
@@ -1428,6 +1464,7 @@ int main(void) {
   test_abort();
 #ifdef MXR_TESTING
   test_oom();
+  test_message_oom();
 #endif
   return done_testing();
 }
