@@ -27,10 +27,12 @@ end
 local cqueues
 if mode == "cqueues" then cqueues = require "cqueues" end
 
-local function now()
+-- The clock, chosen (and cqueues loaded) once, before the memory
+-- baseline: the library's 3.9 MB are not mxroute's memory per plan.
+local now = os.clock
+do
   local ok, cq = pcall(require, "cqueues")
-  if ok then return cq.monotime() end
-  return os.clock()
+  if ok then now = cq.monotime end
 end
 
 local function status_kib(field)
