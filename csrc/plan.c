@@ -1179,69 +1179,51 @@ static int pskip_cmp(const void *va, const void *vb) {
   return strcmp(a->name, b->name);
 }
 
-mxr_status mxr_plan_set_mx(mxr_plan *p, mxr_status st, const char *canon,
-                           const mxr_mx *mx, size_t n, mxr_rng *rng) {
-  size_t i, j;
-  mxr_status rc;
-  if (p == NULL || p->state != PS_WAIT_MX)
-    return MXR_EBADOPT;
-  if (st != MXR_OK && st != MXR_ENODATA) {
-    /* Rule 2: never fall back to A/AAAA on a failure. */
-    plan_fail(p, st, NULL);
+/* One block for what the plan will likely need: its hosts, their names,
+ * lookups, levels, result lists and PLAN_ADDRS octets of addresses each
+ * (more is taken as needed). -1 on OOM. */
+static int reserve_for(mxr_plan *p, const mxr_mx *mx, size_t n) {
+  size_t m = n ? n : 1, need, k;
+  if (n > 65535)
+    return 0; /* taken as needed */
+  need = m * (sizeof(ihost) + sizeof(size_t) + sizeof(plevel) +
+              sizeof(mxr_host) + sizeof(mxr_skip) + PLAN_ADDRS) +
+         8 * sizeof(union palign);
+  if (n == 0)
+    need += MXR_NAME_BUF;
+  for (k = 0; k < n; k++)
+    need += (mx[k].len < MXR_NAME_BUF ? mx[k].len : MXR_NAME_BUF) +
+            sizeof(union palign);
+  return preserve(p, need, PLAN_BLOCK);
+}
+
+/* Rule 3: the implicit MX, the domain (after CNAMEs, canon) at pref 0.
+ * MXR_OK also when the plan failed on a bad name (p->complete). */
+static mxr_status implicit_mx(mxr_plan *p, const char *canon) {
+  const char *c = canon ? canon : p->domain;
+  char nm[MXR_NAME_BUF];
+  p->hosts = pcalloc(p, 1, sizeof *p->hosts);
+  if (p->hosts == NULL)
+    return MXR_ENOMEM;
+  if (mxr_name_normalize(c, strlen(c), nm, NULL, 0) != MXR_OK ||
+      nm[0] == '\0') {
+    plan_fail(p, MXR_EFORMERR, "bad canonical name in the answer");
     return MXR_OK;
   }
-  if (rng == NULL || (n > 0 && mx == NULL))
-    return MXR_EBADOPT;
-  /* One block for what the plan will likely need: its hosts, their
-   * names, lookups, levels, result lists and PLAN_ADDRS octets of
-   * addresses each (more is taken as needed). */
-  if (n <= 65535) {
-    size_t m = n ? n : 1, need, k;
-    need = m * (sizeof(ihost) + sizeof(size_t) + sizeof(plevel) +
-                sizeof(mxr_host) + sizeof(mxr_skip) + PLAN_ADDRS) +
-           8 * sizeof(union palign);
-    if (n == 0)
-      need += MXR_NAME_BUF;
-    for (k = 0; k < n; k++)
-      need += (mx[k].len < MXR_NAME_BUF ? mx[k].len : MXR_NAME_BUF) +
-              sizeof(union palign);
-    if (preserve(p, need, PLAN_BLOCK) != 0)
-      return oom(p);
-  }
-  if (st == MXR_ENODATA || n == 0) {
-    /* Rule 3: the implicit MX, the domain (after CNAMEs) at pref 0. */
-    const char *c = canon ? canon : p->domain;
-    char nm[MXR_NAME_BUF];
-    p->hosts = pcalloc(p, 1, sizeof *p->hosts);
-    if (p->hosts == NULL)
-      return oom(p);
-    if (mxr_name_normalize(c, strlen(c), nm, NULL, 0) != MXR_OK ||
-        nm[0] == '\0') {
-      plan_fail(p, MXR_EFORMERR, "bad canonical name in the answer");
-      return MXR_OK;
-    }
-    if ((p->hosts[0].name = pstrdup(p, nm)) == NULL)
-      return oom(p);
-    p->nhosts = 1;
-    p->implicit = 1;
-  } else {
-    rc = collect_mx(p, mx, n);
-    if (rc != MXR_OK)
-      return oom(p);
-    if (p->complete)
-      return MXR_OK; /* null MX */
-    {
-      pskip tmp;
-      sort(p->pre, p->npre, sizeof *p->pre, pskip_cmp, &tmp);
-    }
-  }
-  /* Rule 6: ascending preference; a canonical order first so the input
-   * order of the records does not matter, then Fisher-Yates within each
-   * preference. */
-  {
-    ihost tmp;
-    sort(p->hosts, p->nhosts, sizeof *p->hosts, host_pref_cmp, &tmp);
-  }
+  if ((p->hosts[0].name = pstrdup(p, nm)) == NULL)
+    return MXR_ENOMEM;
+  p->nhosts = 1;
+  p->implicit = 1;
+  return MXR_OK;
+}
+
+/* Rule 6: ascending preference; a canonical order first so the input
+ * order of the records does not matter, then Fisher-Yates within each
+ * preference. */
+static void order_hosts(mxr_plan *p, mxr_rng *rng) {
+  size_t i, j;
+  ihost tmp;
+  sort(p->hosts, p->nhosts, sizeof *p->hosts, host_pref_cmp, &tmp);
   for (i = 0; i < p->nhosts; i = j) {
     size_t m;
     for (j = i; j < p->nhosts && p->hosts[j].pref == p->hosts[i].pref; j++)
@@ -1253,8 +1235,12 @@ mxr_status mxr_plan_set_mx(mxr_plan *p, mxr_status st, const char *canon,
       p->hosts[i + r] = t;
     }
   }
-  /* Rule 8 by name: hosts at and above our preference are dropped now and
-   * never looked up. */
+}
+
+/* Rule 8 by name: hosts at and above our preference are dropped now and
+ * never looked up. */
+static void drop_self(mxr_plan *p) {
+  size_t i;
   for (i = 0; i < p->nhosts; i++)
     if (self_name(p->opts, p->hosts[i].name)) {
       p->self_pref = p->hosts[i].pref;
@@ -1262,9 +1248,15 @@ mxr_status mxr_plan_set_mx(mxr_plan *p, mxr_status st, const char *canon,
     }
   while (p->nhosts > 0 && p->hosts[p->nhosts - 1].pref >= p->self_pref)
     p->nhosts--;
+}
+
+/* Each host: skipped beyond max_hosts, its own address (rule 10), or a
+ * host to look up (p->lk). MXR_ENOMEM or MXR_OK. */
+static mxr_status start_hosts(mxr_plan *p, mxr_rng *rng) {
+  size_t i;
   p->lk = parray(p, p->nhosts ? p->nhosts : 1, sizeof *p->lk);
   if (p->lk == NULL)
-    return oom(p);
+    return MXR_ENOMEM;
   p->need[0] = need_family(p, 0);
   p->need[1] = need_family(p, 1);
   for (i = 0; i < p->nhosts; i++) {
@@ -1281,18 +1273,48 @@ mxr_status mxr_plan_set_mx(mxr_plan *p, mxr_status st, const char *canon,
       int f = a.family == 6;
       h->raw[f] = palloc(p, sizeof *h->raw[f]);
       if (h->raw[f] == NULL)
-        return oom(p);
+        return MXR_ENOMEM;
       h->raw[f][0] = a;
       h->nraw[f] = 1;
       h->fed[f] = 1;
       if (settle(p, h) != MXR_OK)
-        return oom(p);
+        return MXR_ENOMEM;
     } else {
       h->lookup = 1;
       p->lk[p->nlk++] = i;
     }
   }
-  if (make_levels(p) != MXR_OK)
+  return MXR_OK;
+}
+
+mxr_status mxr_plan_set_mx(mxr_plan *p, mxr_status st, const char *canon,
+                           const mxr_mx *mx, size_t n, mxr_rng *rng) {
+  if (p == NULL || p->state != PS_WAIT_MX)
+    return MXR_EBADOPT;
+  if (st != MXR_OK && st != MXR_ENODATA) {
+    /* Rule 2: never fall back to A/AAAA on a failure. */
+    plan_fail(p, st, NULL);
+    return MXR_OK;
+  }
+  if (rng == NULL || (n > 0 && mx == NULL))
+    return MXR_EBADOPT;
+  if (reserve_for(p, mx, n) != 0)
+    return oom(p);
+  if (st == MXR_ENODATA || n == 0) {
+    if (implicit_mx(p, canon) != MXR_OK)
+      return oom(p);
+  } else {
+    pskip tmp;
+    if (collect_mx(p, mx, n) != MXR_OK)
+      return oom(p);
+    if (!p->complete)
+      sort(p->pre, p->npre, sizeof *p->pre, pskip_cmp, &tmp);
+  }
+  if (p->complete)
+    return MXR_OK; /* null MX, or a bad canonical name */
+  order_hosts(p, rng);
+  drop_self(p);
+  if (start_hosts(p, rng) != MXR_OK || make_levels(p) != MXR_OK)
     return oom(p);
   p->state = PS_ADDRS;
   return refresh(p);
