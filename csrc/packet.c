@@ -910,8 +910,8 @@ mxr_status mxr_packet_parse(const unsigned char *pkt, size_t len,
   return parse_answer(pkt, len, qname, qtype, id, out, 0);
 }
 
-/* The exchange classifies every reply before the resolution decodes it:
- * the checks alone, without decoding the records a second time. */
+/* Every check of mxr_packet_parse, without extracting the records (the
+ * exchange decodes each reply once, with mxr_packet_parse). */
 mxr_status mxr_packet_check(const unsigned char *pkt, size_t len,
                             const char *qname, uint16_t qtype, int id,
                             mxr_answer *out) {

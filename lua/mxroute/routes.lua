@@ -536,7 +536,8 @@ end
 -- (query) for input with planner options o under routes (nil: none),
 -- call the per-call options (e.g. { sender = ... }) match functions and
 -- hooks see, cache the resolver's RRset cache (DESIGN 8) or nil.
--- The one place every transport builds its resolutions.
+-- Every routed resolution is built here (mxroute.resolver makes a
+-- resolution without routes or call options with core.res itself).
 function M.res(input, o, routes, call, cache)
   if routes == nil then return core.res(input, o, nil, cache) end
   return core.res(input, o, routes:plan_args(input, call), cache)
