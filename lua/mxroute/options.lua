@@ -22,7 +22,7 @@ function M.need(v, msg)
   return v
 end
 
---- The options, defined once in C (csrc/loptions.c, OPTIONS) and read
+--- The options, defined once in C (csrc/loptions.c, mxr_lua_options) and read
 -- here: LIST in the order they are checked and documented, FIELDS by
 -- name. Each is { name, kind, layer, min, max, values, value, default,
 -- flag, arg, help, cli, elsewhere, plan }: kind "boolean", "integer",
