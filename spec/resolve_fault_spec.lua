@@ -132,7 +132,7 @@ describe("resolution against the fault server", function()
   end)
 
   describe("a broken reply", function()
-    -- c-ares drops a reply shorter than a DNS header and waits on: the
+    -- the exchange drops a reply shorter than a DNS header and waits on: the
     -- resolution times out
     for _, name in ipairs { "short.test", "short11.test", "empty.test" } do
       it("is TIMEOUT (temporary) for a short packet: " .. name, function()
