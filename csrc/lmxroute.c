@@ -5,6 +5,7 @@
  * the only ones that include lua.h. Thin over the C core:
  *
  *   core.opts(t)            planner options + the resolver's PRNG (lopts.c)
+ *   core.options, core.option_check   the option table (loptions.c, lopts.c)
  *   core.plan(records, o)   the pure planner (lplan.c)
  *   core.res(input, o)      a sans-I/O resolution, the query (lquery.c)
  *   core.engine(cfg)        the C transport, a pollable (lengine.c)

@@ -2,7 +2,8 @@
  * lquery.c — the query class (mxroute.query): core.res(input, opts
  * [, route [, cache]]) makes a sans-I/O resolution, driven by a Lua
  * transport (q:next/answer/fail), an engine (lengine.c) or an exchange
- * (lxch.c), and read with q:result(), q:ready(), q:target().
+ * (lxch.c), and read with q:done(), q:result(), q:class(), q:ready(),
+ * q:target(); q:cancel() ends it.
  */
 #include "lmxroute.h"
 

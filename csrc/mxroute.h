@@ -6,11 +6,16 @@
  *   status   stable codes and their classes                  (status.c)
  *   rng      seedable PRNG, OS-seeded                         (rand.c)
  *   name     input parsing, DNS names, addresses, CIDRs      (name.c)
- *   opts     planner options shared by plans of one resolver (plan.c)
+ *   opts     planner options shared by plans of one resolver (plan.c;
+ *            the interface addresses as self: ifaddrs.c)
  *   plan     sans-I/O planner: MX + addresses -> ordered plan (plan.c)
  *   packet   distrustful DNS answer checks and extraction     (packet.c)
  *   res      sans-I/O resolution state machine: which query
  *            next, feed raw answers, drives a plan            (resolve.c)
+ *   cache    RRsets remembered for their TTL, an optional
+ *            second level shared between processes           (cache.c)
+ *   res      routed resolutions: one plan per nexthop,
+ *            fallback relays                                  (route.c)
  *   xch      sans-I/O exchange: IDs, failover, health, TCP,
  *            socket rotation, in-flight bound and merge     (exchange.c)
  *   engine   sockets + epoll set driving the exchange         (engine.c)

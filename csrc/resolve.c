@@ -1,11 +1,14 @@
 /*
  * resolve.c — the resolution state machine, sans I/O.
  *
- * One mxr_res turns an input into a plan by asking queries and feeding
- * raw answers: MX for the domain (DESIGN rule 1), then A and AAAA for
- * every host the plan wants, all at once (rule 7: two round trips, not
- * 1 + N). A transport (c-ares in engine.c, cosockets in Lua) takes the
- * queries with mxr_res_next and hands back packets or failures by slot.
+ * One mxr_res turns an input into a plan by asking lookups and feeding
+ * their outcomes to it: MX for the domain (DESIGN rule 1), then A and
+ * AAAA for every host the plan wants, all at once (rule 7: two round
+ * trips, not 1 + N). The exchange (exchange.c, under every transport)
+ * or a Lua transport (core.res's q:next) takes the lookups with
+ * mxr_res_next and hands back decoded answers (mxr_res_feed), raw
+ * replies (mxr_res_answer) or failures (mxr_res_fail) by slot; the cache
+ * answers what it holds before any lookup goes out.
  *
  * Every query lives in a slot: its number is its index, never reused in
  * a resolution, so a late, duplicate or forged slot number finds a slot
