@@ -10,7 +10,8 @@
 --
 -- and `mxroute.resolver{ routes = ... }` (also mxroute.ngx and the CLI's
 -- --routes FILE) honours them. `routes.res` builds the resolution for one
--- recipient; every transport calls it, so they all route the same way.
+-- recipient; every transport calls it when routes are set, so they all
+-- route the same way.
 local core = require "mxroute.core"
 
 local M = {}
