@@ -956,8 +956,12 @@ static mxr_status finish(mxr_plan *p) {
       if (ntemp++ == 0) {
         char m[MXR_MSG_BUF];
         p->status = s->code;
-        snprintf(m, sizeof m, "%s: %s: %s", p->domain, s->name,
-                 mxr_status_text(s->code));
+        if (mxr_name_equal(s->name, p->domain)) /* implicit MX, [host] */
+          snprintf(m, sizeof m, "%s: %s", p->domain,
+                   mxr_status_text(s->code));
+        else
+          snprintf(m, sizeof m, "%s: %s: %s", p->domain, s->name,
+                   mxr_status_text(s->code));
         keep_message(p, m);
       }
     }

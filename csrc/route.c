@@ -380,6 +380,15 @@ const mxr_target *mxr_route_target(mxr_route *rt, size_t i) {
   return i < rt->nt ? &rt->t[i] : NULL;
 }
 
+/* Whether failed result r already skips name with its own code. */
+static int named(const mxr_result *r, const char *name) {
+  for (size_t j = 0; j < r->nskipped; j++)
+    if (r->skipped[j].code == r->status &&
+        mxr_name_equal(r->skipped[j].name, name))
+      return 1;
+  return 0;
+}
+
 /* Count (out == NULL) or copy the hosts and skipped of hops [from, to). */
 static void gather(mxr_route *rt, size_t from, size_t to, size_t *nh,
                    size_t *ns) {
@@ -397,8 +406,9 @@ static void gather(mxr_route *rt, size_t from, size_t to, size_t *nh,
         rt->skips[*ns] = r.skipped[j];
       (*ns)++;
     }
-    if (r.status != MXR_OK) {
-      /* the hop itself failed: name it, with its code */
+    if (r.status != MXR_OK && !named(&r, rt->hops[i].name)) {
+      /* the hop itself failed: name it, with its code (once: a "[host]"
+       * hop's plan has already skipped that host for the same reason) */
       if (rt->skips) {
         rt->skips[*ns].name = rt->hops[i].name;
         rt->skips[*ns].pref = 0;

@@ -109,6 +109,20 @@ static void test_forms(void) {
   is_str(res.domain, "example.test", "domain is the recipient's");
   mxr_res_free(r);
 
+  /* "[host]" failing: the host is named once, in skipped and message */
+  h[0] = hop("relay.test", 0, 587);
+  r = routed("user@example.test", h, 1, NULL, 0);
+  n = drain(r, qs);
+  for (size_t i = 0; i < n; i++)
+    answer(r, &qs[i], NULL, 0, 5);
+  is_int(result(r, &res), MXR_EREFUSED, "[host] refused: REFUSED");
+  ok(res.nskipped == 1 && strcmp(res.skipped[0].name, "relay.test") == 0 &&
+         res.skipped[0].code == MXR_EREFUSED,
+     "[host] refused: the host skipped once");
+  is_str(res.message, "relay.test: query refused",
+         "[host] refused: the host named once in the message");
+  mxr_res_free(r);
+
   h[0] = hop("mx-of.test", 1, 2025);
   r = routed("user@example.test", h, 1, NULL, 0);
   n = drain(r, qs);
